@@ -1,0 +1,5 @@
+"""``python -m surveynet``."""
+
+from surveynet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Input/output: FITS utilities, the model format, spectra readers and writers, converters."""

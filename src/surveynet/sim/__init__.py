@@ -1,0 +1,1 @@
+"""Seeded mock-data generators (spectra; HEALPix maps and images to come)."""
