@@ -1,0 +1,1 @@
+"""Registrations of the dla application steps (train, predict, evaluate, demo)."""

@@ -1,0 +1,1 @@
+"""Registrations of the dla core (architectures, numpy engines, convert, bench)."""

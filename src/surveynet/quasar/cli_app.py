@@ -1,0 +1,1 @@
+"""Registrations of the quasar application steps (train, predict, evaluate, demo)."""

@@ -1,0 +1,1 @@
+"""Registrations of the quasar core (architectures, numpy engines, convert, bench)."""

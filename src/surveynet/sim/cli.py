@@ -1,0 +1,1 @@
+"""Registrations of the simulate steps and the spectra benchmark."""
