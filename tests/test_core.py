@@ -1,0 +1,180 @@
+"""Core layers: config, model format, FITS writing, batch runner, CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+import surveynet
+from surveynet.cli import main
+from surveynet.config import apply_overrides, config_hash, from_dict, resolve_config, to_dict
+from surveynet.errors import ConfigError, InputError, ModelFormatError
+from surveynet.io.fits import atomic_path, provenance_header, write_catalog
+from surveynet.io.model import load_model, save_model
+from surveynet.runner import run_batch
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Model:
+    n_filters: int = 8
+    kernel: tuple[int, ...] = (3, 3)
+    act: str = "relu"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Cfg:
+    model: _Model = dataclasses.field(default_factory=_Model)
+    lr: float = 1e-3
+    name: str | None = None
+
+
+def test_config_round_trip_and_overrides(tmp_path):
+    cfg = apply_overrides(_Cfg(), ["model.n_filters=16", "lr=0.01", "model.kernel=[5,5,5]", "name=x"])
+    assert cfg.model.n_filters == 16 and cfg.lr == 0.01 and cfg.model.kernel == (5, 5, 5)
+    assert from_dict(_Cfg, to_dict(cfg)) == cfg
+    assert config_hash(cfg) != config_hash(_Cfg())
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"model": {"n_filters": 4}}))
+    assert resolve_config(_Cfg, path, ["lr=2"]).model.n_filters == 4
+    yaml_path = tmp_path / "c.yaml"
+    yaml_path.write_text("model:\n  act: tanh\n")
+    assert resolve_config(_Cfg, yaml_path, None).model.act == "tanh"
+
+
+@pytest.mark.parametrize(
+    "override", ["model.n_filterz=3", "nosection.x=1", "model.n_filters=abc", "lr", "model.n_filters=1.5"]
+)
+def test_config_rejects_bad_overrides(override):
+    with pytest.raises(ConfigError):
+        apply_overrides(_Cfg(), [override])
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ConfigError, match="model.bogus"):
+        from_dict(_Cfg, {"model": {"bogus": 1}})
+
+
+def test_model_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    tensors = {"conv.weight": rng.standard_normal((4, 1, 3)).astype(np.float32), "bn.eps": np.ones(1)}
+    out = save_model(tmp_path / "m", tensors, pipeline="quasar", architecture="toy",
+                     config={"a": 1}, preprocessing={"grid": "log"}, label_names=["x"],
+                     training={"command": "surveynet quasar train ...", "data_hash": "abc"})
+    saved = load_model(out, pipeline="quasar")
+    assert saved.architecture == "toy" and saved.config == {"a": 1}
+    np.testing.assert_array_equal(saved.tensors["conv.weight"], tensors["conv.weight"])
+    assert len(saved.weights_hash) == 16
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["surveynet_version"] == surveynet.__version__ and meta["format_version"] == 1
+    assert not list(tmp_path.glob("*.tmp-*"))
+    with pytest.raises(FileExistsError):
+        save_model(out, tensors, pipeline="quasar", architecture="toy", config={})
+    with pytest.raises(ModelFormatError, match="pipeline"):
+        load_model(out, pipeline="dla")
+
+
+def test_model_load_errors(tmp_path):
+    with pytest.raises(ModelFormatError, match="no such model"):
+        load_model(tmp_path / "absent")
+    d = tmp_path / "broken"
+    d.mkdir()
+    (d / "config.json").write_text("{")
+    (d / "model.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(ModelFormatError, match="invalid JSON"):
+        load_model(d)
+    (d / "config.json").write_text(json.dumps(
+        {"format_version": 1, "pipeline": "dla", "architecture": "a", "config": {}}))
+    with pytest.raises(ModelFormatError, match="safetensors"):
+        load_model(d)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.fits"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("boom")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_catalog_provenance(tmp_path):
+    hdr = provenance_header(pipeline="quasar", model_name="m", model_hash="0" * 16,
+                            config_hash="1" * 16, seed=3)
+    t = Table({"targetid": np.arange(3, dtype=np.int64), "Z": np.zeros(3)})
+    path = write_catalog(tmp_path / "cat.fits", {"CATALOG": t}, hdr)
+    with fits.open(path) as h:
+        assert h[0].header["PIPELINE"] == "quasar" and h[0].header["SEED"] == 3
+        assert h[0].header["SNVER"] == surveynet.__version__
+        assert h["CATALOG"].columns.names == ["TARGETID", "Z"]
+    with pytest.raises(FileExistsError):
+        write_catalog(path, {"CATALOG": t}, hdr)
+
+
+def test_input_error_names_file_hdu_column():
+    err = InputError("bad values", path="x.fits", hdu="B_FLUX", column="TARGETID")
+    assert "x.fits" in str(err) and "HDU B_FLUX" in str(err) and "column TARGETID" in str(err)
+    assert isinstance(err, ValueError)
+
+
+def test_run_batch_in_process_reports_failures(tmp_path):
+    good = tmp_path / "a.txt"
+    good.write_text("abc")
+    res = run_batch(os.path.getsize, [str(good), str(tmp_path / "missing")], workers=0, quiet=True)
+    assert res[0].ok and res[0].value == 3
+    assert not res[1].ok and "FileNotFoundError" in res[1].error
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_run_batch_on_dask_local_cluster(tmp_path):
+    files = []
+    for i in range(4):
+        f = tmp_path / f"f{i}.txt"
+        f.write_text("x" * (i + 1))
+        files.append(str(f))
+    files.insert(2, str(tmp_path / "missing"))
+    res = run_batch(os.path.getsize, files, workers=2, quiet=True)
+    assert [r.input for r in res] == files
+    assert [r.value for r in res if r.ok] == [1, 2, 3, 4]
+    assert sum(not r.ok for r in res) == 1 and "missing" in res[2].input
+
+
+def test_cli_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert surveynet.__version__ in capsys.readouterr().out
+    assert main(["models"]) == 0
+    assert main([]) == 2
+
+
+def test_cli_every_command_has_help():
+    """Smoke test: ``--help`` of every registered step and group parses and exits 0."""
+    from surveynet.registry import list_steps
+
+    steps = list_steps()
+    for argv in [["demo"], ["bench"], *([s.group, s.name] for s in steps)]:
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--help"])
+        assert exc.value.code == 0, argv
+
+
+def test_python_m_entry_point():
+    out = subprocess.run([sys.executable, "-m", "surveynet", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == f"surveynet {surveynet.__version__}"
+
+
+def test_inference_modules_do_not_import_torch():
+    """The CLI and every pipeline's registrations load without importing torch."""
+    code = ("import sys, surveynet.cli as c; c.build_parser(); "
+            "import surveynet.io.spectra; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
