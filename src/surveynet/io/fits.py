@@ -100,6 +100,8 @@ def write_hdulist(
     for h in hdus[1:]:
         if not h.header.get("EXTNAME"):
             raise ValueError("every extension HDU needs an EXTNAME")
+    # NEXTEND lets readers detect a file cut exactly at an HDU boundary.
+    hdus[0].header["NEXTEND"] = (len(hdus) - 1, "number of extensions")
     with atomic_path(path, overwrite=overwrite) as tmp:
         fits.HDUList(hdus).writeto(tmp, checksum=True)
     return Path(path)

@@ -9,7 +9,12 @@ inverse square. Masked pixels (``mask != 0``) must be treated as ``ivar == 0`` b
 
 Readers for DESI coadd/spectra, cframe, BOSS spPlate and truth/zbest files live in
 :mod:`surveynet.io.desi`, :mod:`surveynet.io.boss` and :mod:`surveynet.io.truth`;
-:func:`read_spectra` dispatches on the file content.
+:func:`read_spectra` dispatches on the file content (:func:`surveynet.io.desi.sniff`).
+
+Bad input: structural problems (missing/truncated file, missing HDU or TARGETID, mis-shaped
+arrays, non-finite or non-increasing wavelengths) raise :class:`~surveynet.errors.InputError`
+naming the file and HDU/column. Bad pixel values (NaN/inf flux or ivar, ivar <= 0) are
+mask-and-continue: readers return them unchanged and :meth:`Spectra.clean` zeroes them.
 """
 
 from __future__ import annotations
@@ -63,12 +68,13 @@ class Spectra:
     source: str | None = None
 
     def __post_init__(self) -> None:
+        """Validate on construction (see :meth:`validate`)."""
         self.validate()
 
     @property
     def n_spec(self) -> int:
         """Number of spectra."""
-        return int(len(self.fibermap))
+        return len(self.fibermap)
 
     @property
     def targetid(self) -> NDArray[np.int64]:
@@ -85,7 +91,9 @@ class Spectra:
         """
         src = self.source
         if "TARGETID" not in self.fibermap.colnames:
-            raise InputError("FIBERMAP has no TARGETID column", path=src, hdu="FIBERMAP", column="TARGETID")
+            raise InputError(
+                "FIBERMAP has no TARGETID column", path=src, hdu="FIBERMAP", column="TARGETID"
+            )
         n = len(self.fibermap)
         for b in self.bands:
             up = b.upper()
@@ -94,28 +102,44 @@ class Spectra:
                     raise InputError(f"band {b!r} has no {name}", path=src, hdu=f"{up}_{name}")
             w = np.asarray(self.wave[b])
             if w.ndim != 1 or w.size < 2:
-                raise InputError(f"wavelength must be 1-D with >= 2 pixels, got shape {w.shape}",
-                                 path=src, hdu=f"{up}_WAVELENGTH")
+                raise InputError(
+                    f"wavelength must be 1-D with >= 2 pixels, got shape {w.shape}",
+                    path=src,
+                    hdu=f"{up}_WAVELENGTH",
+                )
             if not np.all(np.isfinite(w)):
                 raise InputError("wavelength has NaN/inf", path=src, hdu=f"{up}_WAVELENGTH")
             if not np.all(np.diff(w) > 0):
-                raise InputError("wavelength is not strictly increasing", path=src, hdu=f"{up}_WAVELENGTH")
+                raise InputError(
+                    "wavelength is not strictly increasing", path=src, hdu=f"{up}_WAVELENGTH"
+                )
             shape = (n, w.size)
             for name, d in (("FLUX", self.flux), ("IVAR", self.ivar)):
                 if np.shape(d[b]) != shape:
-                    raise InputError(f"expected shape {shape} (n_spec, n_wave), got {np.shape(d[b])}",
-                                     path=src, hdu=f"{up}_{name}")
+                    raise InputError(
+                        f"expected shape {shape} (n_spec, n_wave), got {np.shape(d[b])}",
+                        path=src,
+                        hdu=f"{up}_{name}",
+                    )
             if self.mask is not None and b in self.mask and np.shape(self.mask[b]) != shape:
-                raise InputError(f"expected shape {shape}, got {np.shape(self.mask[b])}",
-                                 path=src, hdu=f"{up}_MASK")
+                raise InputError(
+                    f"expected shape {shape}, got {np.shape(self.mask[b])}",
+                    path=src,
+                    hdu=f"{up}_MASK",
+                )
             if self.resolution is not None and b in self.resolution:
                 r = np.shape(self.resolution[b])
                 if len(r) != 3 or r[0] != n or r[2] != w.size:
-                    raise InputError(f"expected shape ({n}, n_diag, {w.size}), got {r}",
-                                     path=src, hdu=f"{up}_RESOLUTION")
+                    raise InputError(
+                        f"expected shape ({n}, n_diag, {w.size}), got {r}",
+                        path=src,
+                        hdu=f"{up}_RESOLUTION",
+                    )
 
     def clean(self) -> Spectra:
-        """Return a copy where non-finite flux/ivar, negative ivar and masked pixels get ivar 0 and flux 0.
+        """Return a copy where bad pixels get ivar 0 and flux 0.
+
+        Bad pixels: non-finite flux or ivar, ivar <= 0, or a non-zero mask.
 
         This is the documented mask-and-continue rule for bad pixels: they carry no weight
         downstream, and their flux is set to 0 so that no NaN can propagate.
@@ -131,20 +155,33 @@ class Spectra:
             iv[bad] = 0.0
             flux[b], ivar[b] = f, iv
         return Spectra(
-            bands=self.bands, wave=dict(self.wave), flux=flux, ivar=ivar, fibermap=self.fibermap,
+            bands=self.bands,
+            wave=dict(self.wave),
+            flux=flux,
+            ivar=ivar,
+            fibermap=self.fibermap,
             mask=None if self.mask is None else dict(self.mask),
-            resolution=self.resolution, meta=dict(self.meta), source=self.source,
+            resolution=self.resolution,
+            meta=dict(self.meta),
+            source=self.source,
         )
 
     def select(self, index: NDArray[Any] | slice | list[int]) -> Spectra:
         """Subset of spectra by row index, boolean mask or slice."""
+
         def sub(d: dict[str, NDArray[Any]] | None) -> dict[str, NDArray[Any]] | None:
             return None if d is None else {b: np.asarray(v)[index] for b, v in d.items()}
 
         return Spectra(
-            bands=self.bands, wave=dict(self.wave), flux=sub(self.flux) or {}, ivar=sub(self.ivar) or {},
-            fibermap=self.fibermap[index], mask=sub(self.mask), resolution=sub(self.resolution),
-            meta=dict(self.meta), source=self.source,
+            bands=self.bands,
+            wave=dict(self.wave),
+            flux=sub(self.flux) or {},
+            ivar=sub(self.ivar) or {},
+            fibermap=self.fibermap[index],
+            mask=sub(self.mask),
+            resolution=sub(self.resolution),
+            meta=dict(self.meta),
+            source=self.source,
         )
 
 
@@ -156,7 +193,14 @@ def read_spectra(path: str | os.PathLike[str], **kwargs: Any) -> Spectra:
     path : str or os.PathLike
         The file.
     **kwargs
-        Passed to the specific reader (e.g. ``fibers=`` for cframes).
+        Passed to the specific reader: ``targetids=``, ``bands=`` for DESI coadd/spectra files
+        (:func:`surveynet.io.desi.read_desi_spectra`), ``fibers=`` for cframes
+        (:func:`surveynet.io.desi.read_cframe`) and spPlates
+        (:func:`surveynet.io.boss.read_spplate`, which also takes ``mask_bits=``).
+
+    Returns
+    -------
+    Spectra
 
     Raises
     ------

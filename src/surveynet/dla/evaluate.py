@@ -1,0 +1,501 @@
+"""Validation of a DLA catalogue against the truth: matching, completeness/purity, dz, dlogN, plots.
+
+Library entry point for ``surveynet dla evaluate`` (the CLI step, registered in
+``surveynet/dla/cli_app.py``, should call :func:`evaluate` with
+``evaluate(catalog_path, truth_path, out_dir, config=MatchConfig(...), windows_path=...,
+overwrite=...)``).
+
+Matching (:func:`match_absorbers`, dla.md 6.1), per TARGETID:
+
+- candidates: predictions of the same sightline, LYB-typed ones excluded unless ``allow_lyb``;
+- ``rule="dlambda"`` (default, desi-dlas ``label_catalog``): |lambda_pred - lambda_true| <= 10 A in
+  the observed frame (lambda = 1215.6701 (1 + z)); ``rule="dz"`` (Parks ``score_ml_test``):
+  |dz| < 0.015;
+- ``unique=True`` (DESI): one prediction matches at most one truth absorber; pairs are assigned
+  greedily by increasing distance (order independent); ``unique=False`` (Parks): each truth
+  absorber takes its nearest candidate;
+- a match counts "as DLA" when the prediction's N_HI > ``dla_nhi_min`` (20.2999, Parks).
+
+The Parks et al. (2018) golden: with ``rule="dz"``, ``unique=False``, ``allow_lyb=False`` the
+held-out set gives 11,288 matched and 11,104 as DLA (97.4 %); with ``allow_lyb=True`` 11,294 of
+11,403 (99.0 %) are recovered as any HI absorber (dla.md section 7).
+
+Counts (:func:`summarize`): TP = truth absorbers with N_HI >= ``truth_nhi_min`` (20.3) matched,
+FN = those unmatched; FP = predictions typed DLA (N_HI >= 20.3, not LYB) matched to no truth
+absorber of any N_HI; completeness = TP / (TP + FN), purity = 1 - FP / n_pred_DLA.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+from numpy.typing import NDArray
+
+from surveynet.dla.config import LYA_REST, MatchConfig
+from surveynet.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MatchResult",
+    "binned_rates",
+    "evaluate",
+    "match_absorbers",
+    "read_truth_absorbers",
+    "summarize",
+    "window_metrics",
+]
+
+
+@dataclass
+class MatchResult:
+    """Outcome of :func:`match_absorbers`.
+
+    Attributes
+    ----------
+    truth : Table
+        The truth rows plus MATCHED (bool), PRED_INDEX (int, -1 if unmatched), DZ (z_pred - z_true),
+        DNHI (NHI_pred - NHI_true), PRED_NHI, PRED_TYPE, AS_DLA (matched, pred N_HI > dla_nhi_min).
+    pred : Table
+        The predicted rows plus MATCHED (bool) and TRUTH_INDEX (int, -1).
+    config : MatchConfig
+    """
+
+    truth: Table
+    pred: Table
+    config: MatchConfig
+
+
+def _distance(z_pred: NDArray[np.float64], z_true: float, rule: str) -> NDArray[np.float64]:
+    if rule == "dlambda":
+        return np.abs(z_pred - z_true) * LYA_REST
+    return np.abs(z_pred - z_true)
+
+
+def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None) -> MatchResult:
+    """Match predicted absorbers to truth absorbers (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    truth : Table
+        Columns TARGETID, Z_DLA, NHI.
+    pred : Table
+        Columns TARGETID, Z_DLA, NHI and optionally ABSORBER_TYPE ("DLA", "SUBDLA", "LYB").
+    config : MatchConfig, optional
+
+    Returns
+    -------
+    MatchResult
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> t = Table({"TARGETID": [1, 1], "Z_DLA": [2.5, 2.7], "NHI": [20.5, 21.0]})
+    >>> p = Table({"TARGETID": [1, 1], "Z_DLA": [2.505, 2.9], "NHI": [20.6, 20.4],
+    ...            "ABSORBER_TYPE": ["DLA", "DLA"]})
+    >>> r = match_absorbers(t, p)
+    >>> r.truth["MATCHED"].tolist(), r.pred["MATCHED"].tolist()
+    ([True, False], [True, False])
+    """
+    cfg = config or MatchConfig()
+    for name, t in (("truth", truth), ("pred", pred)):
+        for c in ("TARGETID", "Z_DLA", "NHI"):
+            if c not in t.colnames:
+                raise InputError(f"{name} table has no {c} column", column=c)
+    tol = cfg.max_dlambda if cfg.rule == "dlambda" else cfg.max_dz
+    t_tid = np.asarray(truth["TARGETID"], np.int64)
+    t_z = np.asarray(truth["Z_DLA"], np.float64)
+    p_tid = np.asarray(pred["TARGETID"], np.int64)
+    p_z = np.asarray(pred["Z_DLA"], np.float64)
+    p_nhi = np.asarray(pred["NHI"], np.float64)
+    p_type = (
+        np.char.strip(np.asarray(pred["ABSORBER_TYPE"]).astype(str))
+        if "ABSORBER_TYPE" in pred.colnames
+        else np.full(len(pred), "DLA")
+    )
+    eligible = np.ones(len(pred), bool) if cfg.allow_lyb else (p_type != "LYB")
+    by_tid: dict[int, list[int]] = defaultdict(list)
+    for i in np.flatnonzero(eligible):
+        by_tid[int(p_tid[i])].append(int(i))
+    t_match = np.full(len(truth), -1, np.int64)
+    p_match = np.full(len(pred), -1, np.int64)
+
+    def within(d: float) -> bool:
+        return d <= tol if cfg.rule == "dlambda" else d < tol
+
+    t_by_tid: dict[int, list[int]] = defaultdict(list)
+    for j, tid in enumerate(t_tid):
+        t_by_tid[int(tid)].append(j)
+    for tid, tjs in t_by_tid.items():
+        cands = np.array(by_tid.get(tid, []), np.int64)
+        if cands.size == 0:
+            continue
+        if cfg.unique:
+            pairs = []
+            for j in tjs:
+                d = _distance(p_z[cands], t_z[j], cfg.rule)
+                pairs += [
+                    (float(dd), j, int(i))
+                    for dd, i in zip(d, cands, strict=True)
+                    if within(float(dd))
+                ]
+            for _, j, i in sorted(pairs):
+                if t_match[j] < 0 and p_match[i] < 0:
+                    t_match[j], p_match[i] = i, j
+        else:
+            for j in tjs:
+                d = _distance(p_z[cands], t_z[j], cfg.rule)
+                k = int(np.argmin(d))
+                if within(float(d[k])):
+                    t_match[j] = cands[k]
+                    if p_match[cands[k]] < 0:
+                        p_match[cands[k]] = j
+    tr = Table(truth, copy=True)
+    m = t_match >= 0
+    idx = np.where(m, t_match, 0)
+    tr["MATCHED"] = m
+    tr["PRED_INDEX"] = t_match
+    tr["DZ"] = np.where(m, p_z[idx] - t_z, np.nan) if len(pred) else np.full(len(truth), np.nan)
+    tr["PRED_NHI"] = np.where(m, p_nhi[idx], np.nan) if len(pred) else np.full(len(truth), np.nan)
+    tr["DNHI"] = tr["PRED_NHI"] - np.asarray(truth["NHI"], np.float64)
+    tr["PRED_TYPE"] = np.where(m, p_type[idx], "") if len(pred) else np.full(len(truth), "")
+    tr["AS_DLA"] = m & (np.nan_to_num(np.asarray(tr["PRED_NHI"]), nan=-np.inf) > cfg.dla_nhi_min)
+    pr = Table(pred, copy=True)
+    pr["MATCHED"] = p_match >= 0
+    pr["TRUTH_INDEX"] = p_match
+    return MatchResult(truth=tr, pred=pr, config=cfg)
+
+
+def _rate(num: int, den: int) -> float | None:
+    return None if den == 0 else num / den
+
+
+def _stats(x: NDArray[np.float64]) -> dict[str, float | None]:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"mean": None, "median": None, "std": None, "n": 0}
+    return {
+        "mean": float(x.mean()),
+        "median": float(np.median(x)),
+        "std": float(x.std()),
+        "n": int(x.size),
+    }
+
+
+def _pred_is_dla(pred: Table, dla_nhi: float = 20.3) -> NDArray[np.bool_]:
+    typ = (
+        np.char.strip(np.asarray(pred["ABSORBER_TYPE"]).astype(str))
+        if "ABSORBER_TYPE" in pred.colnames
+        else np.full(len(pred), "DLA")
+    )
+    if "ABSORBER_TYPE" in pred.colnames:
+        return typ == "DLA"
+    return np.asarray(pred["NHI"], float) >= dla_nhi
+
+
+def summarize(result: MatchResult) -> dict[str, Any]:
+    """Headline counts and rates of a match (TP/FN/FP, completeness, purity, dz and dlogN stats)."""
+    cfg = result.config
+    tr, pr = result.truth, result.pred
+    is_dla = np.asarray(tr["NHI"], float) >= cfg.truth_nhi_min
+    matched = np.asarray(tr["MATCHED"], bool)
+    as_dla = np.asarray(tr["AS_DLA"], bool)
+    pdla = _pred_is_dla(pr)
+    pm = np.asarray(pr["MATCHED"], bool)
+    tp = int(np.sum(is_dla & matched))
+    fn = int(np.sum(is_dla & ~matched))
+    fp = int(np.sum(pdla & ~pm))
+    n_pdla = int(pdla.sum())
+    sel = is_dla & matched
+    return {
+        "n_truth": len(tr),
+        "n_truth_dla": int(is_dla.sum()),
+        "n_pred": len(pr),
+        "n_pred_dla": n_pdla,
+        "n_matched": int(matched.sum()),
+        "n_matched_as_dla": int(as_dla.sum()),
+        "tp": tp,
+        "fn": fn,
+        "fp": fp,
+        "completeness": _rate(tp, tp + fn),
+        "completeness_as_dla": _rate(int(np.sum(is_dla & as_dla)), int(is_dla.sum())),
+        "fraction_matched": _rate(int(matched.sum()), len(tr)),
+        "fraction_as_dla": _rate(int(as_dla.sum()), len(tr)),
+        "purity": None if n_pdla == 0 else 1.0 - fp / n_pdla,
+        "dz": _stats(np.asarray(tr["DZ"], float)[sel]),
+        "dnhi": _stats(np.asarray(tr["DNHI"], float)[sel]),
+    }
+
+
+def binned_rates(
+    result: MatchResult,
+    key: str,
+    edges: tuple[float, ...] | NDArray[np.float64],
+    truth_values: NDArray[np.float64],
+    pred_values: NDArray[np.float64],
+) -> list[dict[str, Any]]:
+    """Completeness (truth by ``truth_values``) and purity (preds by ``pred_values``) per bin."""
+    cfg = result.config
+    e = np.asarray(edges, float)
+    is_dla = np.asarray(result.truth["NHI"], float) >= cfg.truth_nhi_min
+    matched = np.asarray(result.truth["MATCHED"], bool)
+    pdla = _pred_is_dla(result.pred)
+    pm = np.asarray(result.pred["MATCHED"], bool)
+    out = []
+    for lo, hi in itertools.pairwise(e):
+        tb = (truth_values >= lo) & (truth_values < hi)
+        pb = (pred_values >= lo) & (pred_values < hi)
+        nt = int(np.sum(tb & is_dla))
+        npd = int(np.sum(pb & pdla))
+        out.append(
+            {
+                key + "_lo": float(lo),
+                key + "_hi": float(hi),
+                "n_truth": nt,
+                "completeness": _rate(int(np.sum(tb & is_dla & matched)), nt),
+                "n_pred": npd,
+                "purity": _rate(int(np.sum(pb & pdla & pm)), npd),
+            }
+        )
+    return out
+
+
+def window_metrics(
+    labels: NDArray[np.integer[Any]], confidence: NDArray[np.floating[Any]], threshold: float = 0.5
+) -> dict[str, Any]:
+    """Window-level confusion matrix (border windows, label -1, excluded).
+
+    Returns
+    -------
+    dict
+        ``confusion`` [[TN, FP], [FN, TP]] (rows = true 0/1, columns = predicted 0/1),
+        ``accuracy``, ``n_windows``.
+    """
+    y = np.asarray(labels).reshape(-1)
+    p = (np.asarray(confidence).reshape(-1) >= threshold).astype(int)
+    keep = y >= 0
+    y, p = y[keep].astype(int), p[keep]
+    cm = np.zeros((2, 2), int)
+    np.add.at(cm, (y, p), 1)
+    return {
+        "confusion": cm.tolist(),
+        "accuracy": _rate(int(np.trace(cm)), int(cm.sum())),
+        "n_windows": int(cm.sum()),
+        "threshold": threshold,
+    }
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def read_truth_absorbers(path: str | os.PathLike[str]) -> tuple[Table, Table | None]:
+    """Truth absorbers (TARGETID, Z_DLA, NHI) and, when available, the targets (TARGETID, Z_QSO).
+
+    Accepts a surveynet/quickquasars truth file (``DLA_META`` + ``TRUTH``), a catalogue in the
+    DLACAT layout, or a Parks truth JSON (``.json``/``.json.gz``).
+    """
+    from astropy.io import fits
+
+    p = Path(path)
+    if p.name.endswith((".json", ".json.gz")):
+        from surveynet.dla.parks import read_parks_truth
+
+        return read_parks_truth(p), None
+    try:
+        with fits.open(p, memmap=False) as hdul:
+            names = [h.name for h in hdul]
+    except OSError as exc:
+        raise InputError(f"cannot read FITS ({exc})", path=p) from exc
+    if "TRUTH" in names:
+        from surveynet.io.truth import read_truth
+
+        tr = read_truth(p)
+        targets = Table({"TARGETID": tr.targetid, "Z_QSO": np.asarray(tr.targets["Z"], float)})
+        if tr.dlas is None:
+            return Table(
+                {"TARGETID": np.zeros(0, np.int64), "Z_DLA": np.zeros(0), "NHI": np.zeros(0)}
+            ), targets
+        d = tr.dlas
+        return Table(
+            {
+                "TARGETID": np.asarray(d["TARGETID"], np.int64),
+                "Z_DLA": np.asarray(d["Z_DLA"], float),
+                "NHI": np.asarray(d["NHI"], float),
+            }
+        ), targets
+    if "DLACAT" in names:
+        from surveynet.dla.catalog import read_catalog
+
+        return read_catalog(p).dlas, None
+    raise InputError("truth must have a TRUTH/DLA_META or DLACAT HDU, or be a Parks JSON", path=p)
+
+
+def _read_predictions(path: Path) -> tuple[Table, Table | None]:
+    if path.name.endswith((".json", ".json.gz")):
+        from surveynet.dla.parks import read_parks_predictions
+
+        return read_parks_predictions(path)
+    from surveynet.dla.catalog import read_catalog
+
+    cat = read_catalog(path)
+    return cat.dlas, cat.qsos
+
+
+def _plots(result: MatchResult, metrics: dict[str, Any], out: Path) -> list[str]:
+    from surveynet.plots import new_axes, save_figure
+
+    files = []
+    tr = result.truth
+    is_dla = np.asarray(tr["NHI"], float) >= result.config.truth_nhi_min
+    sel = is_dla & np.asarray(tr["MATCHED"], bool)
+    for col, name, xl in (
+        ("DZ", "dz_hist.png", r"$z_{\rm pred} - z_{\rm true}$"),
+        ("DNHI", "dnhi_hist.png", r"$\Delta \log N_{\rm HI}$ (pred - true)"),
+    ):
+        fig, ax = new_axes()
+        x = np.asarray(tr[col], float)[sel]
+        x = x[np.isfinite(x)]
+        if x.size:
+            ax.hist(x, bins=50, color="C0")
+            ax.set_title(f"bias {x.mean():+.4f}, scatter {x.std():.4f} (n={x.size})")
+        ax.set_xlabel(xl)
+        ax.set_ylabel("DLAs")
+        files.append(str(save_figure(fig, out / name)))
+    for key, name in (("by_nhi", "rates_vs_nhi.png"), ("by_s2n", "rates_vs_s2n.png")):
+        rows = metrics.get(key)
+        if not rows:
+            continue
+        fig, ax = new_axes()
+        k = key.split("_", 1)[1]
+        lo = np.array([r[k + "_lo"] for r in rows])
+        hi = np.array([r[k + "_hi"] for r in rows])
+        hi = np.where(np.isfinite(hi) & (hi < 1e8), hi, lo + (lo[-1] - lo[0]) / max(len(lo) - 1, 1))
+        x = 0.5 * (lo + hi)
+        for q, c in (("completeness", "C0"), ("purity", "C1")):
+            y = np.array([np.nan if r[q] is None else r[q] for r in rows], float)
+            ax.plot(x, y, "o-", color=c, label=q)
+        ax.set_xlabel("log N_HI" if k == "nhi" else "S/N")
+        ax.set_ylim(0, 1.05)
+        ax.legend()
+        files.append(str(save_figure(fig, out / name)))
+    if "windows" in metrics:
+        fig, ax = new_axes(figsize=(4.0, 3.5))
+        cm = np.array(metrics["windows"]["confusion"])
+        ax.imshow(cm, cmap="Blues")
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center")
+        ax.set_xticks([0, 1], ["pred 0", "pred 1"])
+        ax.set_yticks([0, 1], ["true 0", "true 1"])
+        files.append(str(save_figure(fig, out / "window_confusion.png")))
+    return files
+
+
+def evaluate(
+    catalog_path: str | os.PathLike[str],
+    truth_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: MatchConfig | None = None,
+    *,
+    windows_path: str | os.PathLike[str] | None = None,
+    plots: bool = True,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Score a DLA catalogue against the truth; write ``metrics.json`` and plots into ``out_dir``.
+
+    Parameters
+    ----------
+    catalog_path : str or os.PathLike
+        Catalogue FITS written by :func:`surveynet.dla.catalog.write_catalog` (DLACAT + QSOCAT),
+        or a Parks prediction JSON.
+    truth_path : str or os.PathLike
+        Truth file (DLA_META, TRUTH), a DLACAT-layout catalogue, or a Parks truth JSON.
+    out_dir : str or os.PathLike
+        Output folder (created).
+    config : MatchConfig, optional
+    windows_path : str or os.PathLike, optional
+        ``.npz`` with ``labels_classifier`` and ``confidence`` arrays (window confusion matrix).
+    plots : bool
+        Write PNG figures (dz, dlogN histograms; completeness/purity vs N_HI and S/N; confusion).
+    overwrite : bool
+        Replace an existing ``metrics.json``.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``: :func:`summarize` keys, ``by_nhi``, ``by_s2n``,
+        ``windows`` (when given), ``config``, ``files``.
+
+    Notes
+    -----
+    When the catalogue has a QSOCAT table, only truth absorbers of its sightlines and inside the
+    searched observed range [WAVE_MIN, WAVE_MAX] count, and S/N bins use its S2N column.
+    """
+    from surveynet.config import to_dict
+    from surveynet.io.fits import atomic_path
+
+    cfg = config or MatchConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "metrics.json").exists() and not overwrite:
+        raise FileExistsError(
+            f"{out / 'metrics.json'} exists; pass overwrite=True (--overwrite) to replace it"
+        )
+    pred, qsos = _read_predictions(Path(catalog_path))
+    truth, _ = read_truth_absorbers(truth_path)
+    n_truth_all = len(truth)
+    truth = truth[np.asarray(truth["NHI"], float) > cfg.truth_nhi_floor]
+    s2n_t = np.full(len(truth), np.nan)
+    s2n_p = np.asarray(pred["S2N"], float) if "S2N" in pred.colnames else np.full(len(pred), np.nan)
+    if qsos is not None and len(qsos):
+        q_tid = np.asarray(qsos["TARGETID"], np.int64)
+        t_tid = np.asarray(truth["TARGETID"], np.int64)
+        keep = np.isin(t_tid, q_tid)
+        lookup = {int(t): k for k, t in enumerate(q_tid)}
+        row = np.array([lookup.get(int(t), 0) for t in t_tid], np.int64)
+        if "WAVE_MIN" in qsos.colnames:
+            lam = (1.0 + np.asarray(truth["Z_DLA"], float)) * LYA_REST
+            keep &= (lam >= np.asarray(qsos["WAVE_MIN"], float)[row]) & (
+                lam <= np.asarray(qsos["WAVE_MAX"], float)[row]
+            )
+        if "S2N" in qsos.colnames:
+            s2n_t = np.asarray(qsos["S2N"], float)[row]
+        truth = truth[keep]
+        s2n_t = s2n_t[keep]
+    result = match_absorbers(truth, pred, cfg)
+    metrics = summarize(result)
+    metrics["n_truth_total"] = n_truth_all
+    metrics["by_nhi"] = binned_rates(
+        result, "nhi", cfg.nhi_bins, np.asarray(truth["NHI"], float), np.asarray(pred["NHI"], float)
+    )
+    if np.isfinite(s2n_t).any():
+        metrics["by_s2n"] = binned_rates(result, "s2n", cfg.s2n_bins, s2n_t, s2n_p)
+    if windows_path is not None:
+        try:
+            with np.load(windows_path, allow_pickle=False) as z:
+                metrics["windows"] = window_metrics(z["labels_classifier"], z["confidence"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(
+                f"needs arrays labels_classifier and confidence ({exc})", path=windows_path
+            ) from exc
+    metrics["config"] = to_dict(cfg)
+    metrics["files"] = _plots(result, metrics, out) if plots else []
+    with atomic_path(out / "metrics.json", overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1, default=float))
+    logger.info(
+        "completeness %s, purity %s (TP %d, FN %d, FP %d)",
+        metrics["completeness"],
+        metrics["purity"],
+        metrics["tp"],
+        metrics["fn"],
+        metrics["fp"],
+    )
+    return metrics
