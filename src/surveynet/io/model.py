@@ -136,7 +136,7 @@ def save_model(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+        arrays = {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in tensors.items()}
         save_file(arrays, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
         meta = {
             "format_version": FORMAT_VERSION,

@@ -1,0 +1,368 @@
+"""``surveynet bench quasar``: QuasarNET inference and preprocessing speed, side by side.
+
+Measured in one run, on the same inputs and weights (the 6-layer ``test_weights_6_layer.h5`` from
+the shared data when present, otherwise random weights of the same 6-layer 'same' architecture),
+each inference path in its own fresh process (torch's OpenMP threads and OpenBLAS's threads spin
+after use and would otherwise slow each other down on a 2-core machine):
+
+- the torch model (:class:`surveynet.quasar.model.QuasarNetTorch`, eval mode, ``inference_mode``,
+  BatchNorm folded into the convolutions: ``fused_for_inference()``);
+- the numpy engine (:class:`surveynet.quasar.engine.NumpyQuasarNet`, float32);
+- a **QuasarNP-style baseline** written here for the comparison only: a re-implementation of the
+  straightforward algorithm of desihub/QuasarNP:quasarnp/layers.py (documented there: a Python
+  loop over output positions, each a ``(batch, k * C_in) @ (k * C_in, C_out)`` product written into
+  a float64 result, then separate BatchNorm, ReLU, dense and sigmoid layers, one head at a time).
+  QuasarNP itself is not installed or copied;
+- preprocessing (rebin + normalise) of DESI-like B/R/Z arrays.
+
+The figures are spectra per second at batch sizes 1, 256 and 4096 (each the better of all cores
+and one thread, with the thread count reported), the FLOPs per spectrum, the achieved GFLOP/s,
+the speed-ups over the baseline, and the machine's float32 matrix-multiply GFLOP/s for scale
+(all cores and one thread). The 1-minute load average before and after is reported too: on a
+shared machine every figure scales with the load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from surveynet.quasar.config import GridConfig, QuasarNetConfig
+
+log = logging.getLogger(__name__)
+
+BATCHES = (1, 256, 4096)
+QUICK_BATCHES = (1, 64)
+
+
+def _shared_weights() -> Path | None:
+    """The shared 6-layer weights, if the shared data folder is present."""
+    root = Path(
+        os.environ.get(
+            "SURVEYNET_SHARED_DATA", Path(__file__).resolve().parents[4] / "shared" / "data"
+        )
+    )
+    p = root / "quasarnp" / "test_weights_6_layer.h5"
+    return p if p.is_file() else None
+
+
+class QuasarNPStyleBaseline:
+    """Straightforward numpy QuasarNET forward in the style of QuasarNP (the speed baseline).
+
+    Keras layouts: activations (N, L, C); conv kernel (K, C_in, C_out); dense (in, out).
+    Deliberately *not* optimised: it is the reference the speed-ups are measured against.
+    """
+
+    def __init__(self, tensors: dict[str, NDArray[Any]], config: QuasarNetConfig) -> None:
+        self.config = config
+        t = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+        self.convs = []
+        for i in range(config.n_layers):
+            kern = np.ascontiguousarray(
+                np.transpose(t[f"convs.{i}.weight"], (2, 1, 0))
+            )  # (K, C_in, C_out)
+            bn = tuple(t[f"bns.{i}.{n}"] for n in ("running_mean", "running_var", "bias", "weight"))
+            self.convs.append((kern, t[f"convs.{i}.bias"], bn))
+        self.fc = (np.ascontiguousarray(t["fc_common.weight"].T), t["fc_common.bias"])
+        self.bn_fc = tuple(
+            t[f"bn_fc.{n}"] for n in ("running_mean", "running_var", "bias", "weight")
+        )
+        self.heads = [
+            (
+                np.ascontiguousarray(t[f"box.{h}.weight"].T),
+                t[f"box.{h}.bias"],
+                np.ascontiguousarray(t[f"offset.{h}.weight"].T),
+                t[f"offset.{h}.bias"],
+            )
+            for h in range(config.n_heads)
+        ]
+
+    @staticmethod
+    def _conv(
+        x: NDArray[Any], w: NDArray[Any], b: NDArray[Any], stride: int, padding: str
+    ) -> NDArray[Any]:
+        k, _, n_f = w.shape
+        n_in = x.shape[1]
+        if padding == "same":
+            total = max((-(-n_in // stride) - 1) * stride + k - n_in, 0)
+            x = np.pad(x, ((0, 0), (total // 2, total - total // 2), (0, 0)))
+            n_out = -(-n_in // stride)
+        else:
+            x = np.copy(x)
+            n_out = (n_in - k) // stride + 1
+        w2 = w.reshape(-1, n_f)
+        out = np.zeros((x.shape[0], n_out, n_f))  # float64, as QuasarNP
+        for j in range(n_out):
+            i = j * stride
+            out[:, j] = np.reshape(x[:, i : i + k, :], (x.shape[0], -1)) @ w2
+        return out + b
+
+    @staticmethod
+    def _bn(x: NDArray[Any], p: tuple[NDArray[Any], ...], eps: float) -> NDArray[Any]:
+        mean, var, beta, gamma = p
+        return ((x - mean) / np.sqrt(var + eps)) * gamma + beta
+
+    def __call__(self, x: NDArray[Any]) -> list[NDArray[Any]]:
+        """Outputs as QuasarNP returns them: a list of n_heads arrays (N, 2 n_boxes)."""
+        cfg = self.config
+        h = np.copy(x)[:, :, None]
+        for kern, bias, bn in self.convs:
+            h = np.maximum(
+                0, self._bn(self._conv(h, kern, bias, cfg.stride, cfg.padding), bn, cfg.bn_eps)
+            )
+        h = h.reshape(h.shape[0], -1)
+        h = np.maximum(0, self._bn(h @ self.fc[0] + self.fc[1], self.bn_fc, cfg.bn_eps))
+        outs = []
+        for wb, bb, wo, bo in self.heads:
+            box = 1 / (1 + np.exp(-(h @ wb + bb)))
+            off = 1 / (1 + np.exp(-(h @ wo + bo)))
+            if cfg.offset_rescale:
+                off = cfg.offset_shift + cfg.offset_scale * off
+            outs.append(np.concatenate([box, off], axis=1))
+        return outs
+
+
+def _time(fn: Callable[[], Any], *, budget: float) -> float:
+    """Best wall-clock seconds per call of ``fn``.
+
+    The first call is a warm-up; calls are repeated until ``budget`` seconds are spent (at most 50).
+    A first call longer than ``budget`` is timed once only.
+    """
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    if first >= budget:
+        return first
+    best, spent, n = first, first, 0
+    while (spent < budget or n < 1) and n < 50:
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        best = min(best, dt)
+        spent += dt
+        n += 1
+    return best
+
+
+def _desi_like(
+    n: int, rng: np.random.Generator
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Random DESI-shaped B/R/Z arrays (0.8 A pixels, float32)."""
+    edges = {"b": (3600.0, 5800.0), "r": (5760.0, 7620.0), "z": (7520.0, 9824.0)}
+    waves, fluxes, ivars = {}, {}, {}
+    for b, (lo, hi) in edges.items():
+        w = np.round(np.arange(lo, hi + 0.4, 0.8), 1)
+        waves[b] = w
+        fluxes[b] = rng.normal(1.0, 1.0, (n, w.size)).astype(np.float32)
+        ivars[b] = rng.uniform(0.5, 2.0, (n, w.size)).astype(np.float32)
+    return waves, fluxes, ivars
+
+
+def _load_weights(seed: int) -> tuple[dict[str, NDArray[Any]], QuasarNetConfig, str]:
+    """The 6-layer shared weights (or random ones of that architecture), config and a label."""
+    from surveynet.quasar.engine import random_state_dict
+
+    weights = _shared_weights()
+    if weights is not None:
+        from surveynet.config import from_dict
+        from surveynet.io.keras import read_keras_quasarnet
+
+        k = read_keras_quasarnet(weights)
+        return k.tensors, from_dict(QuasarNetConfig, k.config), weights.name
+    config = QuasarNetConfig(n_layers=6, padding="same")
+    return random_state_dict(config, seed=seed), config, "random weights, 6-layer 'same' config"
+
+
+def _inputs(config: QuasarNetConfig, n: int, seed: int) -> NDArray[np.float32]:
+    return np.random.default_rng(seed).standard_normal((n, config.n_input)).astype(np.float32)
+
+
+def measure_path(
+    path: str, batches: tuple[int, ...], *, budget: float, seed: int = 0
+) -> dict[str, Any]:
+    """Seconds per call of one inference path at each batch size (run in a fresh process).
+
+    Parameters
+    ----------
+    path : {"torch", "numpy", "baseline"}
+        Which implementation.
+    batches : tuple of int
+        Batch sizes.
+    budget : float
+        Timing budget per batch size, seconds.
+    seed : int
+        Seed of the inputs.
+
+    Returns
+    -------
+    dict
+        ``{"seconds": {batch: s}, "max_abs_diff": float, "threads": int}``; ``max_abs_diff`` is
+        the largest difference from the baseline's outputs on 8 spectra.
+    """
+    tensors, config, _ = _load_weights(seed)
+    x_all = _inputs(config, max(batches), seed)
+    ref = np.stack(QuasarNPStyleBaseline(tensors, config)(x_all[:8]), axis=1)
+    threads = int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
+    if path == "torch":
+        import torch
+
+        from surveynet.quasar.model import QuasarNetTorch
+
+        tmodel = QuasarNetTorch(config)
+        tmodel.load_state_dict_numpy(tensors)
+        fast = tmodel.eval().fused_for_inference()
+        threads = torch.get_num_threads()
+
+        def run(x: NDArray[Any]) -> NDArray[Any]:
+            with torch.inference_mode():
+                return fast(torch.from_numpy(x)).numpy()  # type: ignore[no-any-return]
+
+    elif path == "numpy":
+        from surveynet.quasar.engine import NumpyQuasarNet
+
+        engine = NumpyQuasarNet(tensors, config, dtype=np.float32)
+
+        def run(x: NDArray[Any]) -> NDArray[Any]:
+            return engine(x)
+
+    elif path == "baseline":
+        base = QuasarNPStyleBaseline(tensors, config)
+
+        def run(x: NDArray[Any]) -> NDArray[Any]:
+            return np.stack(base(x), axis=1)
+
+    else:
+        raise ValueError(f"unknown path {path!r}")
+    diff = float(np.abs(run(x_all[:8]) - ref).max())
+    seconds = {bs: _time(lambda x=x_all[:bs]: run(x), budget=budget) for bs in batches}
+    out = {"seconds": seconds, "max_abs_diff": diff, "threads": threads}
+    if path == "numpy":
+        from surveynet.bench import gemm_gflops
+
+        out["gemm_gflops"] = gemm_gflops(n=1024)
+    return out
+
+
+def _measure_in_subprocess(
+    path: str, batches: tuple[int, ...], *, budget: float, seed: int, threads: int | None = None
+) -> dict[str, Any]:
+    """:func:`measure_path` in a fresh interpreter, so that the thread pools of torch (OpenMP)
+    and numpy (OpenBLAS) never compete inside one process; ``threads`` caps both (env vars)."""
+    import json
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if threads is not None:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+
+    code = (
+        "import json, sys\n"
+        "from surveynet.quasar.bench import measure_path\n"
+        f"r = measure_path({path!r}, {tuple(batches)!r}, budget={budget!r}, seed={seed!r})\n"
+        "r['seconds'] = {str(k): v for k, v in r['seconds'].items()}\n"
+        "sys.stdout.write('RESULT ' + json.dumps(r) + '\\n')\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+        env=env,
+    )
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
+    if res.returncode != 0 or not lines:
+        raise RuntimeError(f"bench worker for {path} failed: {res.stderr.strip()[-2000:]}")
+    out: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    out["seconds"] = {int(k): float(v) for k, v in out["seconds"].items()}
+    return out
+
+
+def run_bench(*, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Run the QuasarNET benchmark; returns the figures as a flat dict.
+
+    Each inference path is timed in its own fresh Python process (best wall-clock time of
+    repeated calls, after a warm-up call); preprocessing and the GEMM reference are timed here.
+
+    Parameters
+    ----------
+    quick : bool
+        Smaller batches and shorter timing (smoke test).
+    seed : int
+        Seed of the random inputs (and of the weights when the shared file is absent).
+    """
+    from surveynet.quasar.preprocess import preprocess_arrays
+
+    rng = np.random.default_rng(seed)
+    _, config, wname = _load_weights(seed)
+    batches = QUICK_BATCHES if quick else BATCHES
+    budget = 0.3 if quick else 1.5
+    flops = config.flops()
+    fig: dict[str, Any] = {
+        "weights": wname,
+        "architecture": (
+            f"{config.n_layers} conv x {config.n_filters} '{config.padding}', "
+            f"{config.n_heads} heads"
+        ),
+        "baseline": (
+            "QuasarNP-style numpy forward re-implemented in surveynet.quasar.bench "
+            "(not QuasarNP itself)"
+        ),
+        "torch_path": "QuasarNetTorch.fused_for_inference() (BatchNorm folded)",
+        "timing": "best wall-clock of repeated calls; each path in its own process",
+        "cpu_count": os.cpu_count() or 0,
+        "load_average_start": round(os.getloadavg()[0], 2),
+        "mflop_per_spectrum": flops / 1e6,
+    }
+    # Every path is timed with all cores and with one thread (--quick: one thread only); each
+    # figure below is the better of the two (on a shared, oversubscribed machine, thread
+    # synchronisation can cost more than it gains), and the thread count used is reported.
+    rates: dict[str, dict[int, float]] = {}
+    used: dict[str, dict[int, int]] = {}
+    diffs = []
+    for path in ("torch", "numpy", "baseline"):
+        rates[path], used[path] = {}, {}
+        for threads in (1,) if quick else (None, 1):
+            r = _measure_in_subprocess(path, batches, budget=budget, seed=seed, threads=threads)
+            if path != "baseline":
+                diffs.append(r["max_abs_diff"])
+            if "gemm_gflops" in r:
+                key = "gemm_float32_gflops" + ("_1thread" if threads == 1 else "")
+                fig[key] = r["gemm_gflops"]
+            for bs, t in r["seconds"].items():
+                if bs / t > rates[path].get(bs, 0.0):
+                    rates[path][bs] = bs / t
+                    used[path][bs] = int(r["threads"])
+            log.info("%s timed with %s threads", path, r["threads"])
+    fig["max_abs_diff_vs_baseline"] = max(diffs)
+    for path, rr in rates.items():
+        for bs, rate in rr.items():
+            fig[f"{path}_b{bs}_spectra_per_s"] = rate
+            fig[f"{path}_b{bs}_ms_per_spectrum"] = 1e3 / rate
+            fig[f"{path}_b{bs}_threads"] = used[path][bs]
+    for path, rr in rates.items():
+        best_bs = max(rr, key=lambda b: rr[b])
+        fig[f"{path}_best_batch"] = best_bs
+        fig[f"{path}_best_gflops"] = rr[best_bs] * flops / 1e9
+    base_best = max(rates["baseline"].values())
+    fig["speedup_torch_vs_baseline_batch1"] = rates["torch"][1] / rates["baseline"][1]
+    fig["speedup_torch_vs_baseline_best"] = max(rates["torch"].values()) / base_best
+    fig["speedup_numpy_vs_baseline_batch1"] = rates["numpy"][1] / rates["baseline"][1]
+    fig["speedup_numpy_vs_baseline_best"] = max(rates["numpy"].values()) / base_best
+
+    n_pre = 256 if quick else 2048
+    waves, fluxes, ivars = _desi_like(n_pre, rng)
+    grid = GridConfig.log()
+    t_pre = _time(lambda: preprocess_arrays(waves, fluxes, ivars, grid), budget=budget)
+    fig["preprocess_spectra_per_s"] = n_pre / t_pre
+    fig["load_average_end"] = round(os.getloadavg()[0], 2)
+    return fig
