@@ -1,0 +1,115 @@
+"""Point-8 figures of a DLA catalogue on a held-out mock, per S/N range.
+
+    python experiments/dla/heldout_figures.py CATALOG.fits TRUTH.fits OUT.json
+
+For S/N > 3 and truth log N_HI >= 20.3: completeness, purity, sigma(dz), sigma(dlogN) (std and
+1.4826 MAD). For 1 < S/N < 3: completeness and purity, plus the best completeness reachable at
+purity >= 90 % by a cut on DLA_CONFIDENCE. Matching is the core's DESI rule
+(:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda| <= 10 A, unique, LYB excluded); truth
+absorbers count only inside the searched range of each sightline (QSOCAT WAVE_MIN..WAVE_MAX).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from surveynet.dla.catalog import read_catalog
+from surveynet.dla.config import LYA_REST, MatchConfig
+from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers, summarize
+
+
+def _sig(x: np.ndarray) -> dict[str, float | None]:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"std": None, "mad_sigma": None, "mean": None, "n": 0}
+    return {
+        "std": float(x.std()),
+        "mad_sigma": float(1.4826 * np.median(np.abs(x - np.median(x)))),
+        "mean": float(x.mean()),
+        "n": int(x.size),
+    }
+
+
+def figures(catalog_path: str, truth_path: str) -> dict:
+    cat = read_catalog(catalog_path)
+    truth, _ = read_truth_absorbers(truth_path)
+    q = cat.qsos
+    s2n_of = {int(t): float(s) for t, s in zip(q["TARGETID"], q["S2N"], strict=True)}
+    rng_of = {
+        int(t): (float(a), float(b))
+        for t, a, b in zip(q["TARGETID"], q["WAVE_MIN"], q["WAVE_MAX"], strict=True)
+    }
+    t_tid = np.asarray(truth["TARGETID"], np.int64)
+    lam = (1.0 + np.asarray(truth["Z_DLA"], float)) * LYA_REST
+    inside = np.array(
+        [
+            t in rng_of and rng_of[t][0] <= lm <= rng_of[t][1]
+            for t, lm in zip(t_tid, lam, strict=True)
+        ]
+    )
+    t_s2n = np.array([s2n_of.get(int(t), np.nan) for t in t_tid])
+    p_s2n = np.array(
+        [s2n_of.get(int(t), np.nan) for t in np.asarray(cat.dlas["TARGETID"], np.int64)]
+    )
+    out: dict = {"catalog": catalog_path, "truth": truth_path, "n_sightlines": len(q)}
+    cfg = MatchConfig()
+    for name, lo, hi in (
+        ("s2n_gt_3", 3.0, np.inf),
+        ("s2n_1_3", 1.0, 3.0),
+        ("all", -np.inf, np.inf),
+    ):
+        tsel = inside & (t_s2n > lo) & (t_s2n < hi)
+        psel = (p_s2n > lo) & (p_s2n < hi)
+        res = match_absorbers(truth[tsel], cat.dlas[psel], cfg)
+        m = summarize(res)
+        tr = res.truth
+        dla_m = (np.asarray(tr["NHI"], float) >= 20.3) & np.asarray(tr["MATCHED"], bool)
+        d = {
+            k: m[k]
+            for k in ("n_truth_dla", "n_pred_dla", "tp", "fn", "fp", "completeness", "purity")
+        }
+        d["n_sightlines"] = int(
+            np.sum((np.asarray(q["S2N"], float) > lo) & (np.asarray(q["S2N"], float) < hi))
+        )
+        d["dz"] = _sig(np.asarray(tr["DZ"], float)[dla_m])
+        d["dlogN"] = _sig(np.asarray(tr["DNHI"], float)[dla_m])
+        # purity/completeness trade-off on DLA_CONFIDENCE
+        conf = np.asarray(res.pred["DLA_CONFIDENCE"], float)
+        is_dla_p = (np.asarray(res.pred["NHI"], float) >= 20.3) & (
+            np.asarray(res.pred["ABSORBER_TYPE"]) != "LYB"
+        )
+        pm = np.asarray(res.pred["MATCHED"], bool)
+        ti = np.asarray(res.pred["TRUTH_INDEX"], int)
+        t_is_dla = np.asarray(tr["NHI"], float) >= 20.3
+        best = None
+        curve = []
+        for c in np.unique(np.round(conf, 3)):
+            keep = is_dla_p & (conf >= c)
+            n = int(keep.sum())
+            if n == 0:
+                continue
+            pur = float(np.sum(keep & pm)) / n
+            hit = np.unique(ti[keep & pm & (ti >= 0)])
+            comp = float(np.sum(t_is_dla[hit])) / max(int(t_is_dla.sum()), 1)
+            curve.append((float(c), comp, pur))
+            if pur >= 0.9 and (best is None or comp > best[1]):
+                best = (float(c), comp, pur)
+        d["best_completeness_at_purity_ge_0.9"] = (
+            None
+            if best is None
+            else {"min_confidence": best[0], "completeness": best[1], "purity": best[2]}
+        )
+        out[name] = d
+    return out
+
+
+if __name__ == "__main__":
+    res = figures(sys.argv[1], sys.argv[2])
+    text = json.dumps(res, indent=1)
+    if len(sys.argv) > 3:
+        with open(sys.argv[3], "w") as fh:
+            fh.write(text + "\n")
+    print(text)

@@ -1,0 +1,123 @@
+"""Network inputs and per-pixel labels of DLA sightlines (numpy only; shared by train and predict).
+
+A sightline's normalised flux is padded on both sides with the mean of its first/last
+``pad_npix`` pixels (the anchor's window padding, cosmodesi/desi-dlas:desidlas/datasets/
+datasetting.py ``split_sightline_into_samples``); low-S/N inputs add median-filtered channels
+[raw, medfilt 3, 7, 15] computed once over the whole sightline (the anchor smooths each 600-px
+window separately, ``smooth_flux``). Labels follow dla.md §3 with edge guards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import medfilt
+
+from surveynet.dla.config import DatasetConfig
+from surveynet.dla.datasets import PixelLabels, label_sightline
+from surveynet.dla.sightline import Sightline
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a model's input is built (stored as ``preprocessing`` in the model's config.json).
+
+    Attributes
+    ----------
+    channels : tuple of int
+        0 = raw flux, k > 0 = median filter of size k (e.g. (0, 3, 7, 15)).
+    pad_npix : int
+        Edge padding uses the mean of the first/last ``pad_npix`` pixels.
+    rest_range : tuple of float
+        Rest-frame range (A) where windows / pixels are evaluated.
+    samplerange : int
+        Positive label half-width in pixels.
+    border_factor : int
+        Border (ignored) half-width = border_factor * samplerange.
+    label_wave_min : float
+        Absorbers are labelled only at observed wavelength >= this (A).
+    clip : float
+        Input flux clipped to [-clip, clip] (guards against outliers).
+    """
+
+    channels: tuple[int, ...] = (0,)
+    pad_npix: int = 50
+    rest_range: tuple[float, float] = (900.0, 1346.0)
+    samplerange: int = 60
+    border_factor: int = 2
+    label_wave_min: float = 3570.0
+    clip: float = 10.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "channels": list(self.channels),
+            "pad_npix": self.pad_npix,
+            "rest_range": list(self.rest_range),
+            "samplerange": self.samplerange,
+            "border_factor": self.border_factor,
+            "label_wave_min": self.label_wave_min,
+            "clip": self.clip,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        """Inverse of :meth:`to_dict` (unknown keys ignored)."""
+        return cls(
+            channels=tuple(int(c) for c in d.get("channels", (0,))),
+            pad_npix=int(d.get("pad_npix", 50)),
+            rest_range=tuple(float(x) for x in d.get("rest_range", (900.0, 1346.0))),  # type: ignore[arg-type]
+            samplerange=int(d.get("samplerange", 60)),
+            border_factor=int(d.get("border_factor", 2)),
+            label_wave_min=float(d.get("label_wave_min", 3570.0)),
+            clip=float(d.get("clip", 10.0)),
+        )
+
+
+def search_pixels(sl: Sightline, rest_range: tuple[float, float]) -> NDArray[np.int64]:
+    """Indices of the pixels whose rest wavelength lies in ``rest_range`` (one window each)."""
+    rest = sl.rest_wave
+    return np.flatnonzero((rest >= rest_range[0]) & (rest <= rest_range[1]))
+
+
+def channel_stack(sl: Sightline, spec: InputSpec) -> NDArray[np.float32]:
+    """Input channels ``(C, n_pix)`` of a sightline (finite, clipped flux)."""
+    f = np.nan_to_num(np.asarray(sl.flux, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    f = np.clip(f, -spec.clip, spec.clip)
+    rows = [f if k == 0 else medfilt(f, k) for k in spec.channels]
+    return np.asarray(rows, dtype=np.float32)
+
+
+def padded_input(sl: Sightline, spec: InputSpec, pad_left: int, length: int) -> NDArray[np.float32]:
+    """Channels padded to ``(C, length)``: ``pad_left`` edge-mean pixels, sightline, edge mean.
+
+    Raises
+    ------
+    ValueError
+        If the sightline does not fit in ``length``.
+    """
+    x = channel_stack(sl, spec)
+    n = x.shape[1]
+    if pad_left + n > length:
+        raise ValueError(f"sightline {sl.targetid}: {n} px + pad {pad_left} exceed {length}")
+    m = spec.pad_npix
+    left = x[:, :m].mean(axis=1, keepdims=True)
+    right = x[:, -m:].mean(axis=1, keepdims=True)
+    out = np.empty((x.shape[0], length), dtype=np.float32)
+    out[:, :pad_left] = left
+    out[:, pad_left : pad_left + n] = x
+    out[:, pad_left + n :] = right
+    return out
+
+
+def pixel_labels(sl: Sightline, spec: InputSpec) -> PixelLabels:
+    """Per-pixel labels of ``sl`` (dla.md §3) via :func:`surveynet.dla.datasets.label_sightline`."""
+    cfg = DatasetConfig(
+        samplerange=spec.samplerange,
+        border_factor=spec.border_factor,
+        label_wave_min=spec.label_wave_min,
+    )
+    return label_sightline(sl, cfg, rest_range=spec.rest_range)

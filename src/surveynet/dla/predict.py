@@ -1,0 +1,304 @@
+"""DLA prediction with the numpy engines (never torch): sightlines -> pixel outputs -> catalogue.
+
+- :class:`DLAFinder` wraps a saved model (window CNN or FCN) and its preprocessing and returns,
+  for every pixel of a sightline's search range, the confidence, offset and log N_HI that the
+  core's voting and peak finding (:mod:`surveynet.dla.catalog`, dla.md §5) turn into absorbers.
+- :func:`predict_sightlines` routes each sightline to the high- or low-S/N model by S/N.
+- :func:`predict_file` (one coadd file; module level for :func:`surveynet.runner.run_batch`) and
+  :func:`predict_files` (many files, merged catalogue written atomically with provenance).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import vstack
+from numpy.typing import NDArray
+
+from surveynet.config import from_dict
+from surveynet.dla.catalog import Catalog, SightlinePrediction
+from surveynet.dla.config import CatalogConfig, DataConfig
+from surveynet.dla.inputs import InputSpec, padded_input, search_pixels
+from surveynet.dla.sightline import Sightline
+from surveynet.errors import InputError, ModelFormatError
+
+log = logging.getLogger(__name__)
+
+#: Bundled model names used when ``--model`` is not given (high S/N, low S/N).
+DEFAULT_MODELS = ("dla_fcn", "dla_fcn_lowsnr")
+
+
+def _sigmoid(x: NDArray[Any]) -> NDArray[np.float64]:
+    x = np.asarray(x, dtype=np.float64)
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)))
+
+
+class DLAFinder:
+    """A saved DLA model with its numpy engine and preprocessing.
+
+    Parameters
+    ----------
+    model : str or path
+        Model directory or bundled model name (``config.json`` + ``model.safetensors``).
+    dtype : numpy dtype
+        Engine precision.
+    batch_size : int
+        Sightlines per FCN batch.
+    """
+
+    def __init__(
+        self, model: str | os.PathLike[str], *, dtype: Any = np.float32, batch_size: int = 16
+    ) -> None:
+        from surveynet.io.model import load_model
+        from surveynet.registry import get_numpy_engine
+
+        saved = load_model(model, pipeline="dla")
+        self.saved = saved
+        self.architecture = saved.architecture
+        if self.architecture not in ("dla_window_cnn", "dla_fcn"):
+            raise ModelFormatError(
+                f"{saved.path}: architecture {self.architecture!r} is not a DLA finder"
+            )
+        self.engine = get_numpy_engine(self.architecture)(saved.tensors, saved.config, dtype=dtype)
+        pre = saved.preprocessing
+        self.spec = InputSpec.from_dict(pre.get("input", {}))
+        self.data = from_dict(DataConfig, pre["data"]) if "data" in pre else DataConfig()
+        self.s2n_range = tuple(pre.get("s2n_range", (0.0, 1e9)))
+        self.context = int(pre.get("context", 0))
+        self.batch_size = batch_size
+        if len(self.spec.channels) != self.engine.config.in_channels:
+            raise ModelFormatError(
+                f"{saved.path}: preprocessing has {len(self.spec.channels)} channels, "
+                f"model expects {self.engine.config.in_channels}"
+            )
+
+    @property
+    def name(self) -> str:
+        """Model name."""
+        return str(self.saved.name)
+
+    @property
+    def samplerange(self) -> int:
+        """Positive half-width of the model's labels (sets the vote normalisation)."""
+        return self.spec.samplerange
+
+    def predict(self, sightlines: Sequence[Sightline]) -> list[SightlinePrediction]:
+        """Per-pixel outputs of each sightline (empty when no pixel is in the search range)."""
+        if self.architecture == "dla_fcn":
+            return self._predict_fcn(sightlines)
+        return [self._predict_windows(sl) for sl in sightlines]
+
+    def _predict_windows(self, sl: Sightline) -> SightlinePrediction:
+        w = self.engine.config.window
+        half = w // 2
+        pix = search_pixels(sl, self.spec.rest_range)
+        if pix.size == 0:
+            return SightlinePrediction(pix, *(np.zeros(0),) * 3)
+        x = padded_input(sl, self.spec, half, sl.n_pix + w)
+        view = np.lib.stride_tricks.sliding_window_view(x, w, axis=1)  # (C, n_start, w)
+        out = np.empty((pix.size, 3))
+        step = 1024
+        for i in range(0, pix.size, step):
+            p = pix[i : i + step]
+            out[i : i + step] = self.engine(np.ascontiguousarray(view[:, p, :].transpose(1, 0, 2)))
+        return SightlinePrediction(pix, _sigmoid(out[:, 0]), out[:, 1], out[:, 2])
+
+    def _predict_fcn(self, sightlines: Sequence[Sightline]) -> list[SightlinePrediction]:
+        f = self.engine.config.factor
+        ctx = self.context
+        results: list[SightlinePrediction | None] = [None] * len(sightlines)
+        jobs = []
+        for i, sl in enumerate(sightlines):
+            pix = search_pixels(sl, self.spec.rest_range)
+            if pix.size == 0:
+                results[i] = SightlinePrediction(pix, *(np.zeros(0),) * 3)
+            else:
+                jobs.append((i, sl, pix))
+        jobs.sort(key=lambda j: j[2].size)  # similar lengths share a batch
+        for b in range(0, len(jobs), self.batch_size):
+            chunk = jobs[b : b + self.batch_size]
+            need = max(p.size for _, _, p in chunk) + 2 * ctx
+            length = -(-need // f) * f
+            x = np.empty((len(chunk), len(self.spec.channels), length), np.float32)
+            for k, (_, sl, pix) in enumerate(chunk):
+                full = padded_input(sl, self.spec, ctx + length, sl.n_pix + 2 * (ctx + length))
+                s0 = length + int(pix[0])
+                x[k] = full[:, s0 : s0 + length]
+            y = self.engine(x)
+            for k, (i, _, pix) in enumerate(chunk):
+                seg = y[k, :, ctx : ctx + pix.size]
+                results[i] = SightlinePrediction(
+                    pix, _sigmoid(seg[0]), seg[1].astype(np.float64), seg[2].astype(np.float64)
+                )
+        return [r for r in results if r is not None]
+
+
+def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFinder]:
+    """Load the given models, or the bundled defaults that exist (high- then low-S/N)."""
+    from surveynet.io.model import bundled_models_dir
+
+    if models:
+        return [DLAFinder(m) for m in models]
+    found = [DLAFinder(m) for m in DEFAULT_MODELS if (bundled_models_dir() / m).is_dir()]
+    if not found:
+        raise ModelFormatError(
+            f"no bundled DLA model ({', '.join(DEFAULT_MODELS)}); pass --model DIR"
+        )
+    return found
+
+
+def route(finders: Sequence[DLAFinder], s2n: float) -> DLAFinder:
+    """The finder whose S/N range contains ``s2n`` (the first one when none or several do)."""
+    for fd in finders:
+        if fd.s2n_range[0] <= s2n < fd.s2n_range[1]:
+            return fd
+    return finders[0]
+
+
+def catalog_config_for(finder: DLAFinder, base: CatalogConfig | None = None) -> CatalogConfig:
+    """The catalogue config with the model's label half-width (vote normalisation follows it)."""
+    from dataclasses import replace
+
+    return replace(base or CatalogConfig(), samplerange=finder.samplerange)
+
+
+def predict_sightlines(
+    sightlines: Sequence[Sightline],
+    finders: Sequence[DLAFinder],
+    catalog: CatalogConfig | None = None,
+) -> Catalog:
+    """Absorber catalogue of preprocessed sightlines (DLACAT + QSOCAT tables).
+
+    Each sightline goes to the finder of its S/N range (:func:`route`); its per-pixel outputs are
+    turned into absorbers by :func:`surveynet.dla.catalog.catalog_from_predictions` (dla.md §5)
+    with the vote normalisation of that model's label half-width.
+    """
+    from surveynet.dla.catalog import catalog_from_predictions
+
+    groups: dict[int, list[int]] = {}
+    for i, sl in enumerate(sightlines):
+        groups.setdefault(id(route(finders, sl.s2n)), []).append(i)
+    by_id = {id(f): f for f in finders}
+    parts = []
+    for fid, idx in groups.items():
+        fd = by_id[fid]
+        sub = [sightlines[i] for i in idx]
+        preds = fd.predict(sub)
+        parts.append(
+            catalog_from_predictions(
+                sub, preds, catalog_config_for(fd, catalog), rest_range=fd.spec.rest_range
+            )
+        )
+    return merge_catalogs(parts)
+
+
+def merge_catalogs(parts: Sequence[Catalog]) -> Catalog:
+    """Concatenate catalogues (an empty one when ``parts`` is empty)."""
+    from surveynet.dla.catalog import catalog_from_predictions
+
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return catalog_from_predictions([], [])
+    dl = [p.dlas for p in parts if len(p.dlas)]
+    return Catalog(dlas=vstack(dl) if dl else parts[0].dlas, qsos=vstack([p.qsos for p in parts]))
+
+
+def predict_file(
+    path: str,
+    *,
+    models: Sequence[str] | None = None,
+    qso_catalog: str,
+    truth: str | None = None,
+    catalog: dict[str, Any] | None = None,
+) -> Catalog:
+    """Catalogue of one DESI spectra/coadd file (module level, for the Dask runner).
+
+    Parameters
+    ----------
+    path : str
+        Spectra or coadd file.
+    models : sequence of str, optional
+        Model directories or bundled names (default :data:`DEFAULT_MODELS`).
+    qso_catalog : str
+        Redshift source: QuasarNET catalogue, zbest/redrock or truth file.
+    truth : str, optional
+        Truth file whose DLA_META absorbers are attached (not used by the finder).
+    catalog : dict, optional
+        :class:`~surveynet.dla.config.CatalogConfig` fields.
+    """
+    from surveynet.dla.sightline import read_sightlines
+
+    finders = load_finders(models)
+    ccfg = from_dict(CatalogConfig, catalog or {})
+    sls = read_sightlines(path, qso_catalog, finders[0].data, truth_path=truth)
+    log.info("%s: %d sightlines", path, len(sls))
+    return predict_sightlines(sls, finders, ccfg)
+
+
+def predict_files(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    qso_catalog: str | os.PathLike[str],
+    models: Sequence[str] | None = None,
+    truth: str | os.PathLike[str] | None = None,
+    catalog: CatalogConfig | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+    quiet: bool = False,
+    overwrite: bool = False,
+) -> tuple[Path, int, Catalog]:
+    """Run the finder over many files (Dask runner) and write one merged catalogue atomically.
+
+    Bad files are reported (logged) and skipped; the others complete.
+
+    Returns
+    -------
+    path : Path
+        The catalogue written.
+    n_failed : int
+        Number of input files that failed.
+    catalog : Catalog
+        The merged catalogue.
+    """
+    from surveynet.config import to_dict
+    from surveynet.dla.catalog import write_catalog
+    from surveynet.runner import report_failures, run_batch
+
+    if not inputs:
+        raise InputError("no input files")
+    finders = load_finders(models)  # fail early on a bad model
+    names = [str(m) for m in models] if models else [f.name for f in finders]
+    model_paths = [str(f.saved.path) for f in finders]
+    ccfg = catalog or CatalogConfig()
+    results = run_batch(
+        predict_file,
+        [str(p) for p in inputs],
+        workers=workers,
+        scheduler=scheduler,
+        quiet=quiet,
+        desc="dla predict",
+        models=model_paths,
+        qso_catalog=str(qso_catalog),
+        truth=None if truth is None else str(truth),
+        catalog=to_dict(ccfg),
+    )
+    n_bad = report_failures(results)
+    good = [r.value for r in results if r.ok]
+    if not good:
+        raise InputError(f"all {len(results)} input files failed (first: {results[0].error})")
+    merged = merge_catalogs(good)
+    # short header values (FITS cards are 80 characters; full paths and hashes are logged)
+    short = "+".join(Path(n).name for n in names)[:40]
+    width = 16 if len(finders) == 1 else 8
+    hashes = "+".join(f.saved.weights_hash[:width] for f in finders)[:33]
+    log.info("models %s (sha256 %s)", model_paths, [f.saved.weights_hash for f in finders])
+    path = write_catalog(
+        out, merged, config=ccfg, model_name=short, model_hash=hashes, overwrite=overwrite
+    )
+    return Path(path), n_bad, merged

@@ -1,0 +1,506 @@
+"""Seeded, resumable training of the DLA networks (torch; never imported at inference).
+
+``train_model(config, sightlines, out)`` labels every pixel (dla.md §3), then
+
+- ``dla_fcn``: one sample per sightline = the padded search region plus context, losses on the
+  labelled (non-border) pixels of the rest range;
+- ``dla_window_cnn``: per sightline up to ``train.max_windows`` positive windows and as many
+  negatives (borders dropped; the anchor's 50/50 ``select_samples_50p_pos_neg``), windows cut on
+  the fly from the padded sightlines.
+
+The loop is :func:`surveynet.nn.loop.fit` (progress bar, safetensors checkpoint in
+``<out>.work/``, ``--resume``); the best-validation weights are saved with
+:func:`surveynet.io.model.save_model`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+
+from surveynet.config import config_hash, to_dict
+from surveynet.dla.inputs import InputSpec, padded_input, pixel_labels, search_pixels
+from surveynet.dla.model import FCN, OUTPUT_NAMES, WindowCNN
+from surveynet.dla.model_config import DLATrainConfig, FCNConfig, TrainConfig, WindowCNNConfig
+from surveynet.dla.sightline import Sightline
+from surveynet.errors import ConfigError, InputError
+from surveynet.io.model import arrays_sha256, save_model
+from surveynet.nn.loop import LoopConfig, fit
+
+log = logging.getLogger(__name__)
+
+
+def input_spec(config: DLATrainConfig) -> InputSpec:
+    """The :class:`InputSpec` (stored with the model) of a training config."""
+    arch = config.model.arch_config()
+    window = arch.window if isinstance(arch, WindowCNNConfig) else config.dataset.kernel
+    return InputSpec(
+        channels=config.input.channels,
+        pad_npix=config.input.pad_npix,
+        rest_range=config.data.rest_range,
+        samplerange=config.dataset.half_width(window),
+        border_factor=config.dataset.border_factor,
+        label_wave_min=config.dataset.label_wave_min,
+        clip=config.input.clip,
+    )
+
+
+def fcn_context(cfg: FCNConfig) -> int:
+    """Context pixels each side of the search region (half the receptive field, factor-rounded)."""
+    f = cfg.factor
+    half = cfg.receptive_field // 2 + 1
+    return -(-half // f) * f
+
+
+@dataclass
+class FCNArrays:
+    """Stacked FCN training samples."""
+
+    x: NDArray[np.float32]  # (n, C, L)
+    cls: NDArray[np.float32]  # (n, L) 1/0, ignored where mask = 0
+    offset: NDArray[np.float32]  # (n, L)
+    nhi: NDArray[np.float32]  # (n, L)
+    mask: NDArray[np.float32]  # (n, L) 1 = labelled pixel in the search range
+
+
+def fcn_arrays(
+    sightlines: Sequence[Sightline], spec: InputSpec, cfg: FCNConfig, length: int | None = None
+) -> FCNArrays:
+    """One fixed-length sample per sightline: search region + context, labels and mask."""
+    ctx = fcn_context(cfg)
+    regions = []
+    for sl in sightlines:
+        pix = search_pixels(sl, spec.rest_range)
+        if pix.size == 0:
+            continue
+        regions.append((sl, int(pix[0]), int(pix[-1]) + 1))
+    if not regions:
+        raise InputError("no sightline has pixels in the search range")
+    f = cfg.factor
+    need = max(b - a for _, a, b in regions) + 2 * ctx
+    length = length or -(-need // f) * f
+    n, c = len(regions), len(spec.channels)
+    x = np.zeros((n, c, length), np.float32)
+    cls = np.zeros((n, length), np.float32)
+    off = np.zeros((n, length), np.float32)
+    nhi = np.zeros((n, length), np.float32)
+    mask = np.zeros((n, length), np.float32)
+    for i, (sl, a, b) in enumerate(regions):
+        full = padded_input(sl, spec, ctx + length, sl.n_pix + 2 * (ctx + length))
+        s0 = ctx + length + a - ctx  # padded index of the sample's first pixel
+        x[i] = full[:, s0 : s0 + length]
+        lab = pixel_labels(sl, spec)
+        m = min(b - a, length - ctx)
+        seg = slice(ctx, ctx + m)
+        cls[i, seg] = lab.classification[a : a + m] == 1
+        off[i, seg] = lab.offset[a : a + m]
+        nhi[i, seg] = lab.nhi[a : a + m]
+        mask[i, seg] = lab.classification[a : a + m] >= 0
+    return FCNArrays(x, cls, off, nhi, mask)
+
+
+@dataclass
+class WindowIndex:
+    """Window CNN samples: padded sightlines plus (sightline, pixel, labels) per window."""
+
+    flux: NDArray[np.float32]  # (n_sl, C, L) padded by window // 2 on the left
+    sl_index: NDArray[np.int64]
+    pixel: NDArray[np.int64]
+    cls: NDArray[np.float32]
+    offset: NDArray[np.float32]
+    nhi: NDArray[np.float32]
+
+
+def window_index(
+    sightlines: Sequence[Sightline],
+    spec: InputSpec,
+    window: int,
+    max_windows: int,
+    rng: np.random.Generator,
+) -> WindowIndex:
+    """Balanced window samples (min(#pos, #neg, max_windows) of each class per sightline)."""
+    half = window // 2
+    length = max(sl.n_pix for sl in sightlines) + window
+    flux = np.zeros((len(sightlines), len(spec.channels), length), np.float32)
+    rows: list[tuple[NDArray[Any], ...]] = []
+    for i, sl in enumerate(sightlines):
+        flux[i] = padded_input(sl, spec, half, length)
+        lab = pixel_labels(sl, spec)
+        pix = search_pixels(sl, spec.rest_range)
+        pos = pix[lab.classification[pix] == 1]
+        neg = pix[lab.classification[pix] == 0]
+        k = min(pos.size, neg.size, max_windows)
+        if k == 0:
+            continue  # a DLA-free sightline contributes nothing (dla.md §3)
+        sel = np.concatenate([rng.choice(pos, k, replace=False), rng.choice(neg, k, replace=False)])
+        rows.append(
+            (
+                np.full(2 * k, i),
+                sel,
+                (lab.classification[sel] == 1).astype(np.float32),
+                lab.offset[sel],
+                lab.nhi[sel],
+            )
+        )
+    if not rows:
+        raise InputError("no training windows: no sightline carries a labelled absorber")
+    cols = [np.concatenate([r[j] for r in rows]) for j in range(5)]
+    return WindowIndex(
+        flux,
+        cols[0].astype(np.int64),
+        cols[1].astype(np.int64),
+        cols[2].astype(np.float32),
+        cols[3].astype(np.float32),
+        cols[4].astype(np.float32),
+    )
+
+
+def gather_windows(
+    flux: torch.Tensor, sl_index: torch.Tensor, pixel: torch.Tensor, window: int
+) -> torch.Tensor:
+    """Windows ``(B, C, window)`` centred on sightline ``pixel`` of the padded ``flux``."""
+    ar = torch.arange(window)
+    idx = pixel[:, None] + ar[None, :]  # padded index = pixel + half - half
+    return flux[sl_index[:, None], :, idx].permute(0, 2, 1).contiguous()
+
+
+def dla_loss(
+    pred: torch.Tensor,
+    cls: torch.Tensor,
+    offset: torch.Tensor,
+    nhi: torch.Tensor,
+    mask: torch.Tensor,
+    tc: TrainConfig,
+    l2_terms: Sequence[torch.Tensor] = (),
+) -> torch.Tensor:
+    """Combined loss on flattened outputs ``pred (M, 3)``, labels ``(M,)`` and a 0/1 ``mask``.
+
+    'mean': masked-mean BCE (``pos_weight``) + ``w_offset`` mean((Δoffset/offset_scale)²) +
+    ``w_nhi`` mean(ΔN_HI²), both over positives; + ``l2`` Σ½w².
+    'anchor': (Σ CE + N(½Σ Δoffset² + Σ masked ΔN_HI²) + N·l2·Σ½w²) / N with offsets over all
+    labelled samples (dla.md §4.3).
+    """
+    logit, o, h = pred[:, 0], pred[:, 1], pred[:, 2]
+    m = mask > 0
+    pos = m & (cls > 0.5)
+    l2 = sum((0.5 * (w**2).sum() for w in l2_terms), torch.zeros(()))
+    if tc.loss_balance == "anchor":
+        ce = F.binary_cross_entropy_with_logits(logit[m], cls[m], reduction="sum")
+        n = m.sum().clamp(min=1)
+        lo = 0.5 * ((o[m] - offset[m]) ** 2).sum()
+        lh = ((h[pos] - nhi[pos]) ** 2).sum()
+        return ce / n + lo + lh + tc.l2 * l2
+    pw = torch.tensor(tc.pos_weight)
+    ce = F.binary_cross_entropy_with_logits(logit[m], cls[m], pos_weight=pw)
+    npos = pos.sum().clamp(min=1)
+    lo = (((o[pos] - offset[pos]) / tc.offset_scale) ** 2).sum() / npos
+    lh = ((h[pos] - nhi[pos]) ** 2).sum() / npos
+    return ce + tc.w_offset * lo + tc.w_nhi * lh + tc.l2 * l2
+
+
+def _split(
+    n: int, frac: float, rng: np.random.Generator
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    order = rng.permutation(n)
+    n_val = round(frac * n) if n > 1 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _build(config: DLATrainConfig) -> torch.nn.Module:
+    arch = config.model.arch_config()
+    with torch.random.fork_rng():
+        torch.manual_seed(config.train.seed)  # scoped: the caller's RNG state is restored
+        if isinstance(arch, WindowCNNConfig):
+            return WindowCNN(arch)
+        return FCN(arch)
+
+
+def _check(config: DLATrainConfig) -> None:
+    arch = config.model.arch_config()
+    sect = "window_cnn" if isinstance(arch, WindowCNNConfig) else "fcn"
+    if arch.in_channels != len(config.input.channels):
+        raise ConfigError(
+            f"model in_channels={arch.in_channels} but input.channels has "
+            f"{len(config.input.channels)} entries {config.input.channels}; set both "
+            f"(e.g. --set model.{sect}.in_channels=4)"
+        )
+
+
+def select_s2n(sightlines: Sequence[Sightline], s2n_range: tuple[float, float]) -> list[Sightline]:
+    """Sightlines with s2n_range[0] <= S/N < s2n_range[1]."""
+    return [sl for sl in sightlines if s2n_range[0] <= sl.s2n < s2n_range[1]]
+
+
+def train_model(
+    config: DLATrainConfig,
+    sightlines: Sequence[Sightline],
+    out: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+    command: str = "",
+    overwrite: bool = True,
+    max_batches: int = 0,
+) -> Path:
+    """Train the configured network on labelled sightlines and save it to ``out``.
+
+    Parameters
+    ----------
+    config : DLATrainConfig
+        Data, input, model and optimisation settings.
+    sightlines : sequence of Sightline
+        Preprocessed sightlines with their absorbers (``.dlas``).
+    out : path
+        Model directory to write (``model.safetensors`` + ``config.json``).
+    resume : bool
+        Continue from ``<out>.work/checkpoint.safetensors``.
+    quiet : bool
+        No progress bar.
+    command : str
+        The command line recorded in ``config.json`` (``training.command``).
+    overwrite : bool
+        Replace an existing model directory.
+    max_batches : int
+        Smoke-test knob: batches per epoch (0 = all).
+
+    Returns
+    -------
+    Path
+        The model directory.
+    """
+    _check(config)
+    tc = config.train
+    spec = input_spec(config)
+    sls = select_s2n(sightlines, config.input.s2n_range)
+    if len(sls) < 2:
+        raise InputError(
+            f"only {len(sls)} sightlines in S/N range {config.input.s2n_range}; need >= 2"
+        )
+    rng = np.random.default_rng(tc.seed)
+    tr, va = _split(len(sls), tc.val_fraction, rng)
+    model = _build(config)
+    arch = config.model.arch_config()
+    out = Path(out)
+    workdir = out.with_name(out.name + ".work")
+    loop = LoopConfig(
+        epochs=tc.epochs,
+        batch_size=tc.batch_size,
+        seed=tc.seed,
+        patience=tc.patience,
+        quiet=quiet,
+        max_batches=max_batches,
+    )
+    l2_terms = model.l2_parameters() if isinstance(model, WindowCNN) and tc.l2 > 0 else []
+
+    if isinstance(arch, FCNConfig):
+        a_tr = fcn_arrays([sls[i] for i in tr], spec, arch)
+        length = a_tr.x.shape[2]
+        a_va = fcn_arrays([sls[i] for i in va], spec, arch, length) if va.size else None
+        n_pos = int((a_tr.cls * a_tr.mask).sum())
+        log.info(
+            "FCN: %d train / %d val sightlines of %d px; %d positive pixels",
+            len(a_tr.x),
+            0 if a_va is None else len(a_va.x),
+            length,
+            n_pos,
+        )
+
+        def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            x, c, o, h, m = batch
+            p = mdl(x).permute(0, 2, 1).reshape(-1, 3)
+            return dla_loss(p, c.reshape(-1), o.reshape(-1), h.reshape(-1), m.reshape(-1), tc)
+
+        train_data = [a_tr.x, a_tr.cls, a_tr.offset, a_tr.nhi, a_tr.mask]
+        val_data = None if a_va is None else [a_va.x, a_va.cls, a_va.offset, a_va.nhi, a_va.mask]
+        data_hash = arrays_sha256(train_data)
+        n_samples = len(a_tr.x)
+    else:
+        w = arch.window
+        wi = window_index([sls[i] for i in tr], spec, w, tc.max_windows, rng)
+        flux_tr = torch.from_numpy(wi.flux)
+        wv = window_index([sls[i] for i in va], spec, w, tc.max_windows, rng) if va.size else None
+        flux_va = torch.from_numpy(wv.flux) if wv is not None else None
+        log.info("window CNN: %d train windows from %d sightlines", len(wi.cls), len(tr))
+
+        def make_step(flux: torch.Tensor) -> Any:
+            def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+                s, p, c, o, h = batch
+                pred = mdl(gather_windows(flux, s, p, w))
+                return dla_loss(pred, c, o, h, torch.ones_like(c), tc, l2_terms)
+
+            return step
+
+        step = make_step(flux_tr)
+        train_data = [wi.sl_index, wi.pixel, wi.cls, wi.offset, wi.nhi]
+        val_data = None if wv is None else [wv.sl_index, wv.pixel, wv.cls, wv.offset, wv.nhi]
+        data_hash = arrays_sha256([wi.flux, wi.pixel])
+        n_samples = len(wi.cls)
+
+    val_step = None
+    if val_data is not None:
+        val_step = step if isinstance(arch, FCNConfig) else make_step(flux_va)  # type: ignore[arg-type]
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    history = fit(
+        model,
+        opt,
+        train_data,
+        step,
+        loop,
+        val_data=val_data,
+        validation_step=val_step,
+        workdir=workdir,
+        resume=resume,
+    )
+    tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    preprocessing = {
+        "input": spec.to_dict(),
+        "data": to_dict(config.data),
+        "s2n_range": list(config.input.s2n_range),
+    }
+    if isinstance(arch, FCNConfig):
+        preprocessing["context"] = fcn_context(arch)
+    training = {
+        "command": command,
+        "seed": tc.seed,
+        "config": to_dict(config),
+        "config_hash": config_hash(config),
+        "n_sightlines": len(sls),
+        "n_train_samples": n_samples,
+        "data_hash": data_hash,
+        "history": history.rows,
+    }
+    path = save_model(
+        out,
+        tensors,
+        pipeline="dla",
+        architecture=config.model.architecture,
+        config=to_dict(arch),
+        preprocessing=preprocessing,
+        label_names=list(OUTPUT_NAMES),
+        training=training,
+        overwrite=overwrite,
+    )
+    log.info("saved %s", path)
+    return path
+
+
+def read_training_sightlines(
+    files: Sequence[str | os.PathLike[str]],
+    truth: str | os.PathLike[str],
+    data: Any = None,
+    *,
+    max_sightlines: int = 0,
+) -> list[Sightline]:
+    """Preprocessed sightlines of mock coadd files with their truth absorbers (DLA_META)."""
+    from surveynet.dla.sightline import read_sightlines
+
+    out: list[Sightline] = []
+    for f in files:
+        out.extend(read_sightlines(f, truth, data))
+        if max_sightlines and len(out) >= max_sightlines:
+            return out[:max_sightlines]
+    log.info(
+        "%d training sightlines (%d absorbers) from %d files",
+        len(out),
+        sum(len(s.dlas) for s in out),
+        len(files),
+    )
+    return out
+
+
+def train_window_dataset(
+    config: DLATrainConfig,
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+    command: str = "",
+    overwrite: bool = True,
+) -> Path:
+    """Train the window CNN on a window dataset (:func:`surveynet.dla.datasets.save_dataset`).
+
+    Border windows (label -1) are dropped; the last ``train.val_fraction`` of a seeded permutation
+    is the validation set.
+    """
+    from surveynet.dla.datasets import load_dataset
+
+    arch = config.model.arch_config()
+    if not isinstance(arch, WindowCNNConfig):
+        raise ConfigError("a window dataset (.npz) trains only model.architecture=dla_window_cnn")
+    ds = load_dataset(path)
+    if ds.n_channels != arch.in_channels or ds.kernel != arch.window:
+        raise InputError(
+            f"dataset windows are ({ds.n_channels}, {ds.kernel}); the model expects "
+            f"({arch.in_channels}, {arch.window})",
+            path=path,
+        )
+    keep = np.flatnonzero(ds.labels_classifier >= 0)
+    tc = config.train
+    rng = np.random.default_rng(tc.seed)
+    tr, va = _split(keep.size, tc.val_fraction, rng)
+    cols = [
+        ds.flux.astype(np.float32),
+        (ds.labels_classifier == 1).astype(np.float32),
+        ds.labels_offset.astype(np.float32),
+        ds.col_density.astype(np.float32),
+    ]
+    train_data = [c[keep[tr]] for c in cols]
+    val_data = [c[keep[va]] for c in cols] if va.size else None
+    model = _build(config)
+    l2_terms = model.l2_parameters() if tc.l2 > 0 else []  # type: ignore[operator]
+
+    def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        x, c, o, h = batch
+        return dla_loss(mdl(x), c, o, h, torch.ones_like(c), tc, l2_terms)
+
+    out = Path(out)
+    loop = LoopConfig(
+        epochs=tc.epochs, batch_size=tc.batch_size, seed=tc.seed, patience=tc.patience, quiet=quiet
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    history = fit(
+        model,
+        opt,
+        train_data,
+        step,
+        loop,
+        val_data=val_data,
+        validation_step=step if val_data is not None else None,
+        workdir=out.with_name(out.name + ".work"),
+        resume=resume,
+    )
+    spec = input_spec(config)
+    tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    return save_model(
+        out,
+        tensors,
+        pipeline="dla",
+        architecture="dla_window_cnn",
+        config=to_dict(arch),
+        preprocessing={
+            "input": spec.to_dict(),
+            "data": to_dict(config.data),
+            "s2n_range": list(config.input.s2n_range),
+        },
+        label_names=list(OUTPUT_NAMES),
+        training={
+            "command": command,
+            "seed": tc.seed,
+            "config": to_dict(config),
+            "config_hash": config_hash(config),
+            "dataset": str(path),
+            "data_hash": arrays_sha256([ds.flux]),
+            "history": history.rows,
+        },
+        overwrite=overwrite,
+    )

@@ -1,0 +1,237 @@
+"""DLA networks: shapes, parameters, numpy-engine parity, training, save/load, predict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from surveynet.config import apply_overrides, from_dict, to_dict  # noqa: E402
+from surveynet.dla.bench import finder_flops, toy_sightlines  # noqa: E402
+from surveynet.dla.engine import FCNEngine, WindowCNNEngine, same_padding  # noqa: E402
+from surveynet.dla.inputs import InputSpec, pixel_labels, search_pixels  # noqa: E402
+from surveynet.dla.model import FCN, WindowCNN, count_parameters, window_lengths  # noqa: E402
+from surveynet.dla.model_config import DLATrainConfig, FCNConfig, WindowCNNConfig  # noqa: E402
+
+torch.set_num_threads(1)
+
+PARITY_TOL = 1e-5  # numpy engine vs torch, float64 (brief: <= 1e-5)
+
+
+def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy() for k, v in model.state_dict().items()}
+
+
+def test_window_cnn_anchor_shape():
+    # dla.md §4.2: SDSS v7.1 400 -> 134 -> 34 -> 34 -> 9 -> 9 -> 3, 652,101 parameters
+    m = WindowCNN(WindowCNNConfig())
+    assert window_lengths(m.config) == [400, 134, 34, 34, 9, 9, 3]
+    assert count_parameters(m) == 652_101
+    d = WindowCNNConfig.desi(in_channels=4, window=600)
+    assert window_lengths(d) == [600, 120, 120, 60, 12, 12, 2]
+    assert abs(count_parameters(WindowCNN(d)) - 2.30e6) < 0.01e6
+    # ~7.3 M MAC per SDSS window (dla.md §9)
+    e = WindowCNNEngine(_state(m), m.config)
+    assert abs(e.macs_per_window() - 7.3e6) < 0.1e6
+
+
+def test_same_padding_matches_tensorflow():
+    assert same_padding(400, 32, 3) == (15, 16)
+    assert same_padding(134, 7, 4) == (2, 3)
+    assert same_padding(9, 6, 4) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        WindowCNNConfig(nhi_shift=20.0),
+        WindowCNNConfig.desi(4, 600),
+        WindowCNNConfig(conv_filters=(8, 8, 8), fc1=16, fc2=(8, 8, 8)),
+    ],
+)
+def test_window_engine_parity(cfg):
+    torch.manual_seed(0)
+    m = WindowCNN(cfg).double().eval()
+    x = np.random.default_rng(1).standard_normal((7, cfg.in_channels, cfg.window))
+    ref = m(torch.from_numpy(x)).detach().numpy()
+    out = WindowCNNEngine(_state(m), cfg, dtype=np.float64)(x)
+    assert out.shape == (7, 3)
+    assert np.abs(out - ref).max() <= PARITY_TOL
+    out32 = WindowCNNEngine(_state(m), cfg, dtype=np.float32)(x)
+    assert np.abs(out32 - ref).max() <= 1e-3 * max(1.0, np.abs(ref).max())  # float32 engine
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        FCNConfig(),
+        FCNConfig(
+            in_channels=4, dilations=(1, 3, 9), width=16, stem_channels=(8, 16), head_hidden=8
+        ),
+    ],
+)
+def test_fcn_engine_parity(cfg):
+    torch.manual_seed(0)
+    m = FCN(cfg).double().eval()
+    x = np.random.default_rng(2).standard_normal((3, cfg.in_channels, 512))
+    ref = m(torch.from_numpy(x)).detach().numpy()
+    out = FCNEngine(_state(m), cfg, dtype=np.float64)(x)
+    assert out.shape == (3, 3, 512)
+    assert np.abs(out - ref).max() <= PARITY_TOL
+
+
+def test_fcn_receptive_field_covers_a_window():
+    cfg = FCNConfig()
+    assert cfg.receptive_field >= 400
+    # empirical check: a pixel's output changes only within the receptive field
+    torch.manual_seed(0)
+    m = FCN(cfg).double().eval()
+    x = torch.zeros(1, 1, 2048, dtype=torch.float64)
+    y0 = m(x)
+    x[0, 0, 1024] = 5.0
+    changed = torch.nonzero((m(x) - y0).abs().sum(1)[0] > 0).flatten()
+    span = int(changed.max() - changed.min()) + 1
+    assert 400 <= span <= cfg.receptive_field + cfg.factor
+
+
+def test_fcn_input_length_checked():
+    with pytest.raises(ValueError, match=r"L % 4"):
+        FCN(FCNConfig())(torch.zeros(1, 1, 513))
+    e = FCNEngine(_state(FCN(FCNConfig())), FCNConfig())
+    with pytest.raises(ValueError):
+        e(np.zeros((1, 1, 513)))
+
+
+def test_engine_rejects_wrong_tensors():
+    from surveynet.errors import ModelFormatError
+
+    st = _state(FCN(FCNConfig()))
+    st.pop("head_out.bias")
+    with pytest.raises(ModelFormatError, match=r"head_out\.bias"):
+        FCNEngine(st, FCNConfig())
+
+
+def test_config_round_trip_and_overrides():
+    cfg = apply_overrides(
+        DLATrainConfig(), ["model.architecture=dla_window_cnn", "model.window_cnn.fc1=64"]
+    )
+    assert cfg.model.arch_config().fc1 == 64
+    assert from_dict(DLATrainConfig, to_dict(cfg)) == cfg
+
+
+def test_pixel_labels_consistent_with_core():
+    sl = toy_sightlines(1, 3)[0]
+    lab = pixel_labels(sl, InputSpec())
+    ix = sl.pixel_of(sl.dlas[0].central_wavelength)
+    assert lab.classification[ix] == 1 and lab.offset[ix] == 0
+    assert lab.offset[ix - 10] == 10 and lab.nhi[ix - 10] == pytest.approx(sl.dlas[0].nhi)
+    assert (lab.classification == 1).sum() <= 121
+
+
+def _train(tmp_path, arch: str, extra=()):
+    from surveynet.dla.train import train_model
+
+    sls = toy_sightlines(12, 5)
+    over = [f"model.architecture={arch}", "train.epochs=2", "train.batch_size=4", *extra]
+    if arch == "dla_window_cnn":
+        over += [
+            "model.window_cnn.conv_filters=[8,8,8]",
+            "model.window_cnn.fc1=16",
+            "model.window_cnn.fc2=[8,8,8]",
+            "train.max_windows=10",
+            "model.window_cnn.nhi_shift=20",
+        ]
+    else:
+        over += ["model.fcn.width=8", "model.fcn.stem_channels=[8,8]", "model.fcn.head_hidden=8"]
+    cfg = apply_overrides(DLATrainConfig(), over)
+    return train_model(cfg, sls, tmp_path / arch, quiet=True, command="test"), cfg, sls
+
+
+@pytest.mark.parametrize("arch", ["dla_fcn", "dla_window_cnn"])
+def test_train_save_load_predict(tmp_path, arch):
+    from surveynet.dla.predict import DLAFinder, predict_sightlines
+    from surveynet.io.model import load_model
+    from surveynet.registry import get_architecture
+
+    path, _, sls = _train(tmp_path, arch)
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["architecture"] == arch and meta["training"]["command"] == "test"
+    assert len(meta["training"]["history"]) == 2
+    saved = load_model(path, pipeline="dla")
+    # torch rebuild from the registry loads strictly
+    model = get_architecture(arch)(**saved.config)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in saved.tensors.items()}, strict=True)
+    finder = DLAFinder(path, dtype=np.float64)
+    preds = finder.predict(sls[:2])
+    # engine output equals torch on the same prepared input (float64)
+    for sl, p in zip(sls[:2], preds, strict=True):
+        assert np.array_equal(p.pixel, search_pixels(sl, finder.spec.rest_range))
+        assert np.all((p.confidence >= 0) & (p.confidence <= 1))
+    cat = predict_sightlines(sls[:3], [finder])
+    assert len(cat.qsos) == 3
+    assert set(cat.dlas.colnames) >= {"TARGETID", "Z_DLA", "NHI", "ABSORBER_TYPE", "DLA_CONFIDENCE"}
+    assert finder_flops(finder, sls[:2]) > 0
+
+
+def test_fcn_predict_matches_torch(tmp_path):
+    from surveynet.dla.predict import DLAFinder
+    from surveynet.dla.train import fcn_arrays, input_spec
+
+    path, cfg, sls = _train(tmp_path, "dla_fcn")
+    finder = DLAFinder(path, dtype=np.float64)
+    model = FCN(cfg.model.fcn).double().eval()
+    model.load_state_dict(
+        {k: torch.from_numpy(v).double() for k, v in finder.saved.tensors.items()}
+    )
+    arr = fcn_arrays(sls[:1], input_spec(cfg), cfg.model.fcn)
+    ref = model(torch.from_numpy(arr.x).double()).detach().numpy()[0]
+    p = finder.predict(sls[:1])[0]
+    ctx = finder.context
+    logit = ref[0, ctx : ctx + p.pixel.size]
+    assert np.abs(1 / (1 + np.exp(-logit)) - p.confidence).max() <= PARITY_TOL
+    assert np.abs(ref[2, ctx : ctx + p.pixel.size] - p.nhi).max() <= PARITY_TOL
+
+
+def test_resume_continues(tmp_path):
+    from surveynet.dla.train import train_model
+
+    path, cfg, sls = _train(tmp_path, "dla_fcn")
+    cfg3 = apply_overrides(cfg, ["train.epochs=3"])
+    path = train_model(cfg3, sls, path, quiet=True, resume=True)
+    hist = json.loads((path / "config.json").read_text())["training"]["history"]
+    assert [r["epoch"] for r in hist] == [1, 2, 3]
+
+
+def test_seeded_training_is_reproducible(tmp_path):
+    a, _, _ = _train(tmp_path / "a", "dla_fcn")
+    b, _, _ = _train(tmp_path / "b", "dla_fcn")
+    from surveynet.io.model import file_sha256
+
+    assert file_sha256(a / "model.safetensors") == file_sha256(b / "model.safetensors")
+
+
+def test_channel_mismatch_is_a_config_error(tmp_path):
+    from surveynet.dla.train import train_model
+    from surveynet.errors import ConfigError
+
+    cfg = apply_overrides(DLATrainConfig(), ["input.channels=[0,3,7,15]"])
+    with pytest.raises(ConfigError, match="in_channels"):
+        train_model(cfg, toy_sightlines(4, 1), tmp_path / "m", quiet=True)
+
+
+def test_predict_path_never_imports_torch(tmp_path):
+    path, _, _ = _train(tmp_path, "dla_fcn")
+    code = (
+        "import sys\n"
+        "from surveynet.dla.bench import toy_sightlines\n"
+        "from surveynet.dla.predict import DLAFinder, predict_sightlines\n"
+        f"cat = predict_sightlines(toy_sightlines(2, 1), [DLAFinder({str(path)!r})])\n"
+        "import surveynet.cli; surveynet.cli.build_parser()\n"
+        "assert 'torch' not in sys.modules, 'torch imported at inference'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
