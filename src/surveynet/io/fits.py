@@ -76,7 +76,9 @@ def provenance_header(
     hdr["SNVER"] = (surveynet.__version__, "surveynet version")
     hdr["PIPELINE"] = (pipeline, "surveynet pipeline")
     if model_name is not None:
-        hdr["MODEL"] = (str(model_name)[:68], "model name or directory")
+        name = str(model_name)
+        # A long value keeps the card within 80 characters by dropping its comment.
+        hdr["MODEL"] = (name[:68], "model name or directory") if len(name) <= 40 else name[:68]
     if model_hash is not None:
         hdr["MODELHSH"] = (model_hash, "sha256 of model.safetensors (first 16 hex)")
     if config_hash is not None:
