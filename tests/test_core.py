@@ -178,3 +178,31 @@ def test_inference_modules_do_not_import_torch():
     code = ("import sys, surveynet.cli as c; c.build_parser(); "
             "import surveynet.io.spectra; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.filterwarnings("ignore::astropy.units.UnitsWarning")
+def test_demo_end_to_end(tmp_path):
+    """``surveynet demo`` makes the mock, runs every pipeline and links every output it reports."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--n", "60", "--quiet"]) == 0
+    index = (out / "index.html").read_text()
+    for title in ("Mock spectra", "QuasarNET", "DLA finder"):
+        assert f"<h2>{title}</h2>" in index
+    import re
+
+    links = re.findall(r"(?:href|src)='([^']+)'", index)
+    assert any(x.endswith(".png") for x in links) and any(x.endswith(".fits") for x in links)
+    for rel in links:
+        assert (out / rel).is_file(), rel
+    with fits.open(out / "quasar" / "qn_catalog.fits") as h:
+        assert h[0].header["PIPELINE"] == "quasar" and len(h["QN_CATALOG"].data) == 60
+
+
+def test_bench_spectra_json(tmp_path, capsys):
+    path = tmp_path / "b.json"
+    assert main(["bench", "spectra", "--quick", "--json", str(path)]) == 0
+    figures = json.loads(path.read_text())
+    assert figures["simulate_spectra_per_s"] > 0 and figures["read_spectra_per_s"] > 0
+    assert "simulate_spectra_per_s" in capsys.readouterr().out
+    assert main(["bench", "nope"]) == 1
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
