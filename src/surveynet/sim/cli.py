@@ -34,7 +34,8 @@ def _add_spectra_args(parser: argparse.ArgumentParser) -> None:
         "--mix", metavar="SPEC", help="class fractions, e.g. qso=0.6,star=0.3,galaxy=0.1[,bad=0.02]"
     )
     parser.add_argument(
-        "--n-files", type=int, default=1, dest="n_files", help="number of coadd files"
+        "--n-files", type=int, default=None, dest="n_files",
+        help="number of coadd files (default: one per 500 spectra, like DESI healpix coadds)"
     )
     parser.add_argument(
         "--preset",
@@ -61,8 +62,9 @@ def _run_spectra(args: argparse.Namespace) -> int:
         args.out,
         args.n,
         args.seed,
-        n_files=args.n_files,
+        n_files=args.n_files if args.n_files else max(1, -(-args.n // 500)),
         overwrite=args.overwrite,
+        quiet=args.quiet,
         config=cfg,
         mix=mix,
         templates=args.templates,

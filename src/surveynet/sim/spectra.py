@@ -1301,6 +1301,7 @@ def simulate_to_files(
     seed: int,
     n_files: int = 1,
     overwrite: bool = False,
+    quiet: bool = True,
     **kw: Any,
 ) -> tuple[list[Path], Path]:
     """Simulate ``n`` spectra and write ``n_files`` DESI coadd files plus ``truth.fits`` into
@@ -1316,6 +1317,8 @@ def simulate_to_files(
         Number of ``coadd-NNN.fits`` files (spectra split in contiguous chunks).
     overwrite : bool
         Replace existing files; otherwise FileExistsError before anything is written.
+    quiet : bool
+        Hide the progress bar (one tick per written file).
     **kw
         ``config``, ``mix``, ``templates`` for :func:`simulate_spectra`.
 
@@ -1358,6 +1361,9 @@ def simulate_to_files(
         extra["TEMPLDIR"] = str(templates)[-60:]
     bounds = np.linspace(0, n, n_files + 1).astype(int)
     truths, dlas = [], []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n, desc="simulate", unit="spec", disable=quiet)
     for k, path in enumerate(coadd_paths):
         # one file at a time: memory ~ one file's spectra (batches are seeded independently)
         sub, tr = _run_rows(plan, int(bounds[k]), int(bounds[k + 1]), cfg, lib)
@@ -1369,9 +1375,11 @@ def simulate_to_files(
             pipeline="simulate", config_hash=chash, seed=seed, extra={**extra, "FILEIDX": k}
         )
         write_coadd(path, sub, header=hdr, overwrite=overwrite)
+        bar.update(int(bounds[k + 1]) - int(bounds[k]))
         truths.append(tr["TRUTH"])
         dlas.append(tr["DLA_META"])
         del sub
+    bar.close()
     truth_all = vstack(truths) if len(truths) > 1 else truths[0]
     dla_all = vstack(dlas) if len(dlas) > 1 else dlas[0]
     hdr = provenance_header(pipeline="simulate", config_hash=chash, seed=seed, extra=extra)
