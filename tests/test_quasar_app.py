@@ -270,6 +270,43 @@ def test_train_is_seeded_and_resumable(tmp_path: Path) -> None:
         tr.train(cfg(1), data, tmp_path / "a", quiet=True, command="x")
 
 
+def test_cosine_schedule_resumed_from_constant_run_equals_single_run(tmp_path: Path) -> None:
+    """The bundled model's recipe: N constant-lr epochs, then --resume with a cosine decay."""
+    import surveynet.quasar.train as tr
+    from surveynet.quasar.config import QuasarConfig, QuasarNetConfig, TrainConfig
+
+    rng = np.random.default_rng(1)
+    n = 48
+    data = {
+        "X": rng.standard_normal((n, GRID.n_bins)).astype(np.float32),
+        "Z": rng.uniform(0, 4, n),
+        "CLASS": rng.integers(0, 3, n).astype(np.int8),
+        "BAL": rng.integers(-1, 2, n).astype(np.int8),
+        "TARGETID": np.arange(n),
+        "GRID": GRID.wave(),
+    }
+    model = QuasarNetConfig(n_filters=4, n_fc=8)
+
+    def cfg(epochs: int) -> QuasarConfig:
+        return QuasarConfig(model=model, train=TrainConfig(epochs=epochs, batch_size=16, seed=2))
+
+    cos = {"lr_schedule": "cosine", "lr_decay_start": 1, "lr_min": 1e-5}
+    a = tr.train(cfg(3), data, tmp_path / "a", quiet=True, command="x", **cos)
+    tr.train(cfg(1), data, tmp_path / "b", quiet=True, command="x")
+    b = tr.train(cfg(3), data, tmp_path / "b", quiet=True, resume=True, command="x", **cos)
+    ha = json.loads((a / "history.json").read_text())
+    hb = json.loads((b / "history.json").read_text())
+    # float32 CPU: resumed and uninterrupted runs agree to 1e-5 relative
+    for ra, rb in zip(ha, hb, strict=True):
+        assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-5)
+    meta = json.loads((a / "config.json").read_text())
+    assert meta["training"]["lr_schedule"] == {"kind": "cosine", "decay_start": 1, "lr_min": 1e-5}
+    f = tr.lr_factor("cosine", 3, 1, 0.0)
+    assert [f(0), f(1), f(2)] == pytest.approx([1.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="decay start"):
+        tr.lr_factor("cosine", 3, 3)
+
+
 def test_load_dataset_rejects_bad_npz(tmp_path: Path) -> None:
     from surveynet.errors import InputError
 

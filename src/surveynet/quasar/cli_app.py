@@ -7,6 +7,7 @@ Commands::
     surveynet quasar prepare  (DATA... --truth TRUTH.fits | --simulate N --seed S) --out DATASET.npz
     surveynet quasar train    DATA... --out MODELDIR [--truth TRUTH.fits] [--config F] [--set k=v]
                               [--resume] [--seed S] [--device cpu|cuda|auto]
+                              [--lr-schedule cosine --lr-decay-start E --lr-min LR]
     surveynet quasar predict  INPUT... --out CATALOG.fits [--model M] [--c-th 0.5 --n-th 1]
                               [--workers N --scheduler ADDR]
     surveynet quasar evaluate CATALOG.fits --truth TRUTH.fits --out DIR [--spectra FILE...]
@@ -152,6 +153,21 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-batches", type=int, default=0, help="batches per epoch (smoke runs; 0 = all)"
     )
+    p.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="per-epoch learning-rate schedule (default constant)",
+    )
+    p.add_argument(
+        "--lr-decay-start",
+        type=int,
+        default=0,
+        help="cosine: epochs at constant lr before the decay (default 0)",
+    )
+    p.add_argument(
+        "--lr-min", type=float, default=0.0, help="cosine: lr reached at the end (default 0)"
+    )
     p.add_argument("--name", help="model name (default: directory name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
     add_config_args(p)
@@ -162,6 +178,7 @@ def _train_command(args: argparse.Namespace) -> str:
     for flag, val in (
         ("--truth", args.truth),
         ("--cache", args.cache),
+        ("--workdir", args.workdir),
         ("--config", args.config),
         ("--seed", args.seed),
         ("--device", args.device),
@@ -175,6 +192,11 @@ def _train_command(args: argparse.Namespace) -> str:
         parts += ["--max-batches", str(args.max_batches)]
     if args.threads:
         parts += ["--threads", str(args.threads)]
+    if args.lr_schedule != "constant":
+        parts += ["--lr-schedule", args.lr_schedule, "--lr-decay-start", str(args.lr_decay_start)]
+        parts += ["--lr-min", str(args.lr_min)]
+    if args.resume:
+        parts += ["--resume"]
     return " ".join(shlex.quote(x) for x in parts)
 
 
@@ -209,6 +231,9 @@ def _train_run(args: argparse.Namespace) -> int:
         command=_train_command(args),
         name=args.name,
         overwrite=args.overwrite,
+        lr_schedule=args.lr_schedule,
+        lr_decay_start=args.lr_decay_start,
+        lr_min=args.lr_min,
     )
     if not args.quiet:
         import json

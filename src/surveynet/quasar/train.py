@@ -31,6 +31,7 @@ import logging
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -449,6 +450,35 @@ def split_indices(
     return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
 
 
+def lr_factor(kind: str, epochs: int, decay_start: int = 0, min_factor: float = 0.0) -> Any:
+    """Per-epoch learning-rate multiplier ``f(epoch)`` (epoch counted from 0) for ``LambdaLR``.
+
+    ``"constant"``: 1. ``"cosine"``: 1 for ``epoch < decay_start``, then
+    ``m + (1 - m) (1 + cos(π (epoch - decay_start) / (epochs - decay_start))) / 2`` with
+    ``m = min_factor``, approaching ``m`` in the last epoch.
+
+    Examples
+    --------
+    >>> f = lr_factor("cosine", 4, 2, 0.0)
+    >>> [round(f(e), 3) for e in range(4)]
+    [1.0, 1.0, 1.0, 0.5]
+    """
+    import math
+
+    if kind not in ("constant", "cosine"):
+        raise ValueError(f"lr schedule must be 'constant' or 'cosine', got {kind!r}")
+    if kind == "cosine" and not 0 <= decay_start < epochs:
+        raise ValueError(f"lr decay start {decay_start} must be in [0, epochs={epochs})")
+
+    def f(epoch: int) -> float:
+        if kind == "constant" or epoch < decay_start:
+            return 1.0
+        t = (epoch - decay_start) / (epochs - decay_start)
+        return min_factor + (1.0 - min_factor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return f
+
+
 def _resolve_device(device: str) -> str:
     import torch
 
@@ -470,6 +500,9 @@ def train(
     command: str | None = None,
     name: str | None = None,
     overwrite: bool = False,
+    lr_schedule: str = "constant",
+    lr_decay_start: int = 0,
+    lr_min: float = 0.0,
 ) -> Path:
     """Train QuasarNET on a prepared dataset and write a surveynet model directory.
 
@@ -499,6 +532,13 @@ def train(
         Model name (default: the directory name).
     overwrite : bool
         Replace an existing model directory.
+    lr_schedule : {"constant", "cosine"}
+        Learning-rate schedule per epoch (see :func:`lr_factor`).
+    lr_decay_start : int
+        Epochs at constant ``train.lr`` before the cosine decay starts (``"cosine"`` only); so a
+        run resumed from a constant-LR checkpoint at that epoch decays from there on.
+    lr_min : float
+        Learning rate reached at the last epoch (``"cosine"`` only).
 
     Returns
     -------
@@ -554,6 +594,8 @@ def train(
     opt = torch.optim.Adam(
         model.parameters(), lr=tc.lr, amsgrad=tc.amsgrad, weight_decay=tc.weight_decay
     )
+    factor = lr_factor(lr_schedule, tc.epochs, lr_decay_start, lr_min / tc.lr if tc.lr else 0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor) if lr_schedule != "constant" else None
     loss_fn = quasarnet_loss if tc.loss == "per_spectrum" else quasarnet_loss_per_batch
     nb = mc.n_boxes
 
@@ -590,7 +632,14 @@ def train(
         max_batches=max_batches,
     )
     devices = [torch.cuda.current_device()] if dev.startswith("cuda") else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+        # on resume, fit() fast-forwards the scheduler to the checkpoint epoch before any
+        # optimizer step; torch warns about that order, which is intended here
+        warnings.filterwarnings(
+            "ignore",
+            message=r"Detected call of `lr_scheduler.step\(\)` before",
+            category=UserWarning,
+        )
         history = fit(
             model,
             opt,
@@ -601,6 +650,7 @@ def train(
             validation_step=val_step if va.size else None,
             workdir=wd,
             resume=resume,
+            scheduler=sched,
         )
     model = model.to("cpu").eval()
     tensors = model.state_dict_numpy()
@@ -614,6 +664,7 @@ def train(
         "classes": {k: int((cls == c).sum()) for k, c in CLASS_CODES.items()},
         "train": full["train"],
         "loss": tc.loss,
+        "lr_schedule": {"kind": lr_schedule, "decay_start": lr_decay_start, "lr_min": lr_min},
         "device": dev,
         "torch_version": torch.__version__,
         "config_hash": config_hash(config),
@@ -633,31 +684,9 @@ def train(
         name=name,
         overwrite=True,
     )
-    _restore_scalar_tensors(outp, tensors)
     with atomic_path(outp / "history.json", overwrite=True) as tmp:
         tmp.write_text(history.to_json() + "\n")
     with atomic_path(outp / "quasar_config.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(full, indent=1) + "\n")
     log.info("model written to %s", outp)
     return outp
-
-
-def _restore_scalar_tensors(outdir: Path, tensors: dict[str, NDArray[Any]]) -> None:
-    """Rewrite ``model.safetensors`` if 0-d tensors (``num_batches_tracked``) came back as (1,).
-
-    ``surveynet.io.model.save_model`` passes tensors through ``np.ascontiguousarray``, which
-    returns at least 1-D arrays; the torch ``state_dict`` (and the numpy engine's check) wants
-    shape (). Remove this once ``save_model`` keeps 0-d shapes.
-    """
-    from safetensors.numpy import load_file, save_file
-
-    from surveynet.io.fits import atomic_path
-    from surveynet.io.model import FORMAT_VERSION, WEIGHTS_FILE
-
-    wfile = outdir / WEIGHTS_FILE
-    stored = load_file(str(wfile))
-    if all(stored[k].shape == np.shape(v) for k, v in tensors.items()):
-        return
-    fixed = {k: (v.reshape(np.shape(tensors[k])) if k in tensors else v) for k, v in stored.items()}
-    with atomic_path(wfile, overwrite=True) as tmp:
-        save_file(fixed, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
