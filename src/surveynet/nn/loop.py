@@ -173,6 +173,9 @@ def fit(
                            meta["optimizer"])
         gen.set_state(tensors["rng"])
         start, best = int(meta["epoch"]), float(meta["best"])
+        best_file = ckpt.with_name("best.safetensors")
+        if best_file.is_file():  # so that a resumed run still ends on the best epoch's weights
+            best_state = load_file(str(best_file))
         history.rows = list(meta["history"])
         log.info("resumed from %s at epoch %d", ckpt, start)
         if scheduler is not None:
@@ -212,6 +215,10 @@ def fit(
         if monitor < best:
             best, stale = monitor, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if wd is not None:
+                tmp = wd / "best.safetensors.tmp"
+                save_file({k: v.contiguous() for k, v in best_state.items()}, str(tmp))
+                os.replace(tmp, wd / "best.safetensors")
         else:
             stale += 1
         if ckpt is not None:

@@ -1,3 +1,3 @@
-"""surveynet.quasar pipeline. Registrations only: nothing heavy (and never torch) is imported here."""
+"""surveynet.quasar pipeline: registrations only (nothing heavy, never torch, is imported here)."""
 
-from surveynet.quasar import cli_app, cli_core  # noqa: F401  (register steps, architectures, benches, demo)
+from surveynet.quasar import cli_app, cli_core  # noqa: F401  (registrations)
