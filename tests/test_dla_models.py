@@ -195,6 +195,30 @@ def test_fcn_predict_matches_torch(tmp_path):
     logit = ref[0, ctx : ctx + p.pixel.size]
     assert np.abs(1 / (1 + np.exp(-logit)) - p.confidence).max() <= PARITY_TOL
     assert np.abs(ref[2, ctx : ctx + p.pixel.size] - p.nhi).max() <= PARITY_TOL
+    # offsets: torch output minus the stored validation-split bias of each output phase
+    bias = np.asarray(finder.saved.preprocessing["offset_bias"])
+    assert bias.size == cfg.model.fcn.factor and np.all(np.isfinite(bias))
+    phase = (p.pixel - p.pixel[0]) % bias.size
+    expect = ref[1, ctx : ctx + p.pixel.size] - bias[phase]
+    assert np.abs(expect - p.offset).max() <= PARITY_TOL
+    raw = finder.predict(sls[:1], calibrated=False)[0]
+    assert np.abs(ref[1, ctx : ctx + p.pixel.size] - raw.offset).max() <= PARITY_TOL
+
+
+def test_offset_bias_is_median_residual_on_labelled_pixels(tmp_path):
+    from surveynet.dla.inputs import pixel_labels
+    from surveynet.dla.predict import DLAFinder, offset_bias
+
+    path, _, sls = _train(tmp_path, "dla_fcn", ["train.lr_schedule=cosine"])
+    finder = DLAFinder(path, dtype=np.float64)
+    raw = finder.predict(sls, calibrated=False)
+    res = []
+    for sl, p in zip(sls, raw, strict=True):
+        lab = pixel_labels(sl, finder.spec)
+        pos = (lab.classification[p.pixel] == 1) & ((p.pixel - p.pixel[0]) % 4 == 1)
+        res.append(p.offset[pos] - lab.offset[p.pixel][pos])
+    got = offset_bias(finder, sls)
+    assert len(got) == 4 and got[1] == pytest.approx(float(np.median(np.concatenate(res))))
 
 
 def test_resume_continues(tmp_path):

@@ -18,7 +18,10 @@ centre pixel) and the fully-convolutional model (one prediction per pixel):
    half the distance to each), optionally bias-corrected (SDSS cubic); ``NHI_STD`` its std;
 5. type: "DLA" if NHI >= 20.3, else "LYB" if the peak nearest to lambda*1215.67/1025.72 is within
    15 A and has NHI larger by > 0.3 dex, else "SUBDLA" (``lyb_first`` gives the SDSS order);
-6. z_DLA = lambda(peak pixel) / 1215.6701 - 1.
+6. z_DLA = lambda(x) / 1215.6701 - 1 with x the centroid of the raw positive votes
+   ``j + offset_j`` within ``centroid_radius`` px of the peak (sub-pixel; lambda interpolated in
+   log wavelength), or the peak pixel itself when there is none or ``centroid_radius`` = 0
+   (the anchor).
 
 The FITS catalogue (:func:`write_catalog`) has EXTNAME ``DLACAT`` with the columns picca reads
 (TARGETID, Z_QSO, Z_DLA, NHI, DLA_CONFIDENCE, ABSORBER_TYPE, S2N, DLAID; never ``Z``), plus
@@ -55,6 +58,7 @@ __all__ = [
     "catalog_from_predictions",
     "find_peaks",
     "read_catalog",
+    "vote_centroid",
     "vote_curves",
     "write_catalog",
 ]
@@ -255,6 +259,38 @@ def _nhi_range(peak: int, others: NDArray[np.int64], radius: int) -> tuple[int, 
     return peak - radius, peak + radius
 
 
+def vote_centroid(
+    prediction: SightlinePrediction, peak: int, config: CatalogConfig | None = None
+) -> float:
+    """Sub-pixel absorber position: mean of the raw positive votes within ``centroid_radius``.
+
+    Returns ``float(peak)`` when ``centroid_radius`` is 0 or no positive vote lies that close.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> px = np.arange(200)
+    >>> pred = SightlinePrediction(px, np.ones(200), 100.4 - px, np.full(200, 21.0))
+    >>> round(vote_centroid(pred, 100), 3)
+    100.4
+    """
+    cfg = config or CatalogConfig()
+    if cfg.centroid_radius <= 0:
+        return float(peak)
+    raw = prediction.pixel + prediction.offset
+    sel = (prediction.confidence >= cfg.level1) & (np.abs(raw - peak) <= cfg.centroid_radius)
+    if not sel.any():
+        return float(peak)
+    return float(np.mean(raw[sel]))
+
+
+def _wave_at(loglam: NDArray[np.float64], x: float) -> float:
+    """Observed wavelength at fractional pixel ``x`` (log-linear interpolation, clipped)."""
+    n = loglam.size
+    x = min(max(x, 0.0), n - 1.0)
+    return float(10.0 ** np.interp(x, np.arange(n), loglam))
+
+
 def absorbers_for_sightline(
     sightline: Sightline, prediction: SightlinePrediction, config: CatalogConfig | None = None
 ) -> Table:
@@ -262,7 +298,7 @@ def absorbers_for_sightline(
     cfg = config or CatalogConfig()
     curves = vote_curves(prediction, cfg)
     peaks = find_peaks(curves.smooth, cfg) + curves.lo
-    wave = sightline.wave
+    loglam = np.asarray(sightline.loglam, dtype=np.float64)
     rows = []
     for pk in peaks:
         a, b = _nhi_range(int(pk), peaks, cfg.nhi_radius)
@@ -286,7 +322,7 @@ def absorbers_for_sightline(
                 "NHI": nhi,
                 "NHI_STD": float(vals.std()),
                 "DLA_CONFIDENCE": conf,
-                "WAVE": float(wave[min(max(int(pk), 0), wave.size - 1)]),
+                "WAVE": _wave_at(loglam, vote_centroid(prediction, int(pk), cfg)),
             }
         )
     for r in rows:

@@ -233,6 +233,11 @@ class CatalogConfig:
         The partner's N_HI must exceed this peak's by more than this (dex).
     lyb_first : bool
         SDSS order: test LYB before the DLA threshold (DESI tests DLA first).
+    centroid_radius : float
+        Z_DLA from the sub-pixel centroid of the raw (unrounded) positive votes ``j + offset_j``
+        within this many pixels of the peak (0: the peak pixel itself, as the anchor). The
+        anchor's integer peak is biased by +0.5 px on even-length flat ridges of the median-
+        filtered curve and quantised to one pixel.
     """
 
     level1: float = 0.5
@@ -252,6 +257,7 @@ class CatalogConfig:
     lyb_tolerance: float = 15.0
     lyb_dnhi: float = 0.3
     lyb_first: bool = False
+    centroid_radius: float = 4.0
 
     @property
     def norm(self) -> float:

@@ -179,6 +179,14 @@ class TrainConfig:
         Early-stopping patience in epochs (0 = off).
     seed : int
         Seed of weight init, splits and shuffling.
+    lr_schedule : {"constant", "cosine"}
+        Learning rate per epoch: constant, or cosine decay from ``lr`` to ``lr * lr_min_factor``
+        over ``epochs`` (torch ``CosineAnnealingLR`` stepped once per epoch).
+    lr_min_factor : float
+        Final learning rate of the cosine schedule, as a fraction of ``lr``.
+    calibrate_offsets : bool
+        After training, store in ``preprocessing.offset_bias`` the median offset residual on the
+        validation split (per FCN output phase), subtracted at prediction time.
     """
 
     epochs: int = 10
@@ -194,6 +202,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     patience: int = 0
     seed: int = 0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_min_factor: float = 0.02
+    calibrate_offsets: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

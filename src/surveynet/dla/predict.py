@@ -71,6 +71,7 @@ class DLAFinder:
         self.s2n_range = tuple(pre.get("s2n_range", (0.0, 1e9)))
         self.context = int(pre.get("context", 0))
         self.batch_size = batch_size
+        self.offset_bias = np.asarray(pre.get("offset_bias", [0.0]), dtype=np.float64).reshape(-1)
         if len(self.spec.channels) != self.engine.config.in_channels:
             raise ModelFormatError(
                 f"{saved.path}: preprocessing has {len(self.spec.channels)} channels, "
@@ -87,11 +88,25 @@ class DLAFinder:
         """Positive half-width of the model's labels (sets the vote normalisation)."""
         return self.spec.samplerange
 
-    def predict(self, sightlines: Sequence[Sightline]) -> list[SightlinePrediction]:
-        """Per-pixel outputs of each sightline (empty when no pixel is in the search range)."""
+    def predict(
+        self, sightlines: Sequence[Sightline], *, calibrated: bool = True
+    ) -> list[SightlinePrediction]:
+        """Per-pixel outputs of each sightline (empty when no pixel is in the search range).
+
+        With ``calibrated`` the model's ``preprocessing.offset_bias`` (median offset residual of
+        its validation split, one value per output sub-pixel phase ``(pixel - first) % len``,
+        measured at training time by :func:`offset_bias`) is subtracted from the offsets.
+        """
         if self.architecture == "dla_fcn":
-            return self._predict_fcn(sightlines)
-        return [self._predict_windows(sl) for sl in sightlines]
+            preds = self._predict_fcn(sightlines)
+        else:
+            preds = [self._predict_windows(sl) for sl in sightlines]
+        if calibrated and np.any(self.offset_bias != 0):
+            b = self.offset_bias
+            for p in preds:
+                if p.pixel.size:
+                    p.offset = p.offset - b[(p.pixel - p.pixel[0]) % b.size]
+        return preds
 
     def _predict_windows(self, sl: Sightline) -> SightlinePrediction:
         w = self.engine.config.window
@@ -136,6 +151,37 @@ class DLAFinder:
                     pix, _sigmoid(seg[0]), seg[1].astype(np.float64), seg[2].astype(np.float64)
                 )
         return [r for r in results if r is not None]
+
+
+def offset_bias(
+    finder: DLAFinder, sightlines: Sequence[Sightline], phases: int | None = None
+) -> list[float]:
+    """Median offset residual (predicted - label) on labelled positive pixels, per phase.
+
+    ``phases`` defaults to the FCN up-sampling factor (the per-pixel outputs of one coarse pixel
+    come from one feature vector centred on its first pixel) or 1 for the window CNN. Measure it on
+    sightlines not used for the gradient steps (the training validation split).
+    """
+    from surveynet.dla.inputs import pixel_labels
+
+    if phases is None:
+        fcn = finder.architecture == "dla_fcn"
+        phases = int(getattr(finder.engine.config, "factor", 1)) if fcn else 1
+    res: list[list[NDArray[np.float64]]] = [[] for _ in range(phases)]
+    for sl, p in zip(sightlines, finder.predict(sightlines, calibrated=False), strict=True):
+        if not p.pixel.size:
+            continue
+        lab = pixel_labels(sl, finder.spec)
+        pos = lab.classification[p.pixel] == 1
+        ph = (p.pixel - p.pixel[0]) % phases
+        r = p.offset - lab.offset[p.pixel]
+        for k in range(phases):
+            res[k].append(r[pos & (ph == k)])
+    out = []
+    for k in range(phases):
+        v = np.concatenate(res[k]) if res[k] else np.zeros(0)
+        out.append(float(np.median(v)) if v.size else 0.0)
+    return out
 
 
 def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFinder]:

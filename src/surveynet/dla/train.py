@@ -349,6 +349,11 @@ def train_model(
     if val_data is not None:
         val_step = step if isinstance(arch, FCNConfig) else make_step(flux_va)  # type: ignore[arg-type]
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    sched = None
+    if tc.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(tc.epochs, 1), eta_min=tc.lr * tc.lr_min_factor
+        )
     history = fit(
         model,
         opt,
@@ -359,6 +364,7 @@ def train_model(
         validation_step=val_step,
         workdir=workdir,
         resume=resume,
+        scheduler=sched,
     )
     tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     preprocessing = {
@@ -389,6 +395,23 @@ def train_model(
         training=training,
         overwrite=overwrite,
     )
+    if tc.calibrate_offsets and va.size:
+        from surveynet.dla.predict import DLAFinder, offset_bias
+
+        bias = offset_bias(DLAFinder(path), [sls[i] for i in va])
+        log.info("offset bias on %d validation sightlines: %s px", va.size, bias)
+        preprocessing["offset_bias"] = bias
+        path = save_model(
+            out,
+            tensors,
+            pipeline="dla",
+            architecture=config.model.architecture,
+            config=to_dict(arch),
+            preprocessing=preprocessing,
+            label_names=list(OUTPUT_NAMES),
+            training=training,
+            overwrite=True,
+        )
     log.info("saved %s", path)
     return path
 
@@ -468,6 +491,11 @@ def train_window_dataset(
         epochs=tc.epochs, batch_size=tc.batch_size, seed=tc.seed, patience=tc.patience, quiet=quiet
     )
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    sched = None
+    if tc.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(tc.epochs, 1), eta_min=tc.lr * tc.lr_min_factor
+        )
     history = fit(
         model,
         opt,
@@ -478,6 +506,7 @@ def train_window_dataset(
         validation_step=step if val_data is not None else None,
         workdir=out.with_name(out.name + ".work"),
         resume=resume,
+        scheduler=sched,
     )
     spec = input_spec(config)
     tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
