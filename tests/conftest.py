@@ -11,7 +11,9 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SURVEYNET_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+SHARED_DATA = Path(
+    os.environ.get("SURVEYNET_SHARED_DATA", ROOT.parent / "shared" / "data")
+).resolve()
 
 
 def shared_path(relpath: str) -> Path:

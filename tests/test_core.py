@@ -37,7 +37,9 @@ class _Cfg:
 
 
 def test_config_round_trip_and_overrides(tmp_path):
-    cfg = apply_overrides(_Cfg(), ["model.n_filters=16", "lr=0.01", "model.kernel=[5,5,5]", "name=x"])
+    cfg = apply_overrides(
+        _Cfg(), ["model.n_filters=16", "lr=0.01", "model.kernel=[5,5,5]", "name=x"]
+    )
     assert cfg.model.n_filters == 16 and cfg.lr == 0.01 and cfg.model.kernel == (5, 5, 5)
     assert from_dict(_Cfg, to_dict(cfg)) == cfg
     assert config_hash(cfg) != config_hash(_Cfg())
@@ -50,7 +52,8 @@ def test_config_round_trip_and_overrides(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "override", ["model.n_filterz=3", "nosection.x=1", "model.n_filters=abc", "lr", "model.n_filters=1.5"]
+    "override",
+    ["model.n_filterz=3", "nosection.x=1", "model.n_filters=abc", "lr", "model.n_filters=1.5"],
 )
 def test_config_rejects_bad_overrides(override):
     with pytest.raises(ConfigError):
@@ -58,16 +61,26 @@ def test_config_rejects_bad_overrides(override):
 
 
 def test_config_rejects_unknown_keys():
-    with pytest.raises(ConfigError, match="model.bogus"):
+    with pytest.raises(ConfigError, match=r"model\.bogus"):
         from_dict(_Cfg, {"model": {"bogus": 1}})
 
 
 def test_model_round_trip(tmp_path):
     rng = np.random.default_rng(0)
-    tensors = {"conv.weight": rng.standard_normal((4, 1, 3)).astype(np.float32), "bn.eps": np.ones(1)}
-    out = save_model(tmp_path / "m", tensors, pipeline="quasar", architecture="toy",
-                     config={"a": 1}, preprocessing={"grid": "log"}, label_names=["x"],
-                     training={"command": "surveynet quasar train ...", "data_hash": "abc"})
+    tensors = {
+        "conv.weight": rng.standard_normal((4, 1, 3)).astype(np.float32),
+        "bn.eps": np.ones(1),
+    }
+    out = save_model(
+        tmp_path / "m",
+        tensors,
+        pipeline="quasar",
+        architecture="toy",
+        config={"a": 1},
+        preprocessing={"grid": "log"},
+        label_names=["x"],
+        training={"command": "surveynet quasar train ...", "data_hash": "abc"},
+    )
     saved = load_model(out, pipeline="quasar")
     assert saved.architecture == "toy" and saved.config == {"a": 1}
     np.testing.assert_array_equal(saved.tensors["conv.weight"], tensors["conv.weight"])
@@ -90,8 +103,9 @@ def test_model_load_errors(tmp_path):
     (d / "model.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(ModelFormatError, match="invalid JSON"):
         load_model(d)
-    (d / "config.json").write_text(json.dumps(
-        {"format_version": 1, "pipeline": "dla", "architecture": "a", "config": {}}))
+    (d / "config.json").write_text(
+        json.dumps({"format_version": 1, "pipeline": "dla", "architecture": "a", "config": {}})
+    )
     with pytest.raises(ModelFormatError, match="safetensors"):
         load_model(d)
 
@@ -106,8 +120,9 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 
 
 def test_write_catalog_provenance(tmp_path):
-    hdr = provenance_header(pipeline="quasar", model_name="m", model_hash="0" * 16,
-                            config_hash="1" * 16, seed=3)
+    hdr = provenance_header(
+        pipeline="quasar", model_name="m", model_hash="0" * 16, config_hash="1" * 16, seed=3
+    )
     t = Table({"targetid": np.arange(3, dtype=np.int64), "Z": np.zeros(3)})
     path = write_catalog(tmp_path / "cat.fits", {"CATALOG": t}, hdr)
     with fits.open(path) as h:
@@ -168,15 +183,18 @@ def test_cli_every_command_has_help():
 
 
 def test_python_m_entry_point():
-    out = subprocess.run([sys.executable, "-m", "surveynet", "--version"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "surveynet", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"surveynet {surveynet.__version__}"
 
 
 def test_inference_modules_do_not_import_torch():
     """The CLI and every pipeline's registrations load without importing torch."""
-    code = ("import sys, surveynet.cli as c; c.build_parser(); "
-            "import surveynet.io.spectra; assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, surveynet.cli as c; c.build_parser(); "
+        "import surveynet.io.spectra; assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -37,15 +37,29 @@ def test_resume_equals_uninterrupted(tmp_path):
     m1, o1 = _model_opt()
     h1 = fit(m1, o1, [x, y], _step, LoopConfig(epochs=4, batch_size=32, seed=3, quiet=True))
     m2, o2 = _model_opt()
-    fit(m2, o2, [x, y], _step, LoopConfig(epochs=2, batch_size=32, seed=3, quiet=True),
-        workdir=tmp_path)
+    fit(
+        m2,
+        o2,
+        [x, y],
+        _step,
+        LoopConfig(epochs=2, batch_size=32, seed=3, quiet=True),
+        workdir=tmp_path,
+    )
     m3, o3 = _model_opt()  # fresh objects: everything comes from the checkpoint
-    h3 = fit(m3, o3, [x, y], _step, LoopConfig(epochs=4, batch_size=32, seed=3, quiet=True),
-             workdir=tmp_path, resume=True)
+    h3 = fit(
+        m3,
+        o3,
+        [x, y],
+        _step,
+        LoopConfig(epochs=4, batch_size=32, seed=3, quiet=True),
+        workdir=tmp_path,
+        resume=True,
+    )
     assert [r["epoch"] for r in h3.rows] == [1, 2, 3, 4]
     # same batches, same optimizer state: identical to float32 round-off
-    np.testing.assert_allclose([r["train_loss"] for r in h3.rows],
-                               [r["train_loss"] for r in h1.rows], rtol=1e-6)
+    np.testing.assert_allclose(
+        [r["train_loss"] for r in h3.rows], [r["train_loss"] for r in h1.rows], rtol=1e-6
+    )
     torch.testing.assert_close(m3.weight, m1.weight, rtol=1e-6, atol=1e-7)
 
 
@@ -57,7 +71,16 @@ def test_resumed_run_ends_on_best_weights(tmp_path):
     best = load_file(str(tmp_path / "best.safetensors"))
     # the resumed epochs train on wrong labels, so they are worse on the validation set
     m2, o2 = _model_opt()
-    hist = fit(m2, o2, [x, y + 50.0], _step, LoopConfig(epochs=22, batch_size=32, seed=1, quiet=True),
-               val_data=[x, y], validation_step=_step, workdir=tmp_path, resume=True)
+    hist = fit(
+        m2,
+        o2,
+        [x, y + 50.0],
+        _step,
+        LoopConfig(epochs=22, batch_size=32, seed=1, quiet=True),
+        val_data=[x, y],
+        validation_step=_step,
+        workdir=tmp_path,
+        resume=True,
+    )
     assert min(r["val_loss"] for r in hist.rows[20:]) > min(r["val_loss"] for r in hist.rows[:20])
     torch.testing.assert_close(m2.state_dict()["weight"], best["weight"])

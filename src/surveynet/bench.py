@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
     load_pipelines()
     if args.name not in _BENCHES:
-        raise ValueError(f"unknown benchmark {args.name!r}; available: {', '.join(sorted(_BENCHES))}")
+        raise ValueError(
+            f"unknown benchmark {args.name!r}; available: {', '.join(sorted(_BENCHES))}"
+        )
     figures = _BENCHES[args.name](bool(args.quick))
     w = max(len(k) for k in figures)
     print(f"surveynet bench {args.name}")

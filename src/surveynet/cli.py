@@ -22,7 +22,11 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     """``--config FILE`` and repeatable ``--set section.key=value``."""
     parser.add_argument("--config", metavar="FILE", help="config file (JSON or YAML)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override one config value, e.g. --set train.epochs=5 (repeatable)",
     )
 
@@ -30,7 +34,9 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """``--workers N`` and ``--scheduler ADDRESS`` for many-file work (Dask distributed)."""
     parser.add_argument(
-        "--workers", type=int, default=None,
+        "--workers",
+        type=int,
+        default=None,
         help="local Dask worker processes (default: 1 per input file up to 2; 0 = in process)",
     )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler")
@@ -98,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        level=logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

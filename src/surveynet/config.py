@@ -64,7 +64,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return tuple(_coerce(args[0], v, where) for v in value)
         if args and len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=False)) if args else tuple(value)
+        return (
+            tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=False))
+            if args
+            else tuple(value)
+        )
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -119,8 +123,9 @@ def from_dict(cls: type[T], data: dict[str, Any], *, _where: str = "") -> T:
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
     if unknown:
+        prefix = _where + "." if _where else ""
         raise ConfigError(
-            f"unknown config key(s) {', '.join((_where + '.' if _where else '') + k for k in unknown)}"
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}"
             f"; valid keys: {', '.join(sorted(names))}"
         )
     kwargs = {}
@@ -199,7 +204,9 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def resolve_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: list[str] | None) -> T:
+def resolve_config(
+    cls: type[T], path: str | os.PathLike[str] | None, overrides: list[str] | None
+) -> T:
     """Defaults, then the file at ``path`` (if any), then ``overrides``."""
     config = from_dict(cls, load_config_file(path)) if path else cls()
     return apply_overrides(config, overrides or [])

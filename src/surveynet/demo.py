@@ -74,14 +74,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    files, truth = simulate_to_files(out / "mock", n=args.n, seed=args.seed, n_files=2, overwrite=True)
+    files, truth = simulate_to_files(
+        out / "mock", n=args.n, seed=args.seed, n_files=2, overwrite=True
+    )
     ctx = DemoContext(out=out, spectra=files, truth=truth, seed=args.seed, quiet=args.quiet)
-    sections = [DemoSection(
-        "Mock spectra",
-        [f"{args.n} DESI-like spectra (seed {args.seed}) in {len(files)} coadd files, "
-         f"made in {time.perf_counter() - t0:.1f} s."],
-        files=[*files, truth],
-    )]
+    sections = [
+        DemoSection(
+            "Mock spectra",
+            [
+                f"{args.n} DESI-like spectra (seed {args.seed}) in {len(files)} coadd files, "
+                f"made in {time.perf_counter() - t0:.1f} s."
+            ],
+            files=[*files, truth],
+        )
+    ]
     for name, (_, fn) in sorted(_STAGES.items(), key=lambda kv: kv[1][0]):
         t1 = time.perf_counter()
         log.info("demo stage %s", name)

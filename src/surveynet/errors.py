@@ -55,4 +55,4 @@ class ConfigError(SurveynetError, ValueError):
 
 
 class ModelFormatError(SurveynetError, ValueError):
-    """A model directory that is missing files, has an unknown architecture or mismatched tensors."""
+    """A model directory with missing files, an unknown architecture or mismatched tensors."""

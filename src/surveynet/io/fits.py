@@ -88,14 +88,19 @@ def provenance_header(
     hdr["NUMPYVER"] = (np.__version__, "numpy version")
     hdr["ASTRPVER"] = (astropy.__version__, "astropy version")
     hdr["PYVER"] = (platform.python_version(), "python version")
-    hdr["DATE"] = (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC")
+    hdr["DATE"] = (
+        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "UTC",
+    )
     for k, v in (extra or {}).items():
         hdr[k.upper()[:8]] = v
     return hdr
 
 
 def write_hdulist(
-    path: str | os.PathLike[str], hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU], *,
+    path: str | os.PathLike[str],
+    hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU],
+    *,
     overwrite: bool = False,
 ) -> Path:
     """Write HDUs atomically; every extension must carry an EXTNAME."""

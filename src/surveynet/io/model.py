@@ -233,7 +233,9 @@ def load_model(model: str | os.PathLike[str], *, pipeline: str | None = None) ->
             f"({FORMAT_VERSION}); upgrade surveynet"
         )
     if pipeline is not None and meta["pipeline"] != pipeline:
-        raise ModelFormatError(f"{path}: model is for pipeline {meta['pipeline']!r}, not {pipeline!r}")
+        raise ModelFormatError(
+            f"{path}: model is for pipeline {meta['pipeline']!r}, not {pipeline!r}"
+        )
     try:
         tensors = load_file(str(wfile))
     except Exception as exc:  # safetensors raises its own error types

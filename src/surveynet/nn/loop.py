@@ -79,7 +79,9 @@ def _batches(
     return out
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _optimizer_tensors(
+    opt: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     sd = opt.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, Any] = {"param_groups": sd["param_groups"], "state": {}}
@@ -106,8 +108,13 @@ def _restore_optimizer(
 
 
 def save_checkpoint(
-    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, epoch: int,
-    gen: torch.Generator, history: History, best: float,
+    path: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    epoch: int,
+    gen: torch.Generator,
+    history: History,
+    best: float,
 ) -> None:
     """Write a resume checkpoint (safetensors + JSON sidecar) atomically."""
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model.state_dict().items()}
@@ -169,8 +176,9 @@ def fit(
         tensors = load_file(str(ckpt))
         meta = json.loads(ckpt.with_suffix(".json").read_text())
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        _restore_optimizer(optimizer, {k: v for k, v in tensors.items() if k.startswith("opt.")},
-                           meta["optimizer"])
+        _restore_optimizer(
+            optimizer, {k: v for k, v in tensors.items() if k.startswith("opt.")}, meta["optimizer"]
+        )
         gen.set_state(tensors["rng"])
         start, best = int(meta["epoch"]), float(meta["best"])
         best_file = ckpt.with_name("best.safetensors")
@@ -188,7 +196,9 @@ def fit(
         if config.max_batches:
             batches = batches[: config.max_batches]
         tot, n = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=config.quiet, leave=False)
+        bar = tqdm(
+            batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=config.quiet, leave=False
+        )
         for batch in bar:
             optimizer.zero_grad(set_to_none=True)
             loss = training_step(model, batch)

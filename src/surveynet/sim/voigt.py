@@ -2,9 +2,9 @@
 
 tau(u) = N * (pi e^2 / m_e c) * f * lambda0 * phi(u), with phi the Voigt profile in velocity
 (``scipy.special.voigt_profile`` with sigma = b / sqrt(2) and gamma = Gamma lambda0 / (4 pi)).
-Constants: Lyman-alpha f = 0.4164, Gamma = 6.265e8 s^-1, lambda0 = 1215.67 A; Lyman-beta f = 0.07912,
-Gamma = 1.897e8 s^-1, lambda0 = 1025.7223 A (Morton 2003). Check: the line-centre optical depth
-for b = 30 km/s is 2.526e-14 N (simulation.md section 3.4).
+Constants: Lyman-alpha f = 0.4164, Gamma = 6.265e8 s^-1, lambda0 = 1215.67 A; Lyman-beta
+f = 0.07912, Gamma = 1.897e8 s^-1, lambda0 = 1025.7223 A (Morton 2003). Check: the line-centre
+optical depth for b = 30 km/s is 2.526e-14 N (simulation.md section 3.4).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def voigt_tau(
     b_kms : float
         Doppler parameter in km/s.
     n_lines : int
-        Number of Lyman-series lines to include (1 = Lyman-alpha only, 2 adds Lyman-beta, 3 Lyman-gamma).
+        Number of Lyman-series lines (1 = Lyman-alpha only, 2 adds Lyman-beta, 3 Lyman-gamma).
 
     Returns
     -------
@@ -75,7 +75,9 @@ def voigt_tau(
     return tau
 
 
-def rest_equivalent_width(log_nhi: float, *, b_kms: float = 30.0, span_kms: float = 30000.0) -> float:
+def rest_equivalent_width(
+    log_nhi: float, *, b_kms: float = 30.0, span_kms: float = 30000.0
+) -> float:
     """Rest-frame equivalent width (Angstrom) of a Lyman-alpha absorber, by direct integration.
 
     Examples
