@@ -39,6 +39,17 @@ from surveynet.nn.loop import LoopConfig, fit
 log = logging.getLogger(__name__)
 
 
+def _optimizer(model: torch.nn.Module, tc: Any) -> tuple[torch.optim.Optimizer, Any]:
+    """Adam at ``tc.lr`` and, for ``tc.lr_schedule == "cosine"``, a per-epoch cosine decay."""
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    sched = None
+    if tc.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(tc.epochs, 1), eta_min=tc.lr * tc.lr_min_factor
+        )
+    return opt, sched
+
+
 def input_spec(config: DLATrainConfig) -> InputSpec:
     """The :class:`InputSpec` (stored with the model) of a training config."""
     arch = config.model.arch_config()
@@ -348,12 +359,7 @@ def train_model(
     val_step = None
     if val_data is not None:
         val_step = step if isinstance(arch, FCNConfig) else make_step(flux_va)  # type: ignore[arg-type]
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
-    sched = None
-    if tc.lr_schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=max(tc.epochs, 1), eta_min=tc.lr * tc.lr_min_factor
-        )
+    opt, sched = _optimizer(model, tc)
     history = fit(
         model,
         opt,
@@ -490,12 +496,7 @@ def train_window_dataset(
     loop = LoopConfig(
         epochs=tc.epochs, batch_size=tc.batch_size, seed=tc.seed, patience=tc.patience, quiet=quiet
     )
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
-    sched = None
-    if tc.lr_schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=max(tc.epochs, 1), eta_min=tc.lr * tc.lr_min_factor
-        )
+    opt, sched = _optimizer(model, tc)
     history = fit(
         model,
         opt,
