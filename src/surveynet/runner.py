@@ -93,6 +93,11 @@ def run_batch(
 
     from distributed import Client, LocalCluster, as_completed
 
+    # importing distributed sets its loggers to INFO; keep its chatter for debug runs (-vv)
+    quiet_level = logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING
+    for name in ("distributed", "bokeh", "tornado"):
+        logging.getLogger(name).setLevel(quiet_level)
+
     cluster = None
     if scheduler is not None:
         client = Client(scheduler)
