@@ -563,3 +563,27 @@ def test_demo_stage(mock: dict[str, Path], tmp_path: Path) -> None:
     assert sec.title == "QuasarNET" and any("crossover" in line for line in sec.lines)
     assert all(p.is_file() for p in sec.images) and len(sec.images) >= 3
     assert (tmp_path / "quasar" / "qn_catalog.fits").is_file()
+
+
+def test_unconfirmed_truth_counts_as_bad() -> None:
+    """A quasar without data (dead fibre, Z_CONF != 3) is BAD, not a missed quasar."""
+    cat = Table(
+        {
+            "TARGETID": np.array([1, 2, 3], dtype=np.int64),
+            "C_LINES": np.array([[0.9, 0.1], [0.0, 0.0], [0.0, 0.0]]),
+            "Z_QN": np.array([2.0, 0.0, 0.0]),
+        }
+    )
+    truth = Table(
+        {
+            "TARGETID": np.array([3, 2, 1], dtype=np.int64),
+            "OBJTYPE": ["QSO", "QSO", "QSO"],
+            "Z": [1.0, 1.5, 2.0],
+            "DEAD_FIBRE": [False, True, False],
+            "Z_CONF": [0, 3, 3],
+        }
+    )
+    m = ev.match(cat, truth)
+    assert list(m.objtype) == ["QSO", "BAD", "BAD"]
+    purity, completeness = ev.purity_completeness(m, np.array([0.5]))
+    assert completeness[0] == 1.0 and purity[0] == 1.0

@@ -11,6 +11,8 @@ Definitions follow Farr et al. 2020 (``jfarr03/QuasarNET_analysis:py/plot.py``; 
 - the *crossover* is the threshold where purity = completeness (linear interpolation on the grid);
 - sigma(dv) is the standard deviation of dv over true quasars flagged at the crossover with a
   correct redshift (a robust 1.4826·MAD is reported too);
+- truth rows that visual inspection could not confirm (``Z_CONF != 3``, or ``DEAD_FIBRE``: no
+  data at all) count as BAD;
 - the catastrophic rate is the fraction of true quasars flagged at the crossover whose redshift
   is wrong (``|dv| > dv_max``).
 
@@ -181,6 +183,15 @@ def match(catalog: Table, truth: Table, *, catalog_path: str | None = None) -> M
             column="TARGETID",
         )
     objtype = np.char.strip(np.asarray(truth["OBJTYPE"]).astype(str)[rows])
+    # Visual-inspection rule of the truth (quasarnet.md section 5.1): only a confident
+    # classification (Z_CONF == 3) keeps its class; a spectrum without data (a dead fibre)
+    # cannot be confirmed and counts as BAD, as in the DR12Q training sets.
+    unconfirmed = np.zeros(len(rows), dtype=bool)
+    if "Z_CONF" in truth.colnames:
+        unconfirmed |= np.asarray(truth["Z_CONF"])[rows] != 3
+    if "DEAD_FIBRE" in truth.colnames:
+        unconfirmed |= np.asarray(truth["DEAD_FIBRE"])[rows].astype(bool)
+    objtype = np.where(unconfirmed, "BAD", objtype)
     c_lines = np.asarray(catalog["C_LINES"], dtype=np.float64)
     if c_lines.ndim == 1:
         c_lines = c_lines[:, None]

@@ -853,6 +853,7 @@ _TRUTH_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("FOREST_IN_TEMPLATE", bool),
     ("EXPFACTOR", np.float32),
     ("DEAD_FIBRE", bool),
+    ("Z_CONF", np.int16),
     ("SNR_MEDIAN", np.float32),
     ("SNR_1420", np.float32),
 )
@@ -969,6 +970,9 @@ def _simulate_batch(
     truth["EXPFACTOR"][:] = expf
     dead = rng.uniform(0.0, 1.0, n) < cfg.dead_fibre_fraction
     truth["DEAD_FIBRE"][:] = dead
+    # visual-inspection confidence (quasarnet.md 5.1): 3 = confident; a BAD spectrum or a fibre
+    # without data cannot be classified by eye
+    truth["Z_CONF"][:] = np.where(dead | (truth["OBJTYPE"] == "BAD"), 0, 3)
     dead_arm = np.full(n, -1)
     n_dead_arm = int(np.sum(bad_mode == "DEAD_ARM"))
     dead_arm[ib[bad_mode == "DEAD_ARM"]] = rng.integers(0, 3, n_dead_arm)
@@ -1083,7 +1087,8 @@ def simulate_spectra(
     truth : dict of str to Table
         ``TRUTH`` (one row per spectrum: TARGETID, OBJTYPE QSO/STAR/GALAXY/BAD, SUBTYPE, SOURCETYPE,
         Z, MAG, MAGFILTER, IS_BAL, BI_CIV, AI_CIV, LOBAL, N_DLA, N_LLS, TEFF, D4000, ALPHA,
-        CIV_SHIFT, TEMPLATEID, FOREST_IN_TEMPLATE, EXPFACTOR, DEAD_FIBRE, SNR_MEDIAN, SNR_1420) and
+        CIV_SHIFT, TEMPLATEID, FOREST_IN_TEMPLATE, EXPFACTOR, DEAD_FIBRE, Z_CONF, SNR_MEDIAN,
+        SNR_1420) and
         ``DLA_META`` (TARGETID, Z_DLA, NHI, DLAID = TARGETID * 1000 + k, Z_QSO).
 
     Examples
