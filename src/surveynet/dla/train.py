@@ -390,24 +390,9 @@ def train_model(
         "data_hash": data_hash,
         "history": history.rows,
     }
-    path = save_model(
-        out,
-        tensors,
-        pipeline="dla",
-        architecture=config.model.architecture,
-        config=to_dict(arch),
-        preprocessing=preprocessing,
-        label_names=list(OUTPUT_NAMES),
-        training=training,
-        overwrite=overwrite,
-    )
-    if tc.calibrate_offsets and va.size:
-        from surveynet.dla.predict import DLAFinder, offset_bias
 
-        bias = offset_bias(DLAFinder(path), [sls[i] for i in va])
-        log.info("offset bias on %d validation sightlines: %s px", va.size, bias)
-        preprocessing["offset_bias"] = bias
-        path = save_model(
+    def save(overwrite: bool) -> Path:
+        return save_model(
             out,
             tensors,
             pipeline="dla",
@@ -416,8 +401,18 @@ def train_model(
             preprocessing=preprocessing,
             label_names=list(OUTPUT_NAMES),
             training=training,
-            overwrite=True,
+            overwrite=overwrite,
         )
+
+    path = save(overwrite)
+    if tc.calibrate_offsets and va.size:
+        from surveynet.dla.predict import DLAFinder, offset_bias
+
+        # the calibration runs the saved model (numpy engine), then the metadata is rewritten
+        bias = offset_bias(DLAFinder(path), [sls[i] for i in va])
+        log.info("offset bias on %d validation sightlines: %s px", va.size, bias)
+        preprocessing["offset_bias"] = bias
+        path = save(True)
     log.info("saved %s", path)
     return path
 
