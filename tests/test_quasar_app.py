@@ -129,6 +129,34 @@ def test_loss_matches_reference_and_weights() -> None:
     )
 
 
+def test_offset_weight_scales_only_the_offset_term() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    z = rng.uniform(0.1, 4.5, 12)
+    t, w = tr.objective(z, np.ones(12, bool), np.zeros(12, np.int8), GRID.wave(), LINE_W, BAL_W)
+    nb = 13
+    # perfect boxes, wrong offsets: the loss is the offset term alone (up to the clipped logs)
+    p = t.copy()
+    p[..., nb:] = rng.uniform(0, 1, p[..., nb:].shape)
+    args = [torch.from_numpy(a) for a in (p, t, w)]
+    one = float(tr.quasarnet_loss(*args, nb))
+    assert one > 1e-3
+    assert float(tr.quasarnet_loss(*args, nb, 30.0)) == pytest.approx(30 * one, rel=1e-4)
+    one_b = float(tr.quasarnet_loss_per_batch(*args, nb))
+    assert float(tr.quasarnet_loss_per_batch(*args, nb, 30.0)) == pytest.approx(
+        30 * one_b, rel=1e-4
+    )
+    # perfect offsets, wrong boxes: the weight changes nothing
+    q = t.copy()
+    q[..., :nb] = rng.uniform(0, 1, q[..., :nb].shape)
+    args = [torch.from_numpy(a) for a in (q, t, w)]
+    assert float(tr.quasarnet_loss(*args, nb, 30.0)) == pytest.approx(
+        float(tr.quasarnet_loss(*args, nb)), rel=1e-6
+    )
+    with pytest.raises(ValueError, match="offset_weight"):
+        TrainConfig(offset_weight=-1)
+
+
 # ------------------------------------------------------------------------------ tiny mock data
 def _spectrum_set(n: int, seed: int) -> tuple[Spectra, Table]:
     """DESI-like b/r/z spectra: quasars (broad lines on a power law), stars, galaxies; truth."""
@@ -268,6 +296,38 @@ def test_train_is_seeded_and_resumable(tmp_path: Path) -> None:
     assert ha[1]["train_loss"] == pytest.approx(hb[1]["train_loss"], rel=1e-5)
     with pytest.raises(FileExistsError):
         tr.train(cfg(1), data, tmp_path / "a", quiet=True, command="x")
+
+
+def test_train_init_starts_from_given_weights(tmp_path: Path) -> None:
+    from surveynet.io.model import load_model
+
+    rng = np.random.default_rng(1)
+    n = 64
+    data = {
+        "X": rng.normal(size=(n, 443)).astype(np.float32),
+        "Z": rng.uniform(0, 4, n),
+        "CLASS": rng.integers(0, 3, n).astype(np.int8),
+        "BAL": rng.integers(-1, 2, n).astype(np.int8),
+        "TARGETID": np.arange(n),
+        "GRID": GRID.wave(),
+    }
+    model = QuasarNetConfig(n_filters=4, n_fc=8)
+    cfg = QuasarConfig(model=model, train=TrainConfig(epochs=1, batch_size=32, seed=5))
+    a = tr.train(cfg, data, tmp_path / "a", quiet=True, command="x")
+    # zero learning rate: fine-tuning from `a` must reproduce `a`'s weights exactly,
+    # while a fresh initialisation with another seed does not
+    frozen = QuasarConfig(model=model, train=TrainConfig(epochs=1, batch_size=32, seed=6, lr=0.0))
+    b = tr.train(frozen, data, tmp_path / "b", quiet=True, command="x", init=a)
+    c = tr.train(frozen, data, tmp_path / "c", quiet=True, command="x")
+    wa, wb, wc = (load_model(p).tensors for p in (a, b, c))
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa if "running" not in k)
+    assert not np.array_equal(wa["fc_common.weight"], wc["fc_common.weight"])
+    meta = json.loads((b / "config.json").read_text())
+    assert meta["training"]["init"]["model"] == "a"
+    # an architecture mismatch is refused with the differing fields named
+    other = QuasarConfig(model=QuasarNetConfig(n_filters=6, n_fc=8), train=cfg.train)
+    with pytest.raises(ValueError, match="n_filters"):
+        tr.train(other, data, tmp_path / "d", quiet=True, command="x", init=a)
 
 
 def test_cosine_schedule_resumed_from_constant_run_equals_single_run(tmp_path: Path) -> None:

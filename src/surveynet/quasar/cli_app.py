@@ -168,6 +168,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--lr-min", type=float, default=0.0, help="cosine: lr reached at the end (default 0)"
     )
+    p.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from this QuasarNET model's weights (directory or bundled name; fine-tuning)",
+    )
     p.add_argument("--name", help="model name (default: directory name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
     add_config_args(p)
@@ -183,6 +188,7 @@ def _train_command(args: argparse.Namespace) -> str:
         ("--seed", args.seed),
         ("--device", args.device),
         ("--name", args.name),
+        ("--init", args.init),
     ):
         if val is not None:
             parts += [flag, str(val)]
@@ -234,6 +240,7 @@ def _train_run(args: argparse.Namespace) -> int:
         lr_schedule=args.lr_schedule,
         lr_decay_start=args.lr_decay_start,
         lr_min=args.lr_min,
+        init=args.init,
     )
     if not args.quiet:
         import json

@@ -353,6 +353,10 @@ class TrainConfig:
         Early-stopping patience in epochs (0 = off).
     seed : int
         Seed of the split, initialisation and shuffling.
+    offset_weight : float
+        Factor on the offset (redshift) term of the loss; 1 is the original loss. The offset
+        term of a well-trained model is ~1e-3 of the box term, so a larger weight sharpens the
+        redshifts (surveynet's bundled model: see experiments/quasar/train_bundled.sh).
     """
 
     epochs: int = 5
@@ -364,6 +368,13 @@ class TrainConfig:
     loss: Literal["per_spectrum", "per_batch"] = "per_spectrum"
     patience: int = 0
     seed: int = 0
+    offset_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.offset_weight >= 0:
+            from surveynet.errors import ConfigError
+
+            raise ConfigError(f"train.offset_weight must be >= 0, got {self.offset_weight}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from surveynet.errors import InputError
+from surveynet.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +158,17 @@ def bal_labels(is_bal: NDArray[Any], bi_civ: NDArray[Any] | None) -> NDArray[np.
 # --------------------------------------------------------------------------------------------
 # loss (torch)
 # --------------------------------------------------------------------------------------------
-def quasarnet_loss(outputs: Any, targets: Any, weights: Any, n_boxes: int) -> Any:
+def quasarnet_loss(
+    outputs: Any, targets: Any, weights: Any, n_boxes: int, offset_weight: float = 1.0
+) -> Any:
     """Per-spectrum QuasarNET loss, weighted per head, batch-mean per head, summed over heads.
 
     For each head and spectrum, with ``N1 = Σ b_k + ε`` and ``N2 = Σ (1 - b_k) + ε``::
 
-        L = -(1/N1) Σ b_k log p_k - (1/N2) Σ (1-b_k) log(1-p_k) + (1/N1) Σ b_k (o_k - ô_k)²
+        L = -(1/N1) Σ b_k log p_k - (1/N2) Σ (1-b_k) log(1-p_k) + w (1/N1) Σ b_k (o_k - ô_k)²
 
-    (quasarnet.md §2.3; ``custom_loss`` in ngbusca/QuasarNET and dylanagreen/QuasarNET at HEAD).
+    (quasarnet.md §2.3; ``custom_loss`` in ngbusca/QuasarNET and dylanagreen/QuasarNET at HEAD,
+    where w = ``offset_weight`` = 1).
 
     Parameters
     ----------
@@ -177,6 +180,8 @@ def quasarnet_loss(outputs: Any, targets: Any, weights: Any, n_boxes: int) -> An
         Per-head sample weights.
     n_boxes : int
         Boxes per head.
+    offset_weight : float
+        Factor ``w`` on the offset term (1 = the original loss).
 
     Returns
     -------
@@ -194,16 +199,19 @@ def quasarnet_loss(outputs: Any, targets: Any, weights: Any, n_boxes: int) -> An
     loss = (
         -(b * torch.log(p)).sum(-1) / n1
         - ((1.0 - b) * torch.log(1.0 - p)).sum(-1) / n2
-        + (b * (o - ot) ** 2).sum(-1) / n1
+        + offset_weight * (b * (o - ot) ** 2).sum(-1) / n1
     )
     return (loss * weights).mean(0).sum()
 
 
-def quasarnet_loss_per_batch(outputs: Any, targets: Any, weights: Any, n_boxes: int) -> Any:
+def quasarnet_loss_per_batch(
+    outputs: Any, targets: Any, weights: Any, n_boxes: int, offset_weight: float = 1.0
+) -> Any:
     """The pre-2020-05 loss: ``N1``, ``N2`` and the sums run over the whole (weighted) batch.
 
     Used by the 2018 paper models (quasarnet.md §2.3, ngbusca/QuasarNET before commit 65a47b2);
-    one scalar per head, heads summed. Sample weights multiply each spectrum's contributions.
+    one scalar per head, heads summed. Sample weights multiply each spectrum's contributions;
+    ``offset_weight`` multiplies the offset term (1 = the original).
     """
     import torch
 
@@ -217,7 +225,7 @@ def quasarnet_loss_per_batch(outputs: Any, targets: Any, weights: Any, n_boxes: 
     loss = (
         -(b * torch.log(p)).sum((0, 2)) / n1
         - (nb * torch.log(1.0 - p)).sum((0, 2)) / n2
-        + (b * (o - ot) ** 2).sum((0, 2)) / n1
+        + offset_weight * (b * (o - ot) ** 2).sum((0, 2)) / n1
     )
     return loss.sum()
 
@@ -503,6 +511,7 @@ def train(
     lr_schedule: str = "constant",
     lr_decay_start: int = 0,
     lr_min: float = 0.0,
+    init: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Train QuasarNET on a prepared dataset and write a surveynet model directory.
 
@@ -539,6 +548,10 @@ def train(
         run resumed from a constant-LR checkpoint at that epoch decays from there on.
     lr_min : float
         Learning rate reached at the last epoch (``"cosine"`` only).
+    init : path or bundled name, optional
+        Start from this QuasarNET model's weights (fine-tuning) instead of a seeded random
+        initialisation; its architecture config must equal ``config.model``. Ignored when a
+        checkpoint is resumed (the checkpoint already holds the weights).
 
     Returns
     -------
@@ -590,6 +603,23 @@ def train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(tc.seed)
         model = build_quasarnet(**to_dict(mc))
+    init_meta: dict[str, Any] | None = None
+    if init is not None:
+        from surveynet.io.model import load_model
+
+        saved = load_model(init, pipeline="quasar")
+        if saved.config != to_dict(mc):
+            diff = sorted(
+                k
+                for k in set(saved.config) | set(to_dict(mc))
+                if saved.config.get(k) != to_dict(mc).get(k)
+            )
+            raise ConfigError(
+                f"--init {init}: its architecture differs from model.* in: {', '.join(diff)}"
+            )
+        model.load_state_dict_numpy(saved.tensors)
+        init_meta = {"model": saved.name, "weights_sha256": saved.weights_hash}
+        log.info("initialised from %s (%s)", saved.name, saved.weights_hash)
     model = model.to(dev)
     opt = torch.optim.Adam(
         model.parameters(), lr=tc.lr, amsgrad=tc.amsgrad, weight_decay=tc.weight_decay
@@ -617,11 +647,11 @@ def train(
             torch.manual_seed(int(np.random.SeedSequence([tc.seed, epoch]).generate_state(1)[0]))
         counter["steps"] += 1
         xb, tb, wb = (b.to(dev, non_blocking=True) for b in batch)
-        return loss_fn(m(xb), tb, wb, nb)
+        return loss_fn(m(xb), tb, wb, nb, tc.offset_weight)
 
     def val_step(m: Any, batch: tuple[Any, ...]) -> Any:
         xb, tb, wb = (b.to(dev, non_blocking=True) for b in batch)
-        return loss_fn(m(xb), tb, wb, nb)
+        return loss_fn(m(xb), tb, wb, nb, tc.offset_weight)
 
     loop = LoopConfig(
         epochs=tc.epochs,
@@ -670,6 +700,8 @@ def train(
         "config_hash": config_hash(config),
         "final": history.rows[-1] if history.rows else {},
     }
+    if init_meta is not None:
+        training["init"] = init_meta
     if "PROVENANCE" in data:
         training["data_command"] = str(data["PROVENANCE"])
     save_model(
