@@ -236,6 +236,42 @@ def test_read_qso_redshifts_quasarnet_catalog_and_bad_file(tmp_path):
         read_qso_redshifts(bad)
 
 
+def test_skip_bal_drops_flagged_quasars_or_fails_without_flag(tmp_path):
+    from astropy.io import fits
+
+    qn = tmp_path / "qn.fits"
+    Table(
+        {
+            "TARGETID": [1, 2, 3],
+            "Z_QN": [2.5, 3.0, 2.8],
+            "IS_QSO_QN": [True, True, True],
+            "IS_BAL_QN": [False, True, False],
+        }
+    ).write(qn)
+    assert read_qso_redshifts(qn)["TARGETID"].tolist() == [1, 2, 3]
+    assert read_qso_redshifts(qn, DataConfig(skip_bal=True))["TARGETID"].tolist() == [1, 3]
+    # mock truth: IS_BAL derived from BI_CIV > 0 by the truth reader
+    truth = tmp_path / "truth.fits"
+    hdu = fits.table_to_hdu(
+        Table(
+            {
+                "TARGETID": [5, 6, 7],
+                "Z": [2.6, 2.7, 2.9],
+                "OBJTYPE": ["QSO", "QSO", "QSO"],
+                "BI_CIV": [0.0, 1200.0, 0.0],
+            }
+        )
+    )
+    hdu.header["EXTNAME"] = "TRUTH"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(truth)
+    assert read_qso_redshifts(truth, DataConfig(skip_bal=True))["TARGETID"].tolist() == [5, 7]
+    # a catalogue that cannot say which quasars are BALs is an error naming the file
+    nobal = tmp_path / "nobal.fits"
+    Table({"TARGETID": [1], "Z_QN": [2.5], "IS_QSO_QN": [True]}).write(nobal)
+    with pytest.raises(InputError, match=r"nobal\.fits.*IS_BAL_QN|IS_BAL_QN.*nobal\.fits"):
+        read_qso_redshifts(nobal, DataConfig(skip_bal=True))
+
+
 # ----------------------------------------------------------------------------- insertion
 
 

@@ -117,6 +117,19 @@ def test_train_predict_evaluate_chain(tmp_path, mock, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"completeness", "purity", "tp", "fn", "fp"} <= set(metrics)
     assert "completeness" in capsys.readouterr().out
+    # --skip-bal: the BAL quasars of the truth are not searched, the others are
+    from astropy.table import Table
+
+    t = Table.read(truth, hdu="TRUTH")
+    bal = set(np.asarray(t["TARGETID"])[np.asarray(t["BI_CIV"]) > 0].tolist())
+    nobal = tmp_path / "nobal.fits"
+    args = ["dla", "predict", *map(str, files), "--out", str(nobal), "--model", str(model)]
+    args += ["--truth", str(truth), "--workers", "0", "--quiet", "--skip-bal"]
+    assert main(args) == 0
+    with fits.open(cat) as h1, fits.open(nobal) as h2:
+        ids_all = set(h1["QSOCAT"].data["TARGETID"].tolist())
+        ids_nobal = set(h2["QSOCAT"].data["TARGETID"].tolist())
+    assert bal & ids_all and ids_nobal == ids_all - bal
 
 
 def test_predict_requires_a_redshift_source(tmp_path, mock):

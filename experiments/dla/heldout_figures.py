@@ -1,11 +1,12 @@
 """Point-8 figures of a DLA catalogue on a held-out mock, per S/N range.
 
-    python experiments/dla/heldout_figures.py CATALOG.fits TRUTH.fits OUT.json
+    python experiments/dla/heldout_figures.py CATALOG.fits TRUTH.fits OUT.json [--rule dz]
 
 For S/N > 3 and truth log N_HI >= 20.3: completeness, purity, sigma(dz), sigma(dlogN) (std and
 1.4826 MAD). For 1 < S/N < 3: completeness and purity, plus the best completeness reachable at
 purity >= 90 % by a cut on DLA_CONFIDENCE. Matching is the core's DESI rule
-(:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda| <= 10 A, unique, LYB excluded); truth
+(:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda| <= 10 A, unique, LYB excluded; with
+``--rule dz`` Parks' |dz| < 0.015, about 18 A at z = 3); truth
 absorbers count only inside the searched range of each sightline (QSOCAT WAVE_MIN..WAVE_MAX).
 """
 
@@ -33,7 +34,7 @@ def _sig(x: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def figures(catalog_path: str, truth_path: str) -> dict:
+def figures(catalog_path: str, truth_path: str, rule: str = "dlambda") -> dict:
     cat = read_catalog(catalog_path)
     truth, _ = read_truth_absorbers(truth_path)
     q = cat.qsos
@@ -54,8 +55,13 @@ def figures(catalog_path: str, truth_path: str) -> dict:
     p_s2n = np.array(
         [s2n_of.get(int(t), np.nan) for t in np.asarray(cat.dlas["TARGETID"], np.int64)]
     )
-    out: dict = {"catalog": catalog_path, "truth": truth_path, "n_sightlines": len(q)}
-    cfg = MatchConfig()
+    out: dict = {
+        "catalog": catalog_path,
+        "truth": truth_path,
+        "n_sightlines": len(q),
+        "match_rule": rule,
+    }
+    cfg = MatchConfig(rule=rule)
     for name, lo, hi in (
         ("s2n_gt_3", 3.0, np.inf),
         ("s2n_1_3", 1.0, 3.0),
@@ -107,9 +113,15 @@ def figures(catalog_path: str, truth_path: str) -> dict:
 
 
 if __name__ == "__main__":
-    res = figures(sys.argv[1], sys.argv[2])
+    args = list(sys.argv[1:])
+    rule = "dlambda"
+    if "--rule" in args:
+        k = args.index("--rule")
+        rule = args[k + 1]
+        del args[k : k + 2]
+    res = figures(args[0], args[1], rule)
     text = json.dumps(res, indent=1)
-    if len(sys.argv) > 3:
-        with open(sys.argv[3], "w") as fh:
+    if len(args) > 2:
+        with open(args[2], "w") as fh:
             fh.write(text + "\n")
     print(text)

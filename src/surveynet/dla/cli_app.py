@@ -116,6 +116,12 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--truth", metavar="FILE", help="mock truth file (TRUTH: TARGETID, Z, OBJTYPE)"
     )
+    p.add_argument(
+        "--skip-bal",
+        action="store_true",
+        help="leave out quasars the redshift catalogue flags as BAL (IS_BAL_QN, or IS_BAL of a "
+        "mock truth), as the DESI DLA catalogues do: BAL troughs mimic DLAs",
+    )
     add_config_args(p)
     add_runner_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing catalogue")
@@ -139,6 +145,7 @@ def _predict_run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         quiet=args.quiet,
         overwrite=args.overwrite,
+        skip_bal=args.skip_bal,
     )
     n_dla = int((cat.dlas["ABSORBER_TYPE"] == "DLA").sum()) if len(cat.dlas) else 0
     print(

@@ -54,6 +54,12 @@ class DataConfig:
         Truth absorbers must also have (1+z_DLA)*1215.67 > this (A; zoujiaqi99 uses 3600).
     qso_objtype : str
         OBJTYPE (truth files) or SPECTYPE (zbest files) of quasars.
+    skip_bal : bool
+        Drop quasars the redshift catalogue flags as BAL (``IS_BAL_QN`` of a QuasarNET
+        catalogue, ``IS_BAL`` or ``BI_CIV > 0`` of a mock truth file), as the DESI DLA catalogues
+        do (BAL troughs of OVI, Lyman-beta, NV and Lyman-alpha mimic DLAs; dla.md 1.1). A
+        catalogue without a BAL flag is an error. Off for training: BAL sightlines are the
+        negatives that teach the difference (simulation.md 5.2).
     """
 
     z_qso_min: float = 2.33
@@ -65,6 +71,7 @@ class DataConfig:
     truth_nhi_min: float = 19.3
     truth_wave_min: float = 3600.0
     qso_objtype: str = "QSO"
+    skip_bal: bool = False
 
     @property
     def velocity_ms(self) -> float:

@@ -261,6 +261,7 @@ def predict_file(
     qso_catalog: str,
     truth: str | None = None,
     catalog: dict[str, Any] | None = None,
+    skip_bal: bool = False,
 ) -> Catalog:
     """Catalogue of one DESI spectra/coadd file (module level, for the Dask runner).
 
@@ -276,12 +277,17 @@ def predict_file(
         Truth file whose DLA_META absorbers are attached (not used by the finder).
     catalog : dict, optional
         :class:`~surveynet.dla.config.CatalogConfig` fields.
+    skip_bal : bool
+        Leave out quasars ``qso_catalog`` flags as BAL (``DataConfig.skip_bal``).
     """
+    import dataclasses
+
     from surveynet.dla.sightline import read_sightlines
 
     finders = load_finders(models)
     ccfg = from_dict(CatalogConfig, catalog or {})
-    sls = read_sightlines(path, qso_catalog, finders[0].data, truth_path=truth)
+    data = dataclasses.replace(finders[0].data, skip_bal=skip_bal)
+    sls = read_sightlines(path, qso_catalog, data, truth_path=truth)
     log.info("%s: %d sightlines", path, len(sls))
     return predict_sightlines(sls, finders, ccfg)
 
@@ -298,10 +304,12 @@ def predict_files(
     scheduler: str | None = None,
     quiet: bool = False,
     overwrite: bool = False,
+    skip_bal: bool = False,
 ) -> tuple[Path, int, Catalog]:
     """Run the finder over many files (Dask runner) and write one merged catalogue atomically.
 
-    Bad files are reported (logged) and skipped; the others complete.
+    Bad files are reported (logged) and skipped; the others complete. ``skip_bal`` leaves out
+    BAL-flagged quasars (see :func:`predict_file`).
 
     Returns
     -------
@@ -333,6 +341,7 @@ def predict_files(
         qso_catalog=str(qso_catalog),
         truth=None if truth is None else str(truth),
         catalog=to_dict(ccfg),
+        skip_bal=skip_bal,
     )
     n_bad = report_failures(results)
     good = [r.value for r in results if r.ok]

@@ -467,6 +467,10 @@ def read_qso_redshifts(path: str | os.PathLike[str], config: DataConfig | None =
       quasars have SPECTYPE == ``qso_objtype`` (all rows when SPECTYPE is absent);
     - quasar pipeline catalogue: a table HDU with TARGETID, Z_QN and IS_QSO_QN (true rows kept).
 
+    With ``config.skip_bal``, quasars flagged as BAL are dropped too (truth: ``IS_BAL``, else
+    ``BI_CIV > 0``; QuasarNET catalogue: ``IS_BAL_QN``); a catalogue without such a column
+    raises :class:`InputError`.
+
     Returns
     -------
     Table
@@ -494,11 +498,28 @@ def read_qso_redshifts(path: str | os.PathLike[str], config: DataConfig | None =
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read FITS file ({exc})", path=p) from exc
 
-    def _select(t: Table, zcol: str, typecol: str) -> Table:
+    def _not_bal(t: Table, cols: tuple[str, ...], hdu: str) -> NDArray[np.bool_]:
+        """True for rows that are not BAL-flagged (all True unless ``skip_bal``)."""
+        if not cfg.skip_bal:
+            return np.ones(len(t), bool)
+        for c in cols:
+            if c in t.colnames:
+                v = np.asarray(t[c])
+                bal = v > 0 if c == "BI_CIV" else v.astype(bool)
+                logger.info("%s: %d BAL-flagged rows (%s) skipped", p.name, int(bal.sum()), c)
+                return ~bal
+        raise InputError(
+            f"skip_bal needs a BAL flag ({' or '.join(cols)}) in the redshift catalogue",
+            path=p,
+            hdu=hdu,
+        )
+
+    def _select(t: Table, zcol: str, typecol: str, bal_cols: tuple[str, ...], hdu: str) -> Table:
         keep = np.ones(len(t), bool)
         if typecol in t.colnames:
             typ = np.char.strip(np.asarray(t[typecol]).astype(str))
             keep = np.char.upper(typ) == cfg.qso_objtype.upper()
+        keep &= _not_bal(t, bal_cols, hdu)
         return Table(
             {
                 "TARGETID": np.asarray(t["TARGETID"], np.int64)[keep],
@@ -507,16 +528,16 @@ def read_qso_redshifts(path: str | os.PathLike[str], config: DataConfig | None =
         )
 
     if "TRUTH" in names:
-        return _select(read_truth(p).targets, "Z", "OBJTYPE")
+        return _select(read_truth(p).targets, "Z", "OBJTYPE", ("IS_BAL", "BI_CIV"), "TRUTH")
     if "ZBEST" in names or "REDSHIFTS" in names:
         zb = read_zbest(p)  # header-only checksum mismatches are warnings there
-        return _select(zb, "Z", "SPECTYPE")
+        return _select(zb, "Z", "SPECTYPE", ("IS_BAL", "BI_CIV"), "ZBEST")
     if qn:
         t = Table.read(p, hdu=qn[0])
         for c in ("TARGETID", "IS_QSO_QN"):
             if c not in t.colnames:
                 raise InputError("missing column", path=p, hdu=qn[0], column=c)
-        keep = np.asarray(t["IS_QSO_QN"]).astype(bool)
+        keep = np.asarray(t["IS_QSO_QN"]).astype(bool) & _not_bal(t, ("IS_BAL_QN",), qn[0])
         return Table(
             {
                 "TARGETID": np.asarray(t["TARGETID"], np.int64)[keep],

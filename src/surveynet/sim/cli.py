@@ -34,8 +34,11 @@ def _add_spectra_args(parser: argparse.ArgumentParser) -> None:
         "--mix", metavar="SPEC", help="class fractions, e.g. qso=0.6,star=0.3,galaxy=0.1[,bad=0.02]"
     )
     parser.add_argument(
-        "--n-files", type=int, default=None, dest="n_files",
-        help="number of coadd files (default: one per 500 spectra, like DESI healpix coadds)"
+        "--n-files",
+        type=int,
+        default=None,
+        dest="n_files",
+        help="number of coadd files (default: one per 500 spectra, like DESI healpix coadds)",
     )
     parser.add_argument(
         "--preset",
