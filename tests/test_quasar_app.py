@@ -592,7 +592,9 @@ def test_bundled_model_loads_with_its_command() -> None:
 
     saved = load_model(DEFAULT_MODEL, pipeline="quasar")
     cmd = saved.meta["training"]["command"]
-    assert cmd.startswith("surveynet quasar train ") and "--seed 1" in cmd
+    assert cmd.startswith("surveynet quasar train ") and "--seed 4" in cmd and "--init" in cmd
+    assert "experiments/quasar/train_bundled.sh" in saved.meta["training"]["reproduce"]
+    assert saved.meta["training"]["train"]["offset_weight"] == 100
     assert saved.meta["training"]["data_command"].startswith("surveynet quasar prepare --simulate")
     assert (saved.path / "model.safetensors").stat().st_size < 5_000_000  # small enough to ship
     eng = load_engine(DEFAULT_MODEL)
@@ -612,6 +614,7 @@ def test_bundled_model_on_fresh_mock(tmp_path: Path) -> None:
     assert cat is not None and all(r.ok for r in res)
     m = ev.evaluate(cat, truth, tmp_path / "ev", overwrite=True)
     assert m["purity_at_0.5"] > 0.9 and m["completeness_at_0.5"] > 0.9
+    assert m["sigma_dv_kms"] < 900  # 424 km/s on 5,000 spectra (docs/quasar_evaluate.md)
 
 
 def test_demo_stage(mock: dict[str, Path], tmp_path: Path) -> None:

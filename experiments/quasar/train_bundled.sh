@@ -16,8 +16,12 @@
 # preprocessed float32 inputs and labels (train.npz, ~43 MB); (2) train the 6-layer 'same'
 # QuasarNET with 32 filters (Adam amsgrad, batch 128, per-spectrum loss, 10 % validation,
 # best-validation weights kept, seed 1, 26 epochs in three runs, see below; ~70 min of CPU on a
-# shared 2-core machine); (3) simulate a held-out mock with a different seed (777) as DESI coadd files +
-# truth.fits; (4) predict it with the numpy engine; (5) evaluate.
+# shared 2-core machine); (2d-2f) fine-tune it on more mock spectra (three more seeded 24,000-
+# spectrum sets) with a growing weight on the offset (redshift) term of the loss
+# (train.offset_weight 20, 50, 100; ~45 min of CPU), which took sigma(dv) from 966 to below
+# 500 km/s; (3) simulate a held-out mock with a different seed as DESI coadd files + truth.fits;
+# (4) predict it with the numpy engine; (5) evaluate. The fine-tuning rounds were chosen on the
+# seed-777 held-out mock, so the figures in the docs come from a second, fresh one (seed 778).
 set -euo pipefail
 W=${1:-runs/qn_bundled}
 WORKERS=${WORKERS:-2}
@@ -47,20 +51,46 @@ $SN quasar train "$W/train.npz" --out "$W/qn_mock_6layer" --workdir "$W/qn_cos26
     "${TR[@]}" --set train.epochs=26 --set train.lr=3e-4 \
     --lr-schedule cosine --lr-decay-start 20 --lr-min 1e-06 --overwrite
 
-# (3) fresh held-out mock: 5,000 spectra, seed 777 (never seen in training), 5 coadd files
-python - "$W/heldout" <<'PY'
+# (2d-2f) fine-tuning: more spectra, more weight on the offsets (train.offset_weight), each round
+# initialised from the previous model (--init) with a cosine decay to 1e-6
+for seed in 20262 20263 20264; do
+  $SN quasar prepare --simulate 24000 --seed $seed --chunk 2000 --workers "$WORKERS" \
+      --out "$W/train_$seed.npz" --overwrite
+done
+FT=(--device "$DEVICE" --threads "$THREADS" --name qn_mock_6layer
+    --set model.n_layers=6 --set model.padding=same --set model.n_filters=32 --set model.dropout=0.0
+    --set train.batch_size=128 --set train.val_fraction=0.1 --lr-schedule cosine --lr-decay-start 0
+    --lr-min 1e-6 --overwrite)
+rm -rf "$W/qn_ft.train" "$W/qn_ft2.train" "$W/qn_ft3.train"
+$SN quasar train "$W/train.npz" "$W/train_20262.npz" --out "$W/qn_ft" --workdir "$W/qn_ft.train" \
+    --init "$W/qn_mock_6layer" --seed 2 "${FT[@]}" \
+    --set train.epochs=8 --set train.lr=3e-4 --set train.offset_weight=20
+$SN quasar train "$W/train.npz" "$W/train_20262.npz" "$W/train_20263.npz" --out "$W/qn_ft2" \
+    --workdir "$W/qn_ft2.train" --init "$W/qn_ft" --seed 3 "${FT[@]}" \
+    --set train.epochs=6 --set train.lr=3e-4 --set train.offset_weight=50
+$SN quasar train "$W/train.npz" "$W/train_20262.npz" "$W/train_20263.npz" "$W/train_20264.npz" \
+    --out "$W/qn_ft3" --workdir "$W/qn_ft3.train" --init "$W/qn_ft2" --seed 4 "${FT[@]}" \
+    --set train.epochs=5 --set train.lr=2e-4 --set train.offset_weight=100
+FINAL="$W/qn_ft3"
+
+# (3) fresh held-out mocks: 5,000 spectra each, seeds 777 (used to choose the fine-tuning rounds)
+# and 778 (the reported figures), never seen in training, 5 coadd files each
+for seed in 777 778; do
+python - "$W/heldout$seed" $seed <<'PY'
 import sys
 from surveynet.sim.spectra import SpectraSimConfig, simulate_to_files
-simulate_to_files(sys.argv[1], 5000, 777, n_files=5, overwrite=True,
+simulate_to_files(sys.argv[1], 5000, int(sys.argv[2]), n_files=5, overwrite=True,
                   config=SpectraSimConfig(resolution=False))
 PY
+done
 
 # (4) prediction with the numpy engine (never torch), one Dask worker per file up to 2
-$SN quasar predict "$W"/heldout/coadd-*.fits --model "$W/qn_mock_6layer" \
-    --out "$W/heldout_catalog.fits" --overwrite
+$SN quasar predict "$W"/heldout778/coadd-*.fits --model "$FINAL" \
+    --out "$W/heldout778_catalog.fits" --overwrite
 
 # (5) evaluation: metrics.json, metrics.md, P/C curves, dv histogram, confusion, spectra
-$SN quasar evaluate "$W/heldout_catalog.fits" --truth "$W/heldout/truth.fits" --out "$W/evaluate" \
-    --spectra "$W/heldout/coadd-000.fits" --model "$W/qn_mock_6layer"
+$SN quasar evaluate "$W/heldout778_catalog.fits" --truth "$W/heldout778/truth.fits" \
+    --out "$W/evaluate778" --spectra "$W/heldout778/coadd-000.fits" --model "$FINAL"
 
-# to ship it: copy model.safetensors and config.json into src/surveynet/models/qn_mock_6layer/
+# to ship it: copy model.safetensors and config.json of $FINAL into
+# src/surveynet/models/qn_mock_6layer/
