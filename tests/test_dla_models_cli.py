@@ -155,3 +155,25 @@ def test_flops_counts():
     expect = 72 + 1152 + 6 * 1536 + (1024 + 384) / 4
     assert e.macs_per_pixel() == pytest.approx(expect)
     assert np.isfinite(expect)
+
+
+def test_training_sightlines_from_several_mocks(tmp_path, mock):
+    from surveynet.dla.train import read_training_sightlines
+    from surveynet.errors import InputError
+    from surveynet.sim.spectra import preset_config, simulate_to_files
+
+    files_a, truth_a = mock
+    files_b, truth_b = simulate_to_files(
+        tmp_path / "b", 12, 6, n_files=1, overwrite=True, config=preset_config("dla")
+    )
+    one = read_training_sightlines(files_a, truth_a)
+    both = read_training_sightlines([*files_a, *files_b], [truth_a, truth_b])
+    only_b = read_training_sightlines(files_b, truth_b)
+    assert len(both) == len(one) + len(only_b) and len(only_b) > 0
+    by_id = {s.targetid: s for s in both}
+    for s in one + only_b:  # same sightlines and the same truth absorbers as read mock by mock
+        assert by_id[s.targetid].dlas == s.dlas
+        assert np.array_equal(by_id[s.targetid].flux, s.flux)
+    assert sum(len(s.dlas) for s in only_b) > 0
+    with pytest.raises(InputError, match="more than one truth file"):
+        read_training_sightlines(files_a, [truth_a, truth_a])

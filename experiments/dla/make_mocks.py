@@ -6,7 +6,8 @@ train_hi: 5000 spectra, seed 101 (preset ``dla``: z 2.33-4.5, mag 18.5-22.5, 80 
 train_lo: 3000 spectra, seed 102 (same preset, mags 21.5-23.5: mostly S/N < 3);
 test:     2000 spectra, seed 9001 (preset ``dla``; a fresh held-out mock, never used in training).
 train_big: 20000 spectra, seed 111 (preset ``dla``, no RESOLUTION HDUs: the DLA finder does not use
-          them), the larger training set of the second bundled ``dla_fcn``.
+          them), the larger training set of the second bundled ``dla_fcn``; train_big2 (seed 112)
+          doubles it.
 test_real: 2000 spectra, seed 9002, preset ``dla`` with a realistic close-pair rate: a second
           absorber 30-120 px away in 5 % of DLA sightlines instead of 20 % (with dN/dz ~ 0.5 for
           log N > 19.3 at z ~ 3, the chance of another absorber within 24-96 A on either side is
@@ -29,6 +30,7 @@ SETS = {
     ),
     "test": dict(n=2000, seed=9001, n_files=4, config=preset_config("dla")),
     "train_big": dict(n=20000, seed=111, n_files=20, config=preset_config("dla", resolution=False)),
+    "train_big2": dict(n=20000, seed=112, n_files=20, config=preset_config("dla", resolution=False)),
     "test_real": dict(
         n=2000,
         seed=9002,

@@ -31,7 +31,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         help="mock/DESI coadd files (with --truth) or one prepared .npz window dataset",
     )
     p.add_argument(
-        "--truth", help="truth file (TRUTH z_qso + DLA_META absorbers) of the coadd files"
+        "--truth",
+        action="append",
+        metavar="TRUTH.fits",
+        help="truth file (TRUTH z_qso + DLA_META absorbers) of the coadd files; repeat for "
+        "coadds of several mocks",
     )
     p.add_argument("--out", required=True, metavar="MODELDIR", help="model directory to write")
     add_config_args(p)
@@ -48,8 +52,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def _train_command(args: argparse.Namespace) -> str:
     """The reproducing command line, rebuilt from the parsed arguments."""
     parts = ["surveynet", "dla", "train", *map(str, args.data)]
-    if args.truth:
-        parts += ["--truth", str(args.truth)]
+    for t in args.truth or []:
+        parts += ["--truth", str(t)]
     parts += ["--out", str(args.out)]
     if args.config:
         parts += ["--config", str(args.config)]

@@ -419,17 +419,39 @@ def train_model(
 
 def read_training_sightlines(
     files: Sequence[str | os.PathLike[str]],
-    truth: str | os.PathLike[str],
+    truth: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     data: Any = None,
     *,
     max_sightlines: int = 0,
 ) -> list[Sightline]:
-    """Preprocessed sightlines of mock coadd files with their truth absorbers (DLA_META)."""
-    from surveynet.dla.sightline import read_sightlines
+    """Preprocessed sightlines of mock coadd files with their truth absorbers (DLA_META).
 
+    ``truth`` is one truth file or several (e.g. the coadds of two mocks): their quasar redshifts
+    and absorbers are merged by TARGETID (a TARGETID in two files is an error).
+    """
+    from astropy.table import vstack
+
+    from surveynet.dla.config import DataConfig
+    from surveynet.dla.sightline import read_dla_truth, read_qso_redshifts, sightlines_from_spectra
+    from surveynet.io.spectra import read_spectra
+
+    cfg = data or DataConfig()
+    truths = [truth] if isinstance(truth, (str, os.PathLike)) else list(truth)
+    if not truths:
+        raise InputError("no truth file")
+    z = vstack([read_qso_redshifts(t, cfg) for t in truths])
+    ids, counts = np.unique(np.asarray(z["TARGETID"]), return_counts=True)
+    if np.any(counts > 1):
+        raise InputError(
+            f"TARGETID {int(ids[counts > 1][0])} appears in more than one truth file "
+            f"({', '.join(map(str, truths))})"
+        )
+    dlas: dict[int, list[Any]] = {}
+    for t in truths:
+        dlas.update(read_dla_truth(t, cfg))
     out: list[Sightline] = []
     for f in files:
-        out.extend(read_sightlines(f, truth, data))
+        out.extend(sightlines_from_spectra(read_spectra(f), z, cfg, dlas=dlas))
         if max_sightlines and len(out) >= max_sightlines:
             return out[:max_sightlines]
     log.info(
