@@ -270,17 +270,21 @@ def test_train_writes_model_history_and_command(model_dir: Path, mock: dict[str,
         assert set(np.unique(z["CLASS"])) <= {0, 1, 2}
 
 
-def test_train_is_seeded_and_resumable(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    n = 96
-    data = {
-        "X": rng.normal(size=(n, 443)).astype(np.float32),
+def _random_dataset(n: int, seed: int) -> dict[str, np.ndarray]:
+    """A prepared-dataset dict of random inputs and labels (training mechanics tests)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "X": rng.standard_normal((n, GRID.n_bins)).astype(np.float32),
         "Z": rng.uniform(0, 4, n),
         "CLASS": rng.integers(0, 3, n).astype(np.int8),
         "BAL": rng.integers(-1, 2, n).astype(np.int8),
         "TARGETID": np.arange(n),
         "GRID": GRID.wave(),
     }
+
+
+def test_train_is_seeded_and_resumable(tmp_path: Path) -> None:
+    data = _random_dataset(96, 0)
     model = QuasarNetConfig(n_filters=4, n_fc=8)
 
     def cfg(epochs: int) -> QuasarConfig:
@@ -301,16 +305,7 @@ def test_train_is_seeded_and_resumable(tmp_path: Path) -> None:
 def test_train_init_starts_from_given_weights(tmp_path: Path) -> None:
     from surveynet.io.model import load_model
 
-    rng = np.random.default_rng(1)
-    n = 64
-    data = {
-        "X": rng.normal(size=(n, 443)).astype(np.float32),
-        "Z": rng.uniform(0, 4, n),
-        "CLASS": rng.integers(0, 3, n).astype(np.int8),
-        "BAL": rng.integers(-1, 2, n).astype(np.int8),
-        "TARGETID": np.arange(n),
-        "GRID": GRID.wave(),
-    }
+    data = _random_dataset(64, 1)
     model = QuasarNetConfig(n_filters=4, n_fc=8)
     cfg = QuasarConfig(model=model, train=TrainConfig(epochs=1, batch_size=32, seed=5))
     a = tr.train(cfg, data, tmp_path / "a", quiet=True, command="x")
@@ -335,16 +330,7 @@ def test_cosine_schedule_resumed_from_constant_run_equals_single_run(tmp_path: P
     import surveynet.quasar.train as tr
     from surveynet.quasar.config import QuasarConfig, QuasarNetConfig, TrainConfig
 
-    rng = np.random.default_rng(1)
-    n = 48
-    data = {
-        "X": rng.standard_normal((n, GRID.n_bins)).astype(np.float32),
-        "Z": rng.uniform(0, 4, n),
-        "CLASS": rng.integers(0, 3, n).astype(np.int8),
-        "BAL": rng.integers(-1, 2, n).astype(np.int8),
-        "TARGETID": np.arange(n),
-        "GRID": GRID.wave(),
-    }
+    data = _random_dataset(48, 1)
     model = QuasarNetConfig(n_filters=4, n_fc=8)
 
     def cfg(epochs: int) -> QuasarConfig:

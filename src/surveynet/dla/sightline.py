@@ -531,7 +531,8 @@ def read_qso_redshifts(path: str | os.PathLike[str], config: DataConfig | None =
         return _select(read_truth(p).targets, "Z", "OBJTYPE", ("IS_BAL", "BI_CIV"), "TRUTH")
     if "ZBEST" in names or "REDSHIFTS" in names:
         zb = read_zbest(p)  # header-only checksum mismatches are warnings there
-        return _select(zb, "Z", "SPECTYPE", ("IS_BAL", "BI_CIV"), "ZBEST")
+        hdu = "ZBEST" if "ZBEST" in names else "REDSHIFTS"
+        return _select(zb, "Z", "SPECTYPE", ("IS_BAL", "BI_CIV"), hdu)
     if qn:
         t = Table.read(p, hdu=qn[0])
         for c in ("TARGETID", "IS_QSO_QN"):

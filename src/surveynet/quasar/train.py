@@ -600,19 +600,18 @@ def train(
         {k: int((cls == c).sum()) for k, c in CLASS_CODES.items()},
     )
     dev = _resolve_device(device)
+    arch = to_dict(mc)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(tc.seed)
-        model = build_quasarnet(**to_dict(mc))
+        model = build_quasarnet(**arch)
     init_meta: dict[str, Any] | None = None
     if init is not None:
         from surveynet.io.model import load_model
 
         saved = load_model(init, pipeline="quasar")
-        if saved.config != to_dict(mc):
+        if saved.config != arch:
             diff = sorted(
-                k
-                for k in set(saved.config) | set(to_dict(mc))
-                if saved.config.get(k) != to_dict(mc).get(k)
+                k for k in set(saved.config) | set(arch) if saved.config.get(k) != arch.get(k)
             )
             raise ConfigError(
                 f"--init {init}: its architecture differs from model.* in: {', '.join(diff)}"

@@ -463,6 +463,21 @@ def qso_line_profile(
     return prof[:, :N_MASTER], civ_shift
 
 
+#: Per-quasar truth columns filled by :func:`_make_qsos` (TRUTH and TRUTH_QSO).
+QSO_INFO_COLUMNS = (
+    "IS_BAL",
+    "BI_CIV",
+    "AI_CIV",
+    "LOBAL",
+    "N_DLA",
+    "N_LLS",
+    "ALPHA",
+    "CIV_SHIFT",
+    "TEMPLATEID",
+    "FOREST_IN_TEMPLATE",
+)
+
+
 def _insert_dlas(
     rng: np.random.Generator,
     model: NDArray[np.float32],
@@ -912,18 +927,7 @@ def _simulate_batch(
         model[iq] = m
         truth["Z"][iq] = z
         truth["SUBTYPE"][iq] = np.where(z >= cfg.qso_z_split, "HZ", "LZ")
-        for k in (
-            "IS_BAL",
-            "BI_CIV",
-            "AI_CIV",
-            "LOBAL",
-            "N_DLA",
-            "N_LLS",
-            "ALPHA",
-            "CIV_SHIFT",
-            "TEMPLATEID",
-            "FOREST_IN_TEMPLATE",
-        ):
+        for k in QSO_INFO_COLUMNS:
             truth[k][iq] = info[k]
         dlas = info["DLAS"]
     # ---- stars
@@ -1281,22 +1285,7 @@ def _fibermap(tcols: dict[str, NDArray[Any]], n: int, start: int) -> Table:
 def truth_qso_table(truth: Table) -> Table:
     """TRUTH_QSO: quasar rows with BAL and line metadata (QuasarNET BAL label: BI_CIV > 0)."""
     q = truth[truth["SOURCETYPE"] == "QSO"]
-    cols = [
-        "TARGETID",
-        "Z",
-        "MAG",
-        "IS_BAL",
-        "BI_CIV",
-        "AI_CIV",
-        "LOBAL",
-        "N_DLA",
-        "N_LLS",
-        "ALPHA",
-        "CIV_SHIFT",
-        "TEMPLATEID",
-        "FOREST_IN_TEMPLATE",
-        "SNR_1420",
-    ]
+    cols = ["TARGETID", "Z", "MAG", *QSO_INFO_COLUMNS, "SNR_1420"]
     return Table(q[cols], copy=True)
 
 
