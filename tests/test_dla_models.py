@@ -259,3 +259,29 @@ def test_predict_path_never_imports_torch(tmp_path):
         "assert 'torch' not in sys.modules, 'torch imported at inference'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_init_fine_tunes_from_saved_weights(tmp_path):
+    """``init`` loads a saved model: lr 0 keeps its weights exactly, the provenance is recorded,
+    and a different architecture is refused naming the differing field."""
+    from surveynet.dla.train import train_model
+    from surveynet.errors import ConfigError
+    from surveynet.io.model import load_model
+
+    path, cfg, sls = _train(tmp_path / "base", "dla_fcn")
+    base = load_model(path, pipeline="dla")
+    cfg0 = apply_overrides(cfg, ["train.lr=0", "train.epochs=1", "train.calibrate_offsets=false"])
+    ft = train_model(cfg0, sls, tmp_path / "ft", quiet=True, init=path)
+    got = load_model(ft, pipeline="dla")
+    assert all(np.array_equal(got.tensors[k], v) for k, v in base.tensors.items())
+    meta = json.loads((ft / "config.json").read_text())["training"]["init"]
+    assert meta == {"model": base.name, "weights_sha256": base.weights_hash}
+    # without init the same config starts from the seeded initialisation instead
+    fresh = load_model(train_model(cfg0, sls, tmp_path / "fresh", quiet=True), pipeline="dla")
+    assert not all(np.array_equal(fresh.tensors[k], v) for k, v in base.tensors.items())
+    wider = apply_overrides(cfg0, ["model.fcn.head_hidden=16"])
+    with pytest.raises(ConfigError, match="head_hidden"):
+        train_model(wider, sls, tmp_path / "bad", quiet=True, init=path)
+    win = apply_overrides(cfg0, ["model.architecture=dla_window_cnn"])
+    with pytest.raises(ConfigError, match="architecture"):
+        train_model(win, sls, tmp_path / "bad2", quiet=True, init=path)

@@ -44,6 +44,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, help="seed (overrides train.seed)")
     p.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from this model's weights (directory or bundled name; same architecture)",
+    )
+    p.add_argument(
         "--max-sightlines", type=int, default=0, help="use at most this many sightlines (0 = all)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
@@ -63,6 +68,8 @@ def _train_command(args: argparse.Namespace) -> str:
         parts += ["--seed", str(args.seed)]
     if args.max_sightlines:
         parts += ["--max-sightlines", str(args.max_sightlines)]
+    if args.init:
+        parts += ["--init", str(args.init)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -83,7 +90,13 @@ def _train_run(args: argparse.Namespace) -> int:
     command = _train_command(args)
     if len(args.data) == 1 and str(args.data[0]).endswith(".npz"):
         path = train_window_dataset(
-            cfg, args.data[0], out, resume=args.resume, quiet=args.quiet, command=command
+            cfg,
+            args.data[0],
+            out,
+            resume=args.resume,
+            quiet=args.quiet,
+            command=command,
+            init=args.init,
         )
     else:
         if args.truth is None:
@@ -91,7 +104,9 @@ def _train_run(args: argparse.Namespace) -> int:
         sls = read_training_sightlines(
             args.data, args.truth, cfg.data, max_sightlines=args.max_sightlines
         )
-        path = train_model(cfg, sls, out, resume=args.resume, quiet=args.quiet, command=command)
+        path = train_model(
+            cfg, sls, out, resume=args.resume, quiet=args.quiet, command=command, init=args.init
+        )
     print(f"model written to {path}")
     return 0
 

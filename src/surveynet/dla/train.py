@@ -235,6 +235,36 @@ def _build(config: DLATrainConfig) -> torch.nn.Module:
         return FCN(arch)
 
 
+def init_from(
+    model: torch.nn.Module, config: DLATrainConfig, init: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Load the weights of a saved DLA model into ``model`` (fine-tuning; ``--init``).
+
+    The saved architecture and its config must equal ``config.model``; a mismatch raises
+    :class:`~surveynet.errors.ConfigError` naming the fields that differ. Returns the provenance
+    recorded as ``training.init`` (model name and weights hash).
+    """
+    from surveynet.io.model import load_model
+
+    saved = load_model(init, pipeline="dla")
+    arch = to_dict(config.model.arch_config())
+    if saved.architecture != config.model.architecture:
+        raise ConfigError(
+            f"--init {init}: architecture {saved.architecture!r}, "
+            f"model.architecture is {config.model.architecture!r}"
+        )
+    if saved.config != arch:
+        diff = sorted(
+            k for k in set(saved.config) | set(arch) if saved.config.get(k) != arch.get(k)
+        )
+        raise ConfigError(
+            f"--init {init}: its architecture differs from model.* in: {', '.join(diff)}"
+        )
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in saved.tensors.items()})
+    log.info("initialised from %s (%s)", saved.name, saved.weights_hash)
+    return {"model": saved.name, "weights_sha256": saved.weights_hash}
+
+
 def _check(config: DLATrainConfig) -> None:
     arch = config.model.arch_config()
     sect = "window_cnn" if isinstance(arch, WindowCNNConfig) else "fcn"
@@ -261,6 +291,7 @@ def train_model(
     command: str = "",
     overwrite: bool = True,
     max_batches: int = 0,
+    init: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Train the configured network on labelled sightlines and save it to ``out``.
 
@@ -282,6 +313,8 @@ def train_model(
         Replace an existing model directory.
     max_batches : int
         Smoke-test knob: batches per epoch (0 = all).
+    init : path or bundled model name, optional
+        Start from these weights (fine-tuning, :func:`init_from`); a resumed checkpoint wins.
 
     Returns
     -------
@@ -299,6 +332,7 @@ def train_model(
     rng = np.random.default_rng(tc.seed)
     tr, va = _split(len(sls), tc.val_fraction, rng)
     model = _build(config)
+    init_meta = init_from(model, config, init) if init is not None else None
     arch = config.model.arch_config()
     out = Path(out)
     workdir = out.with_name(out.name + ".work")
@@ -390,6 +424,8 @@ def train_model(
         "data_hash": data_hash,
         "history": history.rows,
     }
+    if init_meta is not None:
+        training["init"] = init_meta
 
     def save(overwrite: bool) -> Path:
         return save_model(
@@ -472,11 +508,12 @@ def train_window_dataset(
     quiet: bool = False,
     command: str = "",
     overwrite: bool = True,
+    init: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Train the window CNN on a window dataset (:func:`surveynet.dla.datasets.save_dataset`).
 
     Border windows (label -1) are dropped; the last ``train.val_fraction`` of a seeded permutation
-    is the validation set.
+    is the validation set. ``init`` starts from a saved model's weights (:func:`init_from`).
     """
     from surveynet.dla.datasets import load_dataset
 
@@ -503,6 +540,7 @@ def train_window_dataset(
     train_data = [c[keep[tr]] for c in cols]
     val_data = [c[keep[va]] for c in cols] if va.size else None
     model = _build(config)
+    init_meta = init_from(model, config, init) if init is not None else None
     l2_terms = model.l2_parameters() if tc.l2 > 0 else []  # type: ignore[operator]
 
     def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -548,6 +586,7 @@ def train_window_dataset(
             "dataset": str(path),
             "data_hash": arrays_sha256([ds.flux]),
             "history": history.rows,
+            **({"init": init_meta} if init_meta is not None else {}),
         },
         overwrite=overwrite,
     )
