@@ -285,3 +285,27 @@ def test_init_fine_tunes_from_saved_weights(tmp_path):
     win = apply_overrides(cfg0, ["model.architecture=dla_window_cnn"])
     with pytest.raises(ConfigError, match="architecture"):
         train_model(win, sls, tmp_path / "bad2", quiet=True, init=path)
+
+
+def test_init_grows_an_fcn_by_identity_blocks(tmp_path):
+    """Appending dilations to a saved FCN: the deeper network starts with the saved outputs."""
+    from surveynet.dla.train import init_from
+    from surveynet.errors import ConfigError
+
+    path, cfg, sls = _train(tmp_path / "base", "dla_fcn")
+    small = FCN(cfg.model.fcn).double().eval()
+    deep_cfg = apply_overrides(cfg, ["model.fcn.dilations=[1,2,4,8,16,1,2,32]"])
+    deep = FCN(deep_cfg.model.fcn)
+    meta = init_from(deep, deep_cfg, path)
+    assert meta["grown_from_dilations"] == list(cfg.model.fcn.dilations)
+    init_from(small, cfg, path)
+    deep = deep.double().eval()
+    x = torch.randn(2, 1, 4 * 300, dtype=torch.float64)
+    assert torch.allclose(deep(x), small(x), atol=1e-12)
+    # the appended dilated convolutions are trainable (not zero): only their 1x1 outputs are
+    assert float(deep.dconv[7].weight.detach().abs().sum()) > 0
+    assert float(deep.pconv[7].weight.detach().abs().sum()) == 0.0
+    # a list that does not extend the saved one is refused
+    other = apply_overrides(cfg, ["model.fcn.dilations=[1,2,4,8,32,1,2]"])
+    with pytest.raises(ConfigError, match="dilations"):
+        init_from(FCN(other.model.fcn), other, path)

@@ -21,7 +21,8 @@ centre pixel) and the fully-convolutional model (one prediction per pixel):
 6. z_DLA = lambda(x) / 1215.6701 - 1 with x the centroid of the raw positive votes
    ``j + offset_j`` within ``centroid_radius`` px of the peak (sub-pixel; lambda interpolated in
    log wavelength), or the peak pixel itself when there is none or ``centroid_radius`` = 0
-   (the anchor).
+   (the anchor); with ``zc_nhi_min`` set, absorbers at least that strong are placed at the zero
+   crossing of offset against pixel instead (:func:`zero_crossing`).
 
 The FITS catalogue (:func:`write_catalog`) has EXTNAME ``DLACAT`` with the columns picca reads
 (TARGETID, Z_QSO, Z_DLA, NHI, DLA_CONFIDENCE, ABSORBER_TYPE, S2N, DLAID; never ``Z``), plus
@@ -284,6 +285,45 @@ def vote_centroid(
     return float(np.mean(raw[sel]))
 
 
+def zero_crossing(
+    prediction: SightlinePrediction, peak: int, config: CatalogConfig | None = None
+) -> float:
+    """Sub-pixel absorber position where the predicted offset changes sign.
+
+    Fits ``offset = a + b * pixel`` by least squares to the positive pixels (confidence >=
+    ``level1``) whose raw votes ``j + offset_j`` lie within ``zc_radius`` of the peak and returns
+    ``-a / b``. Unlike the vote centroid this is unbiased when the offsets are shrunk by a
+    constant factor towards 0 and the positive pixels are not symmetric about the centre. Falls
+    back to :func:`vote_centroid` with fewer than ``zc_min_pixels`` pixels, a slope > -0.05, or a
+    crossing more than ``zc_radius`` from the peak.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> px = np.arange(200)
+    >>> off = 0.5 * (100.0 - px)          # offsets shrunk by half towards 0
+    >>> pred = SightlinePrediction(px, np.full(200, 0.9), off, np.full(200, 22.0))
+    >>> cfg = CatalogConfig(zc_radius=30)      # the vote peak was found 5 px off the centre
+    >>> round(zero_crossing(pred, 95, cfg), 3), round(vote_centroid(pred, 95, cfg), 1)
+    (100.0, 95.0)
+    """
+    cfg = config or CatalogConfig()
+    raw = prediction.pixel + prediction.offset
+    sel = (prediction.confidence >= cfg.level1) & (np.abs(raw - peak) <= cfg.zc_radius)
+    if int(sel.sum()) >= max(cfg.zc_min_pixels, 2):
+        x = prediction.pixel[sel].astype(np.float64)
+        y = np.asarray(prediction.offset[sel], dtype=np.float64)
+        xm = x.mean()
+        den = float(np.sum((x - xm) ** 2))
+        if den > 0:
+            b = float(np.sum((x - xm) * (y - y.mean())) / den)
+            if b <= -0.05:
+                x0 = xm - y.mean() / b
+                if abs(x0 - peak) <= cfg.zc_radius:
+                    return float(x0)
+    return vote_centroid(prediction, peak, cfg)
+
+
 def _wave_at(loglam: NDArray[np.float64], x: float) -> float:
     """Observed wavelength at fractional pixel ``x`` (log-linear interpolation, clipped)."""
     n = loglam.size
@@ -316,13 +356,15 @@ def absorbers_for_sightline(
         if cfg.bias_correct:
             nhi = float(np.polyval(cfg.bias_poly, nhi))
         conf = float(min(1.0, curves.conv_sum[pk - curves.lo]))
+        strong = cfg.zc_nhi_min is not None and nhi >= cfg.zc_nhi_min
+        centre = zero_crossing if strong else vote_centroid
         rows.append(
             {
                 "pix": int(pk),
                 "NHI": nhi,
                 "NHI_STD": float(vals.std()),
                 "DLA_CONFIDENCE": conf,
-                "WAVE": _wave_at(loglam, vote_centroid(prediction, int(pk), cfg)),
+                "WAVE": _wave_at(loglam, centre(prediction, int(pk), cfg)),
             }
         )
     for r in rows:

@@ -245,6 +245,19 @@ class CatalogConfig:
         within this many pixels of the peak (0: the peak pixel itself, as the anchor). The
         anchor's integer peak is biased by +0.5 px on even-length flat ridges of the median-
         filtered curve and quantised to one pixel.
+    zc_nhi_min : float or None
+        Absorbers whose N_HI (step 4) is at least this are placed at the zero crossing of a
+        straight line fitted to offset against pixel (:func:`surveynet.dla.catalog.zero_crossing`)
+        instead of the vote centroid; None: never. Inside the black core of a strong absorber
+        the network predicts offsets shrunk towards 0 (about half the true offset), so the votes
+        spread over tens of pixels and their peak wanders, while the pixel where the predicted
+        offset changes sign stays on the centre.
+    zc_radius : float
+        Pixels whose raw votes lie within this many pixels of the peak (and with confidence
+        >= ``level1``) enter the zero-crossing fit; at least ``zc_min_pixels`` are needed.
+    zc_min_pixels : int
+        Fewer fitted pixels, a slope > -0.05, or a crossing farther than ``zc_radius`` from the
+        peak fall back to the vote centroid.
     """
 
     level1: float = 0.5
@@ -265,6 +278,9 @@ class CatalogConfig:
     lyb_dnhi: float = 0.3
     lyb_first: bool = False
     centroid_radius: float = 4.0
+    zc_nhi_min: float | None = None
+    zc_radius: float = 15.0
+    zc_min_pixels: int = 5
 
     @property
     def norm(self) -> float:

@@ -240,9 +240,13 @@ def init_from(
 ) -> dict[str, Any]:
     """Load the weights of a saved DLA model into ``model`` (fine-tuning; ``--init``).
 
-    The saved architecture and its config must equal ``config.model``; a mismatch raises
+    The saved architecture and its config must equal ``config.model``, with one exception that
+    deepens a fully-convolutional finder: when only ``fcn.dilations`` differs and the saved list
+    is a prefix of the new one, the saved blocks are loaded and the appended residual blocks start
+    as the identity (their 1x1 output convolution is zeroed: ``relu(h + 0) = h`` for ``h >= 0``),
+    so the deeper network starts with exactly the saved model's outputs. Any other mismatch raises
     :class:`~surveynet.errors.ConfigError` naming the fields that differ. Returns the provenance
-    recorded as ``training.init`` (model name and weights hash).
+    recorded as ``training.init`` (model name, weights hash, and the saved dilations when grown).
     """
     from surveynet.io.model import load_model
 
@@ -253,16 +257,31 @@ def init_from(
             f"--init {init}: architecture {saved.architecture!r}, "
             f"model.architecture is {config.model.architecture!r}"
         )
-    if saved.config != arch:
-        diff = sorted(
-            k for k in set(saved.config) | set(arch) if saved.config.get(k) != arch.get(k)
-        )
+    diff = sorted(k for k in set(saved.config) | set(arch) if saved.config.get(k) != arch.get(k))
+    meta: dict[str, Any] = {"model": saved.name, "weights_sha256": saved.weights_hash}
+    tensors = {k: torch.from_numpy(np.array(v)) for k, v in saved.tensors.items()}
+    if diff == ["dilations"] and isinstance(model, FCN):
+        old, new = list(saved.config["dilations"]), list(arch["dilations"])
+        if len(new) > len(old) and new[: len(old)] == old:
+            state = model.state_dict()
+            for k, v in state.items():
+                if k.startswith("pconv.") and int(k.split(".")[1]) >= len(old):
+                    tensors[k] = torch.zeros_like(v)
+                elif k not in tensors:
+                    tensors[k] = v  # new dilated convolutions keep their seeded initialisation
+            model.load_state_dict(tensors)
+            log.info(
+                "initialised from %s, %d identity blocks appended", saved.name, len(new) - len(old)
+            )
+            meta["grown_from_dilations"] = old
+            return meta
+    if diff:
         raise ConfigError(
             f"--init {init}: its architecture differs from model.* in: {', '.join(diff)}"
         )
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in saved.tensors.items()})
+    model.load_state_dict(tensors)
     log.info("initialised from %s (%s)", saved.name, saved.weights_hash)
-    return {"model": saved.name, "weights_sha256": saved.weights_hash}
+    return meta
 
 
 def _check(config: DLATrainConfig) -> None:
