@@ -764,5 +764,30 @@ def test_vote_centroid_subpixel_and_flat_ridge():
         z = cat.dlas["Z_DLA"][0]
         return (np.log10((1 + z) * LYA_REST) - sl.loglam[0]) / DLOGLAM
 
-    assert abs(x_of(CatalogConfig()) - centre) < 0.01
-    assert abs(x_of(CatalogConfig(centroid_radius=0)) - centre) > 0.49  # integer pixel
+    assert abs(x_of(CatalogConfig(zc_nhi_min=None)) - centre) < 0.01
+    # integer pixel of the anchor
+    assert abs(x_of(CatalogConfig(centroid_radius=0, zc_nhi_min=None)) - centre) > 0.49
+    # N_HI 21.0 >= zc_nhi_min: the zero crossing of the offsets, exact for unshrunk offsets too
+    assert abs(x_of(CatalogConfig(centroid_radius=0)) - centre) < 0.01
+
+
+def test_zero_crossing_used_only_for_strong_absorbers():
+    # offsets shrunk by a quarter around a centre at 1800: the votes spread, and their
+    # smoothed peak lands off the centre when the positive pixels are lopsided
+    sl = flat_sightline()
+    px = np.arange(1200, 2400)
+    centre = 1800.0
+    conf = np.where((px > centre - 40) & (px < centre + 80), 0.95, 0.05)
+
+    def x_of(nhi, cfg):
+        pred = SightlinePrediction(px, conf, 0.75 * (centre - px), np.full(px.size, nhi))
+        cat = catalog_from_predictions([sl], [pred], cfg, rest_range=None)
+        z = cat.dlas["Z_DLA"][0]
+        return (np.log10((1 + z) * LYA_REST) - sl.loglam[0]) / DLOGLAM
+
+    cfg = CatalogConfig(zc_nhi_min=21.5, zc_radius=30)
+    assert abs(x_of(21.8, cfg) - centre) < 0.01
+    # below the threshold: the vote centroid (here 2 px off), as with the localiser switched off
+    weak = x_of(21.2, cfg)
+    assert weak == pytest.approx(x_of(21.2, CatalogConfig(zc_nhi_min=None)), abs=1e-9)
+    assert abs(weak - centre) > 1

@@ -292,7 +292,7 @@ def test_init_grows_an_fcn_by_identity_blocks(tmp_path):
     from surveynet.dla.train import init_from
     from surveynet.errors import ConfigError
 
-    path, cfg, sls = _train(tmp_path / "base", "dla_fcn")
+    path, cfg, _ = _train(tmp_path / "base", "dla_fcn")
     small = FCN(cfg.model.fcn).double().eval()
     deep_cfg = apply_overrides(cfg, ["model.fcn.dilations=[1,2,4,8,16,1,2,32]"])
     deep = FCN(deep_cfg.model.fcn)

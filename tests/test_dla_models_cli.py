@@ -177,3 +177,49 @@ def test_training_sightlines_from_several_mocks(tmp_path, mock):
     assert sum(len(s.dlas) for s in only_b) > 0
     with pytest.raises(InputError, match="more than one truth file"):
         read_training_sightlines(files_a, [truth_a, truth_a])
+
+
+def test_models_with_different_cameras_each_get_their_own_sightlines(tmp_path, mock):
+    """A blue-camera low-S/N model and an all-camera high-S/N model in one run: each sightline is
+    read with the data config of the model its S/N routes it to."""
+    from astropy.table import vstack
+
+    from surveynet.config import apply_overrides
+    from surveynet.dla.bench import toy_sightlines
+    from surveynet.dla.model_config import DLATrainConfig
+    from surveynet.dla.predict import predict_file
+    from surveynet.dla.train import train_model
+    from surveynet.io.spectra import read_spectra
+
+    files, truth = mock
+    tiny = [
+        "model.fcn.width=8",
+        "model.fcn.stem_channels=[8,8]",
+        "model.fcn.head_hidden=8",
+        "train.epochs=1",
+        "train.batch_size=4",
+        "data.pixel_velocity_ms=62996",
+    ]
+    sls = toy_sightlines(6, 3, s2n=2.0)
+    lo = apply_overrides(DLATrainConfig(), [*tiny, "input.s2n_range=[0,3]", "data.camera=b"])
+    hi = apply_overrides(DLATrainConfig(), [*tiny, "input.s2n_range=[3,1e9]", "data.camera=all"])
+    m_lo = train_model(lo, sls, tmp_path / "lo", quiet=True)
+    m_hi = train_model(hi, toy_sightlines(6, 4), tmp_path / "hi", quiet=True)
+    both = predict_file(str(files[0]), models=[str(m_lo), str(m_hi)], qso_catalog=str(truth))
+    q = both.qsos
+    s2n = np.asarray(q["S2N"], float)
+    assert (s2n < 3).any() and (s2n >= 3).any()
+    # the same rows as each model alone on its own S/N range
+    parts = []
+    for m, sel in ((m_lo, lambda x: x < 3), (m_hi, lambda x: x >= 3)):
+        alone = predict_file(str(files[0]), models=[str(m)], qso_catalog=str(truth)).qsos
+        parts.append(alone[sel(np.asarray(alone["S2N"], float))])
+    ref = vstack(parts)
+    ref.sort("TARGETID")
+    q.sort("TARGETID")
+    assert list(q["TARGETID"]) == list(ref["TARGETID"])
+    assert np.allclose(q["WAVE_MAX"], ref["WAVE_MAX"])
+    # blue-camera sightlines end at the camera edge; all-camera ones may go beyond it
+    b_max = float(read_spectra(files[0]).wave["b"][-1])
+    assert np.all(np.asarray(q["WAVE_MAX"])[s2n < 3] <= b_max + 1e-6)
+    assert np.any(np.asarray(q["WAVE_MAX"])[s2n >= 3] > b_max)

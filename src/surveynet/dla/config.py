@@ -251,7 +251,8 @@ class CatalogConfig:
         instead of the vote centroid; None: never. Inside the black core of a strong absorber
         the network predicts offsets shrunk towards 0 (about half the true offset), so the votes
         spread over tens of pixels and their peak wanders, while the pixel where the predicted
-        offset changes sign stays on the centre.
+        offset changes sign stays on the centre. 21.0 was chosen on the ``test_real`` mock
+        (experiments/dla/README.md).
     zc_radius : float
         Pixels whose raw votes lie within this many pixels of the peak (and with confidence
         >= ``level1``) enter the zero-crossing fit; at least ``zc_min_pixels`` are needed.
@@ -278,7 +279,7 @@ class CatalogConfig:
     lyb_dnhi: float = 0.3
     lyb_first: bool = False
     centroid_radius: float = 4.0
-    zc_nhi_min: float | None = None
+    zc_nhi_min: float | None = 21.0
     zc_radius: float = 15.0
     zc_min_pixels: int = 5
 

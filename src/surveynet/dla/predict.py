@@ -286,10 +286,25 @@ def predict_file(
 
     finders = load_finders(models)
     ccfg = from_dict(CatalogConfig, catalog or {})
-    data = dataclasses.replace(finders[0].data, skip_bal=skip_bal)
-    sls = read_sightlines(path, qso_catalog, data, truth_path=truth)
-    log.info("%s: %d sightlines", path, len(sls))
-    return predict_sightlines(sls, finders, ccfg)
+    # models may read their sightlines differently (camera, pixel size): each S/N-routed model
+    # gets the sightlines of its own data config (the S/N does not depend on the camera)
+    configs: list[DataConfig] = []
+    for fd in finders:
+        d = dataclasses.replace(fd.data, skip_bal=skip_bal)
+        if d not in configs:
+            configs.append(d)
+    parts = []
+    for d in configs:
+        sls = read_sightlines(path, qso_catalog, d, truth_path=truth)
+        if len(configs) > 1:
+            sls = [
+                sl
+                for sl in sls
+                if dataclasses.replace(route(finders, sl.s2n).data, skip_bal=skip_bal) == d
+            ]
+        log.info("%s: %d sightlines (camera %s)", path, len(sls), d.camera)
+        parts.append(predict_sightlines(sls, finders, ccfg))
+    return parts[0] if len(parts) == 1 else merge_catalogs(parts)
 
 
 def predict_files(
