@@ -1,33 +1,40 @@
 #!/usr/bin/env bash
 # Held-out figures of the bundled DLA finder (issue 4, point 8) and the benchmark.
 #   bash experiments/dla/heldout_eval.sh RUNS_DIR
-# The reported mock is `final` (seed 9003, realistic close-pair rate), generated after the models
-# and options were chosen on `test` (seed 9001) and `test_real` (seed 9002).
+# The reported mock is `final2` (seed 9004, 4,000 spectra, realistic close-pair rate), generated
+# after the models and options were chosen on `test` (seed 9001) and `test_real` (seed 9002);
+# `final` (seed 9003) carried the previous session's report. MOCK=final reruns that one.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
-E=$RUNS/eval_final
+F=${MOCK:-final2}
+E=$RUNS/eval_$F
 mkdir -p "$E"
-[ -f $M/final/truth.fits ] || python experiments/dla/make_mocks.py "$M" final
+[ -f $M/$F/truth.fits ] || python experiments/dla/make_mocks.py "$M" $F
 # bundled dla_fcn (S/N >= 3) + dla_fcn_lowsnr (S/N < 3); BAL quasars left out as in DESI, and kept
-surveynet dla predict $M/final/coadd-*.fits --truth $M/final/truth.fits --out $E/cat_nobal.fits \
+surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_nobal.fits \
   --skip-bal --workers 2 --overwrite
-surveynet dla predict $M/final/coadd-*.fits --truth $M/final/truth.fits --out $E/cat_all.fits \
+surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_all.fits \
   --workers 2 --overwrite
 for c in nobal all; do
-  surveynet dla evaluate $E/cat_$c.fits --truth $M/final/truth.fits --out $E/eval_$c --overwrite
+  surveynet dla evaluate $E/cat_$c.fits --truth $M/$F/truth.fits --out $E/eval_$c --overwrite
   for rule in dlambda dz; do
-    python experiments/dla/heldout_figures.py $E/cat_$c.fits $M/final/truth.fits \
+    python experiments/dla/heldout_figures.py $E/cat_$c.fits $M/$F/truth.fits \
       $E/figures_${c}_$rule.json --rule $rule
   done
 done
-# window CNN against the FCN on the same sightlines (first file; the window CNN runs at ~5/s)
+# window CNN against the FCN on the same sightlines (first file; the window CNN runs at ~5/s). The
+# window CNN reads the blue camera, the FCN all cameras: --common-range compares them on the
+# absorbers and wavelengths both searched
 for m in dla_window_cnn dla_fcn; do
-  surveynet dla predict $M/final/coadd-000.fits --truth $M/final/truth.fits --out $E/cat0_$m.fits \
+  surveynet dla predict $M/$F/coadd-000.fits --truth $M/$F/truth.fits --out $E/cat0_$m.fits \
     --model $m --skip-bal --workers 0 --overwrite
+done
+for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
+  set -- $pair
   for rule in dlambda dz; do
-    python experiments/dla/heldout_figures.py $E/cat0_$m.fits $M/final/truth.fits \
-      $E/figures0_${m}_$rule.json --rule $rule
+    python experiments/dla/heldout_figures.py $E/cat0_$1.fits $M/$F/truth.fits \
+      $E/figures0c_$1_$rule.json --rule $rule --common-range $E/cat0_$2.fits
   done
 done
 surveynet bench dla --json $E/bench.json

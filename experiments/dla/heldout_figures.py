@@ -1,9 +1,13 @@
 """Point-8 figures of a DLA catalogue on a held-out mock, per S/N range.
 
     python experiments/dla/heldout_figures.py CATALOG.fits TRUTH.fits OUT.json [--rule dz]
+        [--common-range OTHER.fits]
 
 For S/N > 3 and truth log N_HI >= 20.3: completeness, purity, sigma(dz), sigma(dlogN) (std and
-1.4826 MAD). For 1 < S/N < 3: completeness and purity, plus the best completeness reachable at
+1.4826 MAD). ``--common-range OTHER.fits`` keeps only the sightlines both catalogues searched
+and, in each, the wavelengths both searched (truth and predicted absorbers alike), so that two
+finders with different search ranges (a blue-camera and an all-camera model) are compared on the
+same absorbers. For 1 < S/N < 3: completeness and purity, plus the best completeness reachable at
 purity >= 90 % by a cut on DLA_CONFIDENCE. Matching is the core's DESI rule
 (:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda| <= 10 A, unique, LYB excluded; with
 ``--rule dz`` Parks' |dz| < 0.015, about 18 A at z = 3); truth
@@ -34,8 +38,42 @@ def _sig(x: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def figures(catalog_path: str, truth_path: str, rule: str = "dlambda") -> dict:
+def _restrict(cat, other_path: str):
+    """Catalogue limited to the sightlines and wavelength ranges also searched in ``other``."""
+    from surveynet.dla.catalog import Catalog
+
+    other = {
+        int(t): (float(a), float(b))
+        for t, a, b in zip(
+            *(read_catalog(other_path).qsos[c] for c in ("TARGETID", "WAVE_MIN", "WAVE_MAX")),
+            strict=True,
+        )
+    }
+    q = cat.qsos[[int(t) in other for t in cat.qsos["TARGETID"]]]
+    q["WAVE_MIN"] = [
+        max(float(a), other[int(t)][0]) for t, a in zip(q["TARGETID"], q["WAVE_MIN"], strict=True)
+    ]
+    q["WAVE_MAX"] = [
+        min(float(b), other[int(t)][1]) for t, b in zip(q["TARGETID"], q["WAVE_MAX"], strict=True)
+    ]
+    rng = {
+        int(t): (a, b) for t, a, b in zip(q["TARGETID"], q["WAVE_MIN"], q["WAVE_MAX"], strict=True)
+    }
+    d = cat.dlas
+    lam = (1.0 + np.asarray(d["Z_DLA"], float)) * LYA_REST
+    keep = [
+        int(t) in rng and rng[int(t)][0] <= lm <= rng[int(t)][1]
+        for t, lm in zip(d["TARGETID"], lam, strict=True)
+    ]
+    return Catalog(dlas=d[np.asarray(keep, bool)], qsos=q)
+
+
+def figures(
+    catalog_path: str, truth_path: str, rule: str = "dlambda", common_range: str | None = None
+) -> dict:
     cat = read_catalog(catalog_path)
+    if common_range is not None:
+        cat = _restrict(cat, common_range)
     truth, _ = read_truth_absorbers(truth_path)
     q = cat.qsos
     s2n_of = {int(t): float(s) for t, s in zip(q["TARGETID"], q["S2N"], strict=True)}
@@ -60,6 +98,7 @@ def figures(catalog_path: str, truth_path: str, rule: str = "dlambda") -> dict:
         "truth": truth_path,
         "n_sightlines": len(q),
         "match_rule": rule,
+        "common_range": common_range,
     }
     cfg = MatchConfig(rule=rule)
     for name, lo, hi in (
@@ -119,7 +158,12 @@ if __name__ == "__main__":
         k = args.index("--rule")
         rule = args[k + 1]
         del args[k : k + 2]
-    res = figures(args[0], args[1], rule)
+    common = None
+    if "--common-range" in args:
+        k = args.index("--common-range")
+        common = args[k + 1]
+        del args[k : k + 2]
+    res = figures(args[0], args[1], rule, common)
     text = json.dumps(res, indent=1)
     if len(args) > 2:
         with open(args[2], "w") as fh:

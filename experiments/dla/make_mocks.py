@@ -33,7 +33,9 @@ SETS = {
     ),
     "test": dict(n=2000, seed=9001, n_files=4, config=preset_config("dla")),
     "train_big": dict(n=20000, seed=111, n_files=20, config=preset_config("dla", resolution=False)),
-    "train_big2": dict(n=20000, seed=112, n_files=20, config=preset_config("dla", resolution=False)),
+    "train_big2": dict(
+        n=20000, seed=112, n_files=20, config=preset_config("dla", resolution=False)
+    ),
     "test_real": dict(
         n=2000,
         seed=9002,

@@ -7,7 +7,11 @@
 # dla_fcn ends with the offset calibration (train.calibrate_offsets, default on): the median
 # offset residual of its validation split per output phase is stored as preprocessing.offset_bias
 # (README.md). dla_fcn_lowsnr is not calibrated (it moved the low-S/N median dz the wrong way).
-# Times: dla_fcn ~50 min (2 threads), dla_fcn_lowsnr ~25 min (1 thread) on a 2-core CPU.
+# dla_fcn is made in two stages: dla_fcn_base (the second session's bundled dla_fcn, weights hash
+# 88483776d263fa6d) and a fine-tuning from it (--init) on all cameras merged at the same pixel
+# size, with the offset term of the loss weighted 10x (third session).
+# Times: dla_fcn_base ~50 min (2 threads), the fine-tuning ~25 min (1 thread), dla_fcn_lowsnr
+# ~25 min (1 thread) on a 2-core CPU.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
@@ -18,6 +22,13 @@ done
 # ~30,000 sightlines), 12 epochs, cosine LR from 2e-3, N_HI loss weight 2
 FCN_HI=(--set 'input.s2n_range=[3,1e9]' --set train.epochs=12 --set train.batch_size=8 --set train.lr=0.002
   --set train.lr_schedule=cosine --set train.offset_scale=30 --set train.w_nhi=2 --seed 1)
+# fine-tuning of dla_fcn_base: b/r/z merged (data.camera=all) at the blue camera's 62,996 m/s, so
+# absorbers near the blue camera's red end keep both wings; offset loss x10 (the offsets inside
+# the black core of strong absorbers were shrunk to about half their labels); 4 epochs, cosine
+FCN_FT=(--init "$RUNS/models/dla_fcn_base" --set 'input.s2n_range=[3,1e9]' --set train.epochs=4
+  --set train.batch_size=8 --set train.lr=0.0005 --set train.lr_schedule=cosine
+  --set train.offset_scale=30 --set train.w_nhi=2 --set train.w_offset=10 --set data.camera=all
+  --set data.pixel_velocity_ms=62996 --seed 11)
 # FCN, low S/N (S/N < 3): 4 channels [raw, medfilt 3, 7, 15], the S/N < 3 sightlines of train_big
 FCN_LO=(--set 'input.s2n_range=[0,3]' --set 'input.channels=[0,3,7,15]' --set model.fcn.in_channels=4
   --set train.epochs=12 --set train.batch_size=8 --set train.lr=0.002 --set train.lr_schedule=cosine
@@ -28,7 +39,7 @@ WIN=(--set model.architecture=dla_window_cnn --set 'model.window_cnn.conv_filter
   --set model.window_cnn.fc1=128 --set 'model.window_cnn.fc2=[64,64,64]' --set model.window_cnn.nhi_shift=20
   --set 'input.s2n_range=[3,1e9]' --set train.max_windows=30 --set train.epochs=3 --set train.batch_size=128
   --set train.lr=0.001 --set train.offset_scale=30 --set train.calibrate_offsets=false --seed 3)
-train() {  # name threads "mock1 [mock2 ...]" args...
+train() {  # name threads "mock1 [mock2 ...]" args...  (INSTALL=0: keep it in RUNS/models only)
   local name=$1 threads=$2 mocks=$3; shift 3
   local files=() truths=() shown=()
   for m in $mocks; do
@@ -36,13 +47,15 @@ train() {  # name threads "mock1 [mock2 ...]" args...
     shown+=("RUNS/mocks/$m/coadd-*.fits"); done
   OMP_NUM_THREADS=$threads surveynet -v dla train "${files[@]}" "${truths[@]}" \
     --out $RUNS/models/$name "$@" --overwrite --quiet
+  [ "${INSTALL:-1}" = 1 ] || return 0
   rm -rf src/surveynet/models/$name && cp -r $RUNS/models/$name src/surveynet/models/$name
-  python - "$name" "$mocks" "${shown[*]}" "$@" <<'PY'
-import json, shlex, sys
+  RUNS_ABS=$RUNS python - "$name" "$mocks" "${shown[*]}" "$@" <<'PY'
+import json, os, shlex, sys
 name, mocks, shown, args = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4:]
 p = f"src/surveynet/models/{name}/config.json"
 cfg = json.load(open(p))
 truths = " ".join(f"--truth RUNS/mocks/{m}/truth.fits" for m in mocks)
+args = [a.replace(os.environ["RUNS_ABS"], "RUNS") for a in args]  # e.g. the --init path
 cmd = (f"bash experiments/dla/train_bundled.sh RUNS  # runs: surveynet -v dla train {shown} "
        f"{truths} --out RUNS/models/{name} {shlex.join(args)} --overwrite --quiet")
 cfg["training"]["command"] = cmd
@@ -52,7 +65,9 @@ PY
 MODELS=${MODELS:-"dla_fcn dla_fcn_lowsnr"}
 for m in $MODELS; do
   case $m in
-    dla_fcn) train dla_fcn 2 "train_big train_big2" "${FCN_HI[@]}" ;;
+    dla_fcn)
+      INSTALL=0 train dla_fcn_base 2 "train_big train_big2" "${FCN_HI[@]}"
+      train dla_fcn 1 "train_big train_big2" "${FCN_FT[@]}" ;;
     dla_fcn_lowsnr) train dla_fcn_lowsnr 1 "train_big" "${FCN_LO[@]}" ;;
     dla_window_cnn) train dla_window_cnn 1 "train_hi" "${WIN[@]}" ;;
   esac
