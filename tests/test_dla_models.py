@@ -309,3 +309,25 @@ def test_init_grows_an_fcn_by_identity_blocks(tmp_path):
     other = apply_overrides(cfg, ["model.fcn.dilations=[1,2,4,8,32,1,2]"])
     with pytest.raises(ConfigError, match="dilations"):
         init_from(FCN(other.model.fcn), other, path)
+
+
+def test_nhi_bias_is_median_residual_and_subtracted(tmp_path):
+    from surveynet.dla.inputs import pixel_labels
+    from surveynet.dla.predict import DLAFinder, nhi_bias
+
+    path, _, sls = _train(tmp_path, "dla_fcn", ["train.calibrate_nhi=true"])
+    finder = DLAFinder(path, dtype=np.float64)
+    raw = finder.predict(sls, calibrated=False)
+    res = []
+    for sl, p in zip(sls, raw, strict=True):
+        lab = pixel_labels(sl, finder.spec)
+        pos = lab.classification[p.pixel] == 1
+        res.append(p.nhi[pos] - lab.nhi[p.pixel][pos])
+    want = float(np.median(np.concatenate(res)))
+    assert nhi_bias(finder, sls) == pytest.approx(want)
+    # training stored the same statistic of its own validation split, and prediction subtracts it
+    stored = finder.saved.preprocessing["nhi_bias"]
+    assert np.isfinite(stored) and stored != 0.0
+    cal = finder.predict(sls[:2])
+    for a, b in zip(raw[:2], cal, strict=True):
+        assert np.allclose(b.nhi, a.nhi - stored)

@@ -24,10 +24,12 @@ FCN_HI=(--set 'input.s2n_range=[3,1e9]' --set train.epochs=12 --set train.batch_
   --set train.lr_schedule=cosine --set train.offset_scale=30 --set train.w_nhi=2 --seed 1)
 # fine-tuning of dla_fcn_base: b/r/z merged (data.camera=all) at the blue camera's 62,996 m/s, so
 # absorbers near the blue camera's red end keep both wings; offset loss x10 (the offsets inside
-# the black core of strong absorbers were shrunk to about half their labels); 4 epochs, cosine
+# the black core of strong absorbers were shrunk to about half their labels); 4 epochs, cosine;
+# the median log N_HI residual of the validation split is stored and subtracted (calibrate_nhi)
 FCN_FT=(--init "$RUNS/models/dla_fcn_base" --set 'input.s2n_range=[3,1e9]' --set train.epochs=4
   --set train.batch_size=8 --set train.lr=0.0005 --set train.lr_schedule=cosine
-  --set train.offset_scale=30 --set train.w_nhi=2 --set train.w_offset=10 --set data.camera=all
+  --set train.offset_scale=30 --set train.w_nhi=2 --set train.w_offset=10 --set train.calibrate_nhi=true
+  --set data.camera=all
   --set data.pixel_velocity_ms=62996 --seed 11)
 # FCN, low S/N (S/N < 3): 4 channels [raw, medfilt 3, 7, 15], the S/N < 3 sightlines of train_big
 FCN_LO=(--set 'input.s2n_range=[0,3]' --set 'input.channels=[0,3,7,15]' --set model.fcn.in_channels=4

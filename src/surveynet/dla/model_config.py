@@ -187,6 +187,9 @@ class TrainConfig:
     calibrate_offsets : bool
         After training, store in ``preprocessing.offset_bias`` the median offset residual on the
         validation split (per FCN output phase), subtracted at prediction time.
+    calibrate_nhi : bool
+        After training, store in ``preprocessing.nhi_bias`` the median log N_HI residual on the
+        labelled positive pixels of the validation split, subtracted at prediction time.
     """
 
     epochs: int = 10
@@ -205,6 +208,7 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     lr_min_factor: float = 0.02
     calibrate_offsets: bool = True
+    calibrate_nhi: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

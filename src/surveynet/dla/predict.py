@@ -72,6 +72,7 @@ class DLAFinder:
         self.context = int(pre.get("context", 0))
         self.batch_size = batch_size
         self.offset_bias = np.asarray(pre.get("offset_bias", [0.0]), dtype=np.float64).reshape(-1)
+        self.nhi_bias = float(pre.get("nhi_bias", 0.0))
         if len(self.spec.channels) != self.engine.config.in_channels:
             raise ModelFormatError(
                 f"{saved.path}: preprocessing has {len(self.spec.channels)} channels, "
@@ -95,7 +96,8 @@ class DLAFinder:
 
         With ``calibrated`` the model's ``preprocessing.offset_bias`` (median offset residual of
         its validation split, one value per output sub-pixel phase ``(pixel - first) % len``,
-        measured at training time by :func:`offset_bias`) is subtracted from the offsets.
+        measured at training time by :func:`offset_bias`) is subtracted from the offsets, and
+        ``preprocessing.nhi_bias`` (median log N_HI residual, :func:`nhi_bias`) from the N_HI.
         """
         if self.architecture == "dla_fcn":
             preds = self._predict_fcn(sightlines)
@@ -106,6 +108,9 @@ class DLAFinder:
             for p in preds:
                 if p.pixel.size:
                     p.offset = p.offset - b[(p.pixel - p.pixel[0]) % b.size]
+        if calibrated and self.nhi_bias != 0:
+            for p in preds:
+                p.nhi = p.nhi - self.nhi_bias
         return preds
 
     def _predict_windows(self, sl: Sightline) -> SightlinePrediction:
@@ -182,6 +187,24 @@ def offset_bias(
         v = np.concatenate(res[k]) if res[k] else np.zeros(0)
         out.append(float(np.median(v)) if v.size else 0.0)
     return out
+
+
+def nhi_bias(finder: DLAFinder, sightlines: Sequence[Sightline]) -> float:
+    """Median log N_HI residual (predicted - label) on the labelled positive pixels.
+
+    Measure it on sightlines not used for the gradient steps (the training validation split); it is
+    stored as ``preprocessing.nhi_bias`` and subtracted at prediction time.
+    """
+    from surveynet.dla.inputs import pixel_labels
+
+    res = []
+    for sl, p in zip(sightlines, finder.predict(sightlines, calibrated=False), strict=True):
+        if p.pixel.size:
+            lab = pixel_labels(sl, finder.spec)
+            pos = lab.classification[p.pixel] == 1
+            res.append(p.nhi[pos] - lab.nhi[p.pixel][pos])
+    v = np.concatenate(res) if res else np.zeros(0)
+    return float(np.median(v)) if v.size else 0.0
 
 
 def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFinder]:

@@ -460,13 +460,18 @@ def train_model(
         )
 
     path = save(overwrite)
-    if tc.calibrate_offsets and va.size:
-        from surveynet.dla.predict import DLAFinder, offset_bias
+    if (tc.calibrate_offsets or tc.calibrate_nhi) and va.size:
+        from surveynet.dla.predict import DLAFinder, nhi_bias, offset_bias
 
         # the calibration runs the saved model (numpy engine), then the metadata is rewritten
-        bias = offset_bias(DLAFinder(path), [sls[i] for i in va])
-        log.info("offset bias on %d validation sightlines: %s px", va.size, bias)
-        preprocessing["offset_bias"] = bias
+        val = [sls[i] for i in va]
+        if tc.calibrate_offsets:
+            bias = offset_bias(DLAFinder(path), val)
+            log.info("offset bias on %d validation sightlines: %s px", va.size, bias)
+            preprocessing["offset_bias"] = bias
+        if tc.calibrate_nhi:
+            preprocessing["nhi_bias"] = nhi_bias(DLAFinder(path), val)
+            log.info("N_HI bias on the validation sightlines: %+.4f dex", preprocessing["nhi_bias"])
         path = save(True)
     log.info("saved %s", path)
     return path
