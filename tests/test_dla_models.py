@@ -205,20 +205,27 @@ def test_fcn_predict_matches_torch(tmp_path):
     assert np.abs(ref[1, ctx : ctx + p.pixel.size] - raw.offset).max() <= PARITY_TOL
 
 
+def _median_residual(finder, sls, raw, field: str, phase: int | None = None) -> float:
+    """Median of prediction - label of ``field`` over the labelled positive pixels (one phase)."""
+    res = []
+    for sl, p in zip(sls, raw, strict=True):
+        lab = pixel_labels(sl, finder.spec)
+        pos = lab.classification[p.pixel] == 1
+        if phase is not None:
+            pos &= (p.pixel - p.pixel[0]) % 4 == phase
+        res.append(getattr(p, field)[pos] - getattr(lab, field)[p.pixel][pos])
+    return float(np.median(np.concatenate(res)))
+
+
 def test_offset_bias_is_median_residual_on_labelled_pixels(tmp_path):
-    from surveynet.dla.inputs import pixel_labels
     from surveynet.dla.predict import DLAFinder, offset_bias
 
     path, _, sls = _train(tmp_path, "dla_fcn", ["train.lr_schedule=cosine"])
     finder = DLAFinder(path, dtype=np.float64)
     raw = finder.predict(sls, calibrated=False)
-    res = []
-    for sl, p in zip(sls, raw, strict=True):
-        lab = pixel_labels(sl, finder.spec)
-        pos = (lab.classification[p.pixel] == 1) & ((p.pixel - p.pixel[0]) % 4 == 1)
-        res.append(p.offset[pos] - lab.offset[p.pixel][pos])
     got = offset_bias(finder, sls)
-    assert len(got) == 4 and got[1] == pytest.approx(float(np.median(np.concatenate(res))))
+    want = _median_residual(finder, sls, raw, "offset", phase=1)
+    assert len(got) == 4 and got[1] == pytest.approx(want)
 
 
 def test_resume_continues(tmp_path):
@@ -312,19 +319,12 @@ def test_init_grows_an_fcn_by_identity_blocks(tmp_path):
 
 
 def test_nhi_bias_is_median_residual_and_subtracted(tmp_path):
-    from surveynet.dla.inputs import pixel_labels
     from surveynet.dla.predict import DLAFinder, nhi_bias
 
     path, _, sls = _train(tmp_path, "dla_fcn", ["train.calibrate_nhi=true"])
     finder = DLAFinder(path, dtype=np.float64)
     raw = finder.predict(sls, calibrated=False)
-    res = []
-    for sl, p in zip(sls, raw, strict=True):
-        lab = pixel_labels(sl, finder.spec)
-        pos = lab.classification[p.pixel] == 1
-        res.append(p.nhi[pos] - lab.nhi[p.pixel][pos])
-    want = float(np.median(np.concatenate(res)))
-    assert nhi_bias(finder, sls) == pytest.approx(want)
+    assert nhi_bias(finder, sls) == pytest.approx(_median_residual(finder, sls, raw, "nhi"))
     # training stored the same statistic of its own validation split, and prediction subtracts it
     stored = finder.saved.preprocessing["nhi_bias"]
     assert np.isfinite(stored) and stored != 0.0
