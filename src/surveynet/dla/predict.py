@@ -158,6 +158,28 @@ class DLAFinder:
         return [r for r in results if r is not None]
 
 
+def _positive_residuals(
+    finder: DLAFinder, sightlines: Sequence[Sightline], field: str
+) -> list[tuple[NDArray[np.int64], NDArray[np.float64]]]:
+    """Per sightline: (pixel - first searched pixel, prediction - label) of ``field`` ("offset" or
+    "nhi") on the labelled positive pixels, from the uncalibrated outputs."""
+    from surveynet.dla.inputs import pixel_labels
+
+    out = []
+    for sl, p in zip(sightlines, finder.predict(sightlines, calibrated=False), strict=True):
+        if p.pixel.size:
+            lab = pixel_labels(sl, finder.spec)
+            pos = lab.classification[p.pixel] == 1
+            r = getattr(p, field)[pos] - getattr(lab, field)[p.pixel][pos]
+            out.append(((p.pixel - p.pixel[0])[pos], r))
+    return out
+
+
+def _median(parts: Sequence[NDArray[np.float64]]) -> float:
+    v = np.concatenate(parts) if len(parts) else np.zeros(0)
+    return float(np.median(v)) if v.size else 0.0
+
+
 def offset_bias(
     finder: DLAFinder, sightlines: Sequence[Sightline], phases: int | None = None
 ) -> list[float]:
@@ -167,26 +189,11 @@ def offset_bias(
     come from one feature vector centred on its first pixel) or 1 for the window CNN. Measure it on
     sightlines not used for the gradient steps (the training validation split).
     """
-    from surveynet.dla.inputs import pixel_labels
-
     if phases is None:
         fcn = finder.architecture == "dla_fcn"
         phases = int(getattr(finder.engine.config, "factor", 1)) if fcn else 1
-    res: list[list[NDArray[np.float64]]] = [[] for _ in range(phases)]
-    for sl, p in zip(sightlines, finder.predict(sightlines, calibrated=False), strict=True):
-        if not p.pixel.size:
-            continue
-        lab = pixel_labels(sl, finder.spec)
-        pos = lab.classification[p.pixel] == 1
-        ph = (p.pixel - p.pixel[0]) % phases
-        r = p.offset - lab.offset[p.pixel]
-        for k in range(phases):
-            res[k].append(r[pos & (ph == k)])
-    out = []
-    for k in range(phases):
-        v = np.concatenate(res[k]) if res[k] else np.zeros(0)
-        out.append(float(np.median(v)) if v.size else 0.0)
-    return out
+    res = _positive_residuals(finder, sightlines, "offset")
+    return [_median([r[d % phases == k] for d, r in res]) for k in range(phases)]
 
 
 def nhi_bias(finder: DLAFinder, sightlines: Sequence[Sightline]) -> float:
@@ -195,16 +202,7 @@ def nhi_bias(finder: DLAFinder, sightlines: Sequence[Sightline]) -> float:
     Measure it on sightlines not used for the gradient steps (the training validation split); it is
     stored as ``preprocessing.nhi_bias`` and subtracted at prediction time.
     """
-    from surveynet.dla.inputs import pixel_labels
-
-    res = []
-    for sl, p in zip(sightlines, finder.predict(sightlines, calibrated=False), strict=True):
-        if p.pixel.size:
-            lab = pixel_labels(sl, finder.spec)
-            pos = lab.classification[p.pixel] == 1
-            res.append(p.nhi[pos] - lab.nhi[p.pixel][pos])
-    v = np.concatenate(res) if res else np.zeros(0)
-    return float(np.median(v)) if v.size else 0.0
+    return _median([r for _, r in _positive_residuals(finder, sightlines, "nhi")])
 
 
 def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFinder]:
@@ -306,25 +304,21 @@ def predict_file(
     import dataclasses
 
     from surveynet.dla.sightline import read_sightlines
+    from surveynet.io.spectra import read_spectra
 
     finders = load_finders(models)
     ccfg = from_dict(CatalogConfig, catalog or {})
     # models may read their sightlines differently (camera, pixel size): each S/N-routed model
-    # gets the sightlines of its own data config (the S/N does not depend on the camera)
-    configs: list[DataConfig] = []
-    for fd in finders:
-        d = dataclasses.replace(fd.data, skip_bal=skip_bal)
-        if d not in configs:
-            configs.append(d)
+    # gets the sightlines of its own data config (the S/N does not depend on the camera); the
+    # file is read once
+    data_of = {id(fd): dataclasses.replace(fd.data, skip_bal=skip_bal) for fd in finders}
+    configs = list(dict.fromkeys(data_of.values()))
+    spectra = read_spectra(path) if len(configs) > 1 else path
     parts = []
     for d in configs:
-        sls = read_sightlines(path, qso_catalog, d, truth_path=truth)
+        sls = read_sightlines(spectra, qso_catalog, d, truth_path=truth)
         if len(configs) > 1:
-            sls = [
-                sl
-                for sl in sls
-                if dataclasses.replace(route(finders, sl.s2n).data, skip_bal=skip_bal) == d
-            ]
+            sls = [sl for sl in sls if data_of[id(route(finders, sl.s2n))] == d]
         log.info("%s: %d sightlines (camera %s)", path, len(sls), d.camera)
         parts.append(predict_sightlines(sls, finders, ccfg))
     return parts[0] if len(parts) == 1 else merge_catalogs(parts)

@@ -583,7 +583,7 @@ def read_dla_truth(
 
 
 def read_sightlines(
-    spectra_path: str | os.PathLike[str],
+    spectra_path: str | os.PathLike[str] | Spectra,
     catalog_path: str | os.PathLike[str],
     config: DataConfig | None = None,
     *,
@@ -593,8 +593,9 @@ def read_sightlines(
 
     Parameters
     ----------
-    spectra_path : str or os.PathLike
-        DESI spectra or coadd file (read by EXTNAME, :func:`surveynet.io.desi.read_desi_spectra`).
+    spectra_path : str, os.PathLike or Spectra
+        DESI spectra or coadd file (read by EXTNAME, :func:`surveynet.io.desi.read_desi_spectra`),
+        or its already-read :class:`~surveynet.io.spectra.Spectra` (several data configs, one read).
     catalog_path : str or os.PathLike
         Redshifts: a truth file, a zbest/redrock file or a QuasarNET catalogue
         (see :func:`read_qso_redshifts`). When it is a truth file with DLA_META, the truth
@@ -611,7 +612,7 @@ def read_sightlines(
     from surveynet.io.spectra import read_spectra
 
     cfg = config or DataConfig()
-    spectra = read_spectra(spectra_path)
+    spectra = spectra_path if isinstance(spectra_path, Spectra) else read_spectra(spectra_path)
     z = read_qso_redshifts(catalog_path, cfg)
     dlas = read_dla_truth(truth_path if truth_path is not None else catalog_path, cfg)
     return sightlines_from_spectra(spectra, z, cfg, dlas=dlas)

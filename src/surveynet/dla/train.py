@@ -465,12 +465,13 @@ def train_model(
 
         # the calibration runs the saved model (numpy engine), then the metadata is rewritten
         val = [sls[i] for i in va]
+        finder = DLAFinder(path)
         if tc.calibrate_offsets:
-            bias = offset_bias(DLAFinder(path), val)
+            bias = offset_bias(finder, val)
             log.info("offset bias on %d validation sightlines: %s px", va.size, bias)
             preprocessing["offset_bias"] = bias
         if tc.calibrate_nhi:
-            preprocessing["nhi_bias"] = nhi_bias(DLAFinder(path), val)
+            preprocessing["nhi_bias"] = nhi_bias(finder, val)
             log.info("N_HI bias on the validation sightlines: %+.4f dex", preprocessing["nhi_bias"])
         path = save(True)
     log.info("saved %s", path)
