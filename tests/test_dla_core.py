@@ -791,3 +791,38 @@ def test_zero_crossing_used_only_for_strong_absorbers():
     weak = x_of(21.2, cfg)
     assert weak == pytest.approx(x_of(21.2, CatalogConfig(zc_nhi_min=None)), abs=1e-9)
     assert abs(weak - centre) > 1
+
+
+def test_split_votes_inside_a_black_core_merge_into_one_absorber():
+    # one strong absorber near pixel 1800 whose votes split into two peaks 25 px apart (about
+    # 31 A at 5450 A, inside the ~60 A core half-width of log N 21.6); a separate weak absorber
+    # 150 px away stays
+    from surveynet.sim.voigt import core_half_width
+
+    sl = flat_sightline()
+    px = np.arange(1200, 2400)
+    conf = np.full(px.size, 0.05)
+    off = np.zeros(px.size)
+    nhi = np.full(px.size, 20.0)
+    for c, half, n in ((1788, 10, 21.6), (1813, 10, 21.4), (1960, 40, 20.5)):
+        m = np.abs(px - c) <= half
+        conf[m], off[m] = 0.95, c - px[m]
+        nhi[np.abs(px - c) <= 45] = n
+    pred = SightlinePrediction(px, conf, off, nhi)
+    lam = lambda z: (1 + np.asarray(z)) * LYA_REST  # noqa: E731
+    w = sl.wave
+    assert w[1813] - w[1788] < core_half_width(21.4, w[1800] / LYA_REST - 1)  # inside one core
+    assert w[1960] - w[1813] > core_half_width(21.6, w[1800] / LYA_REST - 1)
+
+    plain = catalog_from_predictions([sl], [pred], CatalogConfig(merge_core=None), rest_range=None)
+    merged = catalog_from_predictions([sl], [pred], CatalogConfig(), rest_range=None)
+    assert len(plain.dlas) == 3
+    assert len(merged.dlas) == 2
+    # the stronger one is kept with its own position and N_HI; the weak neighbour is untouched
+    strong = plain.dlas[np.argmax(plain.dlas["NHI"])]
+    assert merged.dlas["Z_DLA"][0] == pytest.approx(strong["Z_DLA"])
+    assert merged.dlas["NHI"][0] == pytest.approx(strong["NHI"])
+    pair_conf = plain.dlas["DLA_CONFIDENCE"][:2]
+    assert merged.dlas["DLA_CONFIDENCE"][0] == pytest.approx(pair_conf.max())
+    assert lam(merged.dlas["Z_DLA"][1]) == pytest.approx(lam(plain.dlas["Z_DLA"][2]))
+    assert merged.qsos["N_DLA"][0] == 2

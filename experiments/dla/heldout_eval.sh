@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Held-out figures of the bundled DLA finder (issue 4, point 8) and the benchmark.
 #   bash experiments/dla/heldout_eval.sh RUNS_DIR
-# The reported mock is `final2` (seed 9004, 4,000 spectra, realistic close-pair rate), generated
+# The reported mock is `final3` (seed 9005, 4,000 spectra, realistic close-pair rate), generated
 # after the models and options were chosen on `test` (seed 9001) and `test_real` (seed 9002);
-# `final` (seed 9003) carried the previous session's report. MOCK=final reruns that one.
+# `final` (seed 9003) and `final2` (seed 9004) carried earlier sessions' reports: MOCK=final2
+# reruns that one.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
-F=${MOCK:-final2}
+F=${MOCK:-final3}
 E=$RUNS/eval_$F
 mkdir -p "$E"
 [ -f $M/$F/truth.fits ] || python experiments/dla/make_mocks.py "$M" $F

@@ -17,6 +17,8 @@ final:    2000 spectra, seed 9003, the test_real recipe; generated after every m
 final2:   4000 spectra, seed 9004, the test_real recipe; generated in the third session after the
           fine-tuned models (offset weight 10) were chosen on test_real (``final`` had been
           reported on by then, so it was not reused).
+final3:   4000 spectra, seed 9005, the test_real recipe; generated in the fourth session after the
+          core-overlap merge (CatalogConfig.merge_core) was chosen on test_real.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ SETS = {
     "final2": dict(
         n=4000,
         seed=9004,
+        n_files=8,
+        config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
+    ),
+    "final3": dict(
+        n=4000,
+        seed=9005,
         n_files=8,
         config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
     ),

@@ -22,7 +22,10 @@ centre pixel) and the fully-convolutional model (one prediction per pixel):
    ``j + offset_j`` within ``centroid_radius`` px of the peak (sub-pixel; lambda interpolated in
    log wavelength), or the peak pixel itself when there is none or ``centroid_radius`` = 0
    (the anchor); with ``zc_nhi_min`` set, absorbers at least that strong are placed at the zero
-   crossing of offset against pixel instead (:func:`zero_crossing`).
+   crossing of offset against pixel instead (:func:`zero_crossing`);
+7. absorbers inside the black core (optical depth 1, times ``merge_core``) of a stronger one
+   are merged into it (:func:`merge_core_overlaps`): the votes of one strong absorber can split
+   into two peaks, and two absorbers inside one black core cannot be resolved.
 
 The FITS catalogue (:func:`write_catalog`) has EXTNAME ``DLACAT`` with the columns picca reads
 (TARGETID, Z_QSO, Z_DLA, NHI, DLA_CONFIDENCE, ABSORBER_TYPE, S2N, DLAID; never ``Z``), plus
@@ -58,6 +61,7 @@ __all__ = [
     "absorbers_for_sightline",
     "catalog_from_predictions",
     "find_peaks",
+    "merge_core_overlaps",
     "read_catalog",
     "vote_centroid",
     "vote_curves",
@@ -331,6 +335,43 @@ def _wave_at(loglam: NDArray[np.float64], x: float) -> float:
     return float(10.0 ** np.interp(x, np.arange(n), loglam))
 
 
+def merge_core_overlaps(rows: list[dict[str, Any]], factor: float) -> list[dict[str, Any]]:
+    """Merge absorbers lying inside the black core of a stronger one (step 7 of the module doc).
+
+    ``rows`` are dicts with ``WAVE`` (observed Lyman-alpha A), ``NHI`` and ``DLA_CONFIDENCE``.
+    From the strongest down, every weaker absorber within ``factor`` times the core half-width
+    (optical depth 1) of a kept one is dropped; the kept one takes the larger confidence.
+
+    Examples
+    --------
+    >>> rows = [dict(WAVE=4000.0, NHI=22.0, DLA_CONFIDENCE=0.6),
+    ...         dict(WAVE=4030.0, NHI=21.5, DLA_CONFIDENCE=0.9),
+    ...         dict(WAVE=4200.0, NHI=20.5, DLA_CONFIDENCE=0.7)]
+    >>> [(r["WAVE"], r["DLA_CONFIDENCE"]) for r in merge_core_overlaps(rows, 1.0)]
+    [(4000.0, 0.9), (4200.0, 0.7)]
+    """
+    from surveynet.sim.voigt import core_half_width
+
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["NHI"])
+    kept: list[int] = []
+    for i in order:
+        r = rows[i]
+        host = next(
+            (
+                k
+                for k in kept
+                if abs(r["WAVE"] - rows[k]["WAVE"])
+                < factor * core_half_width(rows[k]["NHI"], rows[k]["WAVE"] / LYA_REST - 1.0)
+            ),
+            None,
+        )
+        if host is None:
+            kept.append(i)
+        else:
+            rows[host]["DLA_CONFIDENCE"] = max(rows[host]["DLA_CONFIDENCE"], r["DLA_CONFIDENCE"])
+    return [rows[i] for i in sorted(kept)]
+
+
 def absorbers_for_sightline(
     sightline: Sightline, prediction: SightlinePrediction, config: CatalogConfig | None = None
 ) -> Table:
@@ -367,6 +408,8 @@ def absorbers_for_sightline(
                 "WAVE": _wave_at(loglam, centre(prediction, int(pk), cfg)),
             }
         )
+    if cfg.merge_core is not None:
+        rows = merge_core_overlaps(rows, cfg.merge_core)
     for r in rows:
         lyb_partner = r["WAVE"] * LYA_REST / LYB_REST
         others = [o for o in rows if o is not r]

@@ -259,6 +259,13 @@ class CatalogConfig:
     zc_min_pixels : int
         Fewer fitted pixels, a slope > -0.05, or a crossing farther than ``zc_radius`` from the
         peak fall back to the vote centroid.
+    merge_core : float or None
+        Absorbers closer to a stronger one (higher N_HI) than ``merge_core`` times the half-width
+        of its black core (optical depth 1, :func:`surveynet.sim.voigt.core_half_width`) are
+        merged into it: its position and N_HI are kept, its DLA_CONFIDENCE becomes the larger
+        of the two. Inside a strong core the votes can split into two peaks; two absorbers
+        inside one black core cannot be told apart from the spectrum. None: no merging. 1.0
+        was chosen on the ``test_real`` mock (experiments/dla/README.md).
     """
 
     level1: float = 0.5
@@ -282,6 +289,7 @@ class CatalogConfig:
     zc_nhi_min: float | None = 21.0
     zc_radius: float = 15.0
     zc_min_pixels: int = 5
+    merge_core: float | None = 1.0
 
     @property
     def norm(self) -> float:

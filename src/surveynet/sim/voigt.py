@@ -75,6 +75,33 @@ def voigt_tau(
     return tau
 
 
+def core_half_width(
+    log_nhi: float, z_abs: float, *, b_kms: float = 30.0, tau: float = 1.0
+) -> float:
+    """Observed half-width (A) of a Lyman-alpha line out to optical depth ``tau``.
+
+    Examples
+    --------
+    >>> a, b = core_half_width(20.3, 2.0), core_half_width(21.3, 2.0)
+    >>> round(b / a, 2)                  # damping wings: width ~ sqrt(N)
+    3.16
+    """
+    lam = LYMAN_SERIES[0][1] * (1.0 + z_abs)
+    # tau falls monotonically away from the centre: bisect the offset where it reaches ``tau``
+    lo, hi = 0.0, 1.0
+    while float(voigt_tau(np.array([lam + hi]), z_abs, log_nhi, b_kms=b_kms)[0]) >= tau:
+        hi *= 2.0
+        if hi > 1e5:
+            return hi
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        if float(voigt_tau(np.array([lam + mid]), z_abs, log_nhi, b_kms=b_kms)[0]) >= tau:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def rest_equivalent_width(
     log_nhi: float, *, b_kms: float = 30.0, span_kms: float = 30000.0
 ) -> float:
