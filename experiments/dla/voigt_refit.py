@@ -14,9 +14,10 @@ the network is refitted with the model
     F(lambda) = (c0 + c1 x) exp(-tau_Lya(lambda; z, N_HI)),    x = (lambda - lambda_0) / 100 A,
 
 the transmission smoothed by the instrument (Gaussian of FWHM ``fwhm_pix`` pixels, as the mocks
-and the DESI injection code), on a window around the network's position (below). The Lyman-alpha forest is the noise of this fit: each pixel's variance is
-sigma^2 + (``forest_sigma`` c T)^2 (no forest scatter where the model is black, so the core edges
-carry the position) and residuals enter through the robust soft-L1 loss (forest lines only
+and the DESI injection code), on a window around the network's position (below). The
+Lyman-alpha forest is the noise of this fit: each pixel's variance is sigma^2 +
+(``forest_sigma`` c T)^2 (no forest scatter where the model is black, so the core edges carry the
+position) and residuals enter through the robust soft-L1 loss (forest lines only
 absorb, one strong line next to the core must not drag it).
 
 1. grid: z over +-``search`` A around the network's position in steps of one pixel, log N_HI
@@ -39,6 +40,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import least_squares
 
 from surveynet.dla.config import LYA_REST
+from surveynet.dla.insert import dla_transmission
 from surveynet.sim.voigt import voigt_tau
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -160,8 +162,7 @@ def refit_absorber(
     sig_pix = fwhm_pix * _FWHM_TO_SIGMA
 
     def transmission(z: float, lognhi: float) -> NDArray[np.float64]:
-        t = np.exp(-voigt_tau(ww, z, lognhi, b_kms=b_kms))
-        return gaussian_filter1d(t, sig_pix, mode="nearest") if sig_pix > 0 else t
+        return dla_transmission(ww, [(z, lognhi)], b_kms=b_kms, fwhm_pix=fwhm_pix)
 
     def sigma(t: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.sqrt(ee**2 + (forest_sigma * c_hat * t) ** 2)

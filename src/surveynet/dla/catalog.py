@@ -353,20 +353,12 @@ def merge_core_overlaps(rows: list[dict[str, Any]], factor: float) -> list[dict[
     from surveynet.sim.voigt import core_half_width
 
     order = sorted(range(len(rows)), key=lambda i: -rows[i]["NHI"])
-    kept: list[int] = []
+    kept: dict[int, float] = {}  # kept row -> its merging radius (A)
     for i in order:
         r = rows[i]
-        host = next(
-            (
-                k
-                for k in kept
-                if abs(r["WAVE"] - rows[k]["WAVE"])
-                < factor * core_half_width(rows[k]["NHI"], rows[k]["WAVE"] / LYA_REST - 1.0)
-            ),
-            None,
-        )
+        host = next((k for k, rad in kept.items() if abs(r["WAVE"] - rows[k]["WAVE"]) < rad), None)
         if host is None:
-            kept.append(i)
+            kept[i] = factor * core_half_width(r["NHI"], r["WAVE"] / LYA_REST - 1.0)
         else:
             rows[host]["DLA_CONFIDENCE"] = max(rows[host]["DLA_CONFIDENCE"], r["DLA_CONFIDENCE"])
     return [rows[i] for i in sorted(kept)]

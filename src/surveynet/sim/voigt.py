@@ -86,20 +86,18 @@ def core_half_width(
     >>> round(b / a, 2)                  # damping wings: width ~ sqrt(N)
     3.16
     """
+    from scipy.optimize import brentq
+
     lam = LYMAN_SERIES[0][1] * (1.0 + z_abs)
-    # tau falls monotonically away from the centre: bisect the offset where it reaches ``tau``
-    lo, hi = 0.0, 1.0
-    while float(voigt_tau(np.array([lam + hi]), z_abs, log_nhi, b_kms=b_kms)[0]) >= tau:
+
+    def excess(d: float) -> float:
+        return float(voigt_tau(np.array([lam + d]), z_abs, log_nhi, b_kms=b_kms)[0]) - tau
+
+    # tau falls monotonically away from the line centre: bracket the crossing, then root-find
+    hi = 1.0
+    while excess(hi) >= 0.0 and hi < 1e5:
         hi *= 2.0
-        if hi > 1e5:
-            return hi
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        if float(voigt_tau(np.array([lam + mid]), z_abs, log_nhi, b_kms=b_kms)[0]) >= tau:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return float(brentq(excess, 0.0, hi, xtol=1e-6)) if excess(0.0) > 0.0 else 0.0
 
 
 def rest_equivalent_width(
