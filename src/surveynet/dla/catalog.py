@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -364,10 +364,10 @@ def merge_core_overlaps(rows: list[dict[str, Any]], factor: float) -> list[dict[
     return [rows[i] for i in sorted(kept)]
 
 
-def absorbers_for_sightline(
+def peak_rows(
     sightline: Sightline, prediction: SightlinePrediction, config: CatalogConfig | None = None
-) -> Table:
-    """Absorbers found in one sightline: a DLACAT table (possibly empty), sorted by Z_DLA."""
+) -> list[dict[str, Any]]:
+    """The vote peaks of one sightline as rows (pix, NHI, NHI_STD, DLA_CONFIDENCE, WAVE)."""
     cfg = config or CatalogConfig()
     curves = vote_curves(prediction, cfg)
     peaks = find_peaks(curves.smooth, cfg) + curves.lo
@@ -400,6 +400,15 @@ def absorbers_for_sightline(
                 "WAVE": _wave_at(loglam, centre(prediction, int(pk), cfg)),
             }
         )
+    return rows
+
+
+def rows_table(
+    sightline: Sightline, rows: list[dict[str, Any]], config: CatalogConfig | None = None
+) -> Table:
+    """DLACAT table of one sightline's absorber rows (:func:`peak_rows`, possibly refined):
+    core-overlap merge, Lyman-beta test and typing, sorted by Z_DLA."""
+    cfg = config or CatalogConfig()
     if cfg.merge_core is not None:
         rows = merge_core_overlaps(rows, cfg.merge_core)
     for r in rows:
@@ -442,6 +451,13 @@ def absorbers_for_sightline(
     return t
 
 
+def absorbers_for_sightline(
+    sightline: Sightline, prediction: SightlinePrediction, config: CatalogConfig | None = None
+) -> Table:
+    """Absorbers found in one sightline: a DLACAT table (possibly empty), sorted by Z_DLA."""
+    return rows_table(sightline, peak_rows(sightline, prediction, config), config)
+
+
 @dataclass
 class Catalog:
     """A DLA catalogue: absorbers (``dlas``, DLACAT) and searched sightlines (``qsos``, QSOCAT)."""
@@ -477,6 +493,8 @@ def catalog_from_predictions(
     config: CatalogConfig | None = None,
     *,
     rest_range: tuple[float, float] | None = (900.0, 1346.0),
+    refiner: Any = None,
+    refine_sightlines: Mapping[int, Sightline] | None = None,
 ) -> Catalog:
     """Build the catalogue of a set of sightlines from their window or per-pixel predictions.
 
@@ -490,6 +508,11 @@ def catalog_from_predictions(
     rest_range : tuple of float or None
         Only predictions at pixels with rest wavelength in this range vote (the window centres
         of :func:`surveynet.dla.datasets.make_datasets`); None keeps all.
+    refiner : surveynet.dla.refine.DLARefiner, optional
+        Second-stage localiser applied to the vote peaks before the core-overlap merge.
+    refine_sightlines : mapping, optional
+        TARGETID -> the sightline on the refiner's own grid (when its data config differs from
+        the finder's); default: the finder's sightline.
 
     Returns
     -------
@@ -512,11 +535,20 @@ def catalog_from_predictions(
             "WAVE_MAX",
         )
     }
+    restricted, peaks = [], []
     for sl, pred in zip(sightlines, predictions, strict=True):
         if rest_range is not None:
             rest = sl.rest_wave
             pred = pred.restrict(np.flatnonzero((rest >= rest_range[0]) & (rest <= rest_range[1])))
-        t = absorbers_for_sightline(sl, pred, cfg)
+        restricted.append(pred)
+        peaks.append(peak_rows(sl, pred, cfg))
+    if refiner is not None:
+        grid = refine_sightlines or {}
+        refiner.refine(
+            [(grid.get(sl.targetid, sl), rows) for sl, rows in zip(sightlines, peaks, strict=True)]
+        )
+    for sl, pred, rows in zip(sightlines, restricted, peaks, strict=True):
+        t = rows_table(sl, rows, cfg)
         parts.append(t)
         w = sl.wave
         q["TARGETID"].append(sl.targetid)

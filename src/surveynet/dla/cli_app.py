@@ -127,6 +127,13 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         help="model directory or bundled name; repeat for S/N-routed models "
         "(default: bundled dla_fcn + dla_fcn_lowsnr)",
     )
+    p.add_argument(
+        "--refiner",
+        default=None,
+        metavar="M",
+        help="second-stage localiser moving every vote peak (model directory or bundled name; "
+        "default: bundled dla_refiner; 'none' turns it off; rounds: --set refine_iterations=N)",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--qso-catalog", metavar="QN.fits", help="quasar catalogue (TARGETID, Z_QN, IS_QSO_QN)"
@@ -165,6 +172,7 @@ def _predict_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         overwrite=args.overwrite,
         skip_bal=args.skip_bal,
+        refiner=args.refiner,
     )
     n_dla = int((cat.dlas["ABSORBER_TYPE"] == "DLA").sum()) if len(cat.dlas) else 0
     print(

@@ -24,6 +24,14 @@ def _build_fcn(**config: Any) -> Any:
     return build_fcn(**config)
 
 
+@register_architecture("dla_refiner")
+def _build_refiner(**config: Any) -> Any:
+    """Torch second-stage localiser (lazy torch import)."""
+    from surveynet.dla.model import build_refiner
+
+    return build_refiner(**config)
+
+
 @register_numpy_engine("dla_window_cnn")
 def _window_engine(tensors: Any, config: Any, **kwargs: Any) -> Any:
     """Numpy engine of the window CNN."""
@@ -38,6 +46,14 @@ def _fcn_engine(tensors: Any, config: Any, **kwargs: Any) -> Any:
     from surveynet.dla.engine import build_fcn_engine
 
     return build_fcn_engine(tensors, config, **kwargs)
+
+
+@register_numpy_engine("dla_refiner")
+def _refiner_engine(tensors: Any, config: Any, **kwargs: Any) -> Any:
+    """Numpy engine of the second-stage localiser."""
+    from surveynet.dla.engine import build_refiner_engine
+
+    return build_refiner_engine(tensors, config, **kwargs)
 
 
 @register_bench("dla")

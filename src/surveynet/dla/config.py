@@ -266,6 +266,11 @@ class CatalogConfig:
         of the two. Inside a strong core the votes can split into two peaks; two absorbers
         inside one black core cannot be told apart from the spectrum. None: no merging. 1.0
         was chosen on the ``test_real`` mock (experiments/dla/README.md).
+    refine_iterations : int
+        Rounds of the second-stage localiser (``surveynet dla predict --refiner``,
+        :class:`surveynet.dla.refine.DLARefiner`) applied to every vote peak before the merge;
+        each round crops the sightline at the current position and moves it by the predicted
+        offset.
     """
 
     level1: float = 0.5
@@ -290,6 +295,7 @@ class CatalogConfig:
     zc_radius: float = 15.0
     zc_min_pixels: int = 5
     merge_core: float | None = 1.0
+    refine_iterations: int = 3
 
     @property
     def norm(self) -> float:

@@ -2,7 +2,8 @@
 
 They read the tensors saved from the torch ``state_dict`` (same key names and layouts, loaded
 with ``safetensors.numpy``) and reproduce :class:`surveynet.dla.model.WindowCNN` and
-:class:`surveynet.dla.model.FCN` in eval mode (dropout off). Internally activations are kept
+:class:`surveynet.dla.model.FCN` in eval mode (dropout off), and the second-stage localiser
+:class:`surveynet.dla.model.Refiner`. Internally activations are kept
 channel-last ``(N, L, C)`` so every convolution is one matrix product over an im2col buffer
 (in the spirit of desihub/QuasarNP:quasarnp/layers.py). Parity with torch is tested to 1e-5.
 """
@@ -17,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surveynet.config import from_dict
-from surveynet.dla.model_config import FCNConfig, WindowCNNConfig
+from surveynet.dla.model_config import FCNConfig, RefinerConfig, WindowCNNConfig
 from surveynet.errors import ModelFormatError
 
 log = logging.getLogger(__name__)
@@ -310,6 +311,60 @@ class FCNEngine(_Engine):
         return macs
 
 
+class RefinerEngine(_Engine):
+    """Numpy twin of :class:`surveynet.dla.model.Refiner`.
+
+    Parameters
+    ----------
+    tensors : mapping
+        ``state_dict`` names -> arrays.
+    config : RefinerConfig
+        Architecture.
+    dtype : numpy dtype
+        Compute precision.
+    """
+
+    def __init__(
+        self, tensors: Mapping[str, Array], config: RefinerConfig, *, dtype: Any = np.float32
+    ) -> None:
+        self.config = config
+        super().__init__(tensors, dtype)
+
+    def expected_keys(self) -> list[str]:
+        """torch ``state_dict`` keys."""
+        n = len(self.config.widths)
+        keys = [f"convs.{i}.{p}" for i in range(n) for p in ("weight", "bias")]
+        return [*keys, "fc.weight", "fc.bias", "out.weight", "out.bias"]
+
+    def __call__(self, x: Array) -> Array:
+        """Outputs ``(N, 3)`` = [logit, offset (px), log N_HI] of crops ``(N, 3, crop)``."""
+        c, t = self.config, self.t
+        x = np.asarray(x)
+        if x.ndim != 3 or x.shape[1] != c.in_channels or x.shape[2] != c.crop:
+            raise ValueError(f"expected crops (N, {c.in_channels}, {c.crop}), got {x.shape}")
+        h = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=self.dtype)
+        q = c.kernel // 2
+        for i in range(len(c.widths)):
+            h = _relu(conv1d_cl(h, t[f"convs.{i}.weight"], t[f"convs.{i}.bias"], pad=(q, q)))
+            h = maxpool1d_cl(h, 2, 2)
+        f = h.transpose(0, 2, 1).reshape(h.shape[0], -1)  # torch flattens channel-major
+        g = _relu(f @ t["fc.weight"].T + t["fc.bias"])
+        y = g @ t["out.weight"].T + t["out.bias"]
+        y[:, 1] *= c.offset_unit
+        y[:, 2] = y[:, 2] / c.nhi_scale + c.nhi_shift
+        return y
+
+    def macs_per_crop(self) -> int:
+        """Multiply-accumulates of one crop."""
+        c = self.config
+        macs, length, cin = 0, c.crop, c.in_channels
+        for w in c.widths:
+            macs += length * cin * w * c.kernel
+            length //= 2
+            cin = w
+        return int(macs + c.flat * c.hidden + c.hidden * 3)
+
+
 def build_window_engine(
     tensors: Mapping[str, Array], config: Mapping[str, Any], *, dtype: Any = np.float32
 ) -> WindowCNNEngine:
@@ -322,3 +377,10 @@ def build_fcn_engine(
 ) -> FCNEngine:
     """Registry builder of the ``dla_fcn`` numpy engine."""
     return FCNEngine(tensors, from_dict(FCNConfig, dict(config)), dtype=dtype)
+
+
+def build_refiner_engine(
+    tensors: Mapping[str, Array], config: Mapping[str, Any], *, dtype: Any = np.float32
+) -> RefinerEngine:
+    """Registry builder of the ``dla_refiner`` numpy engine."""
+    return RefinerEngine(tensors, from_dict(RefinerConfig, dict(config)), dtype=dtype)

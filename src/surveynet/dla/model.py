@@ -1,4 +1,5 @@
-"""Torch DLA networks: the sliding-window CNN (dla.md §4) and the fully-convolutional finder (§11).
+"""Torch DLA networks: the sliding-window CNN (dla.md §4), the fully-convolutional finder (§11)
+and the second-stage localiser (:class:`Refiner`).
 
 Both return three numbers per window / pixel in the order of :data:`OUTPUT_NAMES`: the DLA
 classification logit, the pixel offset from the window centre (or pixel) to the DLA centre
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from surveynet.config import from_dict
-from surveynet.dla.model_config import FCNConfig, WindowCNNConfig
+from surveynet.dla.model_config import FCNConfig, RefinerConfig, WindowCNNConfig
 
 OUTPUT_NAMES = ("logit", "offset", "log_nhi")
 
@@ -161,6 +162,39 @@ class FCN(nn.Module):
         return y + shift
 
 
+class Refiner(nn.Module):
+    """Second-stage localiser on a crop centred on a catalogue absorber (:class:`RefinerConfig`).
+
+    Input ``(N, 3, crop)``; output ``(N, 3)`` = [logit, offset (pixels, positive = absorber
+    redward of the crop centre), log N_HI].
+    """
+
+    def __init__(self, config: RefinerConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        chans = (c.in_channels, *c.widths)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(chans[i], chans[i + 1], c.kernel, padding=c.kernel // 2)
+            for i in range(len(c.widths))
+        )
+        self.fc = nn.Linear(c.flat, c.hidden)
+        self.out = nn.Linear(c.hidden, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(N, 3)`` in physical units (pixels, log N_HI)."""
+        c = self.config
+        if x.ndim != 3 or x.shape[1] != c.in_channels or x.shape[2] != c.crop:
+            raise ValueError(f"expected crops (N, {c.in_channels}, {c.crop}), got {tuple(x.shape)}")
+        h = x
+        for conv in self.convs:
+            h = F.max_pool1d(F.relu(conv(h)), 2)
+        y = self.out(F.relu(self.fc(h.flatten(1))))
+        scale = torch.tensor([1.0, c.offset_unit, 1.0 / c.nhi_scale], dtype=y.dtype)
+        shift = torch.tensor([0.0, 0.0, c.nhi_shift], dtype=y.dtype)
+        return y * scale + shift
+
+
 def build_window_cnn(**config: Any) -> WindowCNN:
     """Registry builder of ``dla_window_cnn`` (keyword config as stored in ``config.json``)."""
     return WindowCNN(from_dict(WindowCNNConfig, config))
@@ -169,6 +203,11 @@ def build_window_cnn(**config: Any) -> WindowCNN:
 def build_fcn(**config: Any) -> FCN:
     """Registry builder of ``dla_fcn`` (keyword config as stored in ``config.json``)."""
     return FCN(from_dict(FCNConfig, config))
+
+
+def build_refiner(**config: Any) -> Refiner:
+    """Registry builder of ``dla_refiner`` (keyword config as stored in ``config.json``)."""
+    return Refiner(from_dict(RefinerConfig, config))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -148,6 +148,87 @@ class FCNConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RefinerConfig:
+    """Second-stage localiser: a small CNN on a crop centred on one catalogue absorber.
+
+    The first stage (window CNN or FCN with the vote peaks of dla.md §5) places strong absorbers
+    10-40 A off in dense forest; the refiner looks at a ``crop``-pixel cut of the sightline centred
+    on the catalogue position and predicts [logit that an absorber with log N_HI >= ``nhi_min``
+    lies within ``reach`` pixels of the centre, offset of the nearest such absorber (pixels),
+    its log N_HI]. Each block is a 'same' convolution (``kernel``), ReLU and max-pool 2; then a
+    dense layer of ``hidden`` units and the 3 outputs. Input channels (fixed): flux, 1-sigma
+    error capped at ``error_cap`` (and set to it where there is no data), and the rest wavelength
+    as (rest - ``rest_center``) / ``rest_scale``.
+
+    Attributes
+    ----------
+    in_channels : int
+        Always 3 (flux, error, rest wavelength).
+    crop : int
+        Crop length in pixels (a multiple of 2 ** len(widths)); the absorber pixel is at crop // 2.
+    widths : tuple of int
+        Output channels of the convolution blocks.
+    kernel : int
+        Convolution kernel (odd).
+    hidden : int
+        Width of the dense layer.
+    reach : float
+        Largest |offset| (pixels) at which an absorber counts as the crop's target; also the
+        range of the uniform training jitter.
+    offset_unit : float
+        The offset output is in units of ``offset_unit`` pixels (the loss scale).
+    nhi_shift, nhi_scale : float
+        log N_HI = output / nhi_scale + nhi_shift.
+    error_cap : float
+        Errors are capped at this value (no data: flux 0, error = error_cap).
+    rest_center, rest_scale : float
+        Rest-wavelength channel normalisation (A).
+    nhi_min : float
+        Training targets are absorbers with log N_HI >= nhi_min.
+    jitter_sigma : float
+        Training crops: half centred at truth + N(0, jitter_sigma) px, half at truth +
+        U(-reach, reach).
+    crops_per_absorber : int
+        Training crops per target absorber (even).
+    negatives_per_sightline : int
+        Training crops per sightline centred on a random searched pixel (target or not).
+    """
+
+    in_channels: int = 3
+    crop: int = 256
+    widths: tuple[int, ...] = (64, 64, 128, 128, 128)
+    kernel: int = 7
+    hidden: int = 128
+    reach: float = 40.0
+    offset_unit: float = 10.0
+    nhi_shift: float = 20.8
+    nhi_scale: float = 2.0
+    error_cap: float = 5.0
+    rest_center: float = 1100.0
+    rest_scale: float = 200.0
+    nhi_min: float = 20.0
+    jitter_sigma: float = 8.0
+    crops_per_absorber: int = 4
+    negatives_per_sightline: int = 2
+
+    def __post_init__(self) -> None:
+        if self.in_channels != 3:
+            raise ValueError("the refiner input has 3 channels (flux, error, rest wavelength)")
+        if not self.widths or self.crop % (2 ** len(self.widths)):
+            m = 2 ** len(self.widths)
+            raise ValueError(f"crop must be a multiple of 2 ** len(widths) ({m})")
+        if self.kernel % 2 == 0:
+            raise ValueError("kernel must be odd")
+        if self.crops_per_absorber % 2:
+            raise ValueError("crops_per_absorber must be even (half Gaussian, half uniform jitter)")
+
+    @property
+    def flat(self) -> int:
+        """Features entering the dense layer."""
+        return self.widths[-1] * (self.crop >> len(self.widths))
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Optimisation settings shared by both architectures (dla.md §4.3).
 
@@ -213,15 +294,18 @@ class TrainConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSection:
-    """Which architecture and its two possible configs."""
+    """Which architecture and the configs of the three possible ones."""
 
-    architecture: Literal["dla_window_cnn", "dla_fcn"] = "dla_fcn"
+    architecture: Literal["dla_window_cnn", "dla_fcn", "dla_refiner"] = "dla_fcn"
     window_cnn: WindowCNNConfig = field(default_factory=WindowCNNConfig)
     fcn: FCNConfig = field(default_factory=FCNConfig)
+    refiner: RefinerConfig = field(default_factory=RefinerConfig)
 
-    def arch_config(self) -> WindowCNNConfig | FCNConfig:
+    def arch_config(self) -> WindowCNNConfig | FCNConfig | RefinerConfig:
         """The config of the selected architecture."""
-        return self.window_cnn if self.architecture == "dla_window_cnn" else self.fcn
+        if self.architecture == "dla_window_cnn":
+            return self.window_cnn
+        return self.refiner if self.architecture == "dla_refiner" else self.fcn
 
 
 @dataclass(frozen=True, kw_only=True)

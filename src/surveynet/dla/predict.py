@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from surveynet.config import from_dict
 from surveynet.dla.catalog import Catalog, SightlinePrediction
 from surveynet.dla.config import CatalogConfig, DataConfig
 from surveynet.dla.inputs import InputSpec, padded_input, search_pixels
+from surveynet.dla.refine import DEFAULT_REFINER, DLARefiner
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import InputError, ModelFormatError
 
@@ -219,6 +220,20 @@ def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFin
     return found
 
 
+def resolve_refiner(refiner: str | os.PathLike[str] | None) -> DLARefiner | None:
+    """The refiner to use: None = the bundled ``dla_refiner`` when installed, "none" = no
+    refinement, else a model directory or bundled name."""
+    from surveynet.io.model import bundled_models_dir
+
+    if refiner is None:
+        if not (bundled_models_dir() / DEFAULT_REFINER).is_dir():
+            return None
+        refiner = DEFAULT_REFINER
+    if str(refiner).lower() == "none":
+        return None
+    return DLARefiner(refiner)
+
+
 def route(finders: Sequence[DLAFinder], s2n: float) -> DLAFinder:
     """The finder whose S/N range contains ``s2n`` (the first one when none or several do)."""
     for fd in finders:
@@ -238,12 +253,16 @@ def predict_sightlines(
     sightlines: Sequence[Sightline],
     finders: Sequence[DLAFinder],
     catalog: CatalogConfig | None = None,
+    *,
+    refiner: DLARefiner | None = None,
+    refine_sightlines: Mapping[int, Sightline] | None = None,
 ) -> Catalog:
     """Absorber catalogue of preprocessed sightlines (DLACAT + QSOCAT tables).
 
     Each sightline goes to the finder of its S/N range (:func:`route`); its per-pixel outputs are
     turned into absorbers by :func:`surveynet.dla.catalog.catalog_from_predictions` (dla.md §5)
-    with the vote normalisation of that model's label half-width.
+    with the vote normalisation of that model's label half-width; a ``refiner`` moves every
+    vote peak before the merge (``refine_sightlines``: TARGETID -> sightline on its grid).
     """
     from surveynet.dla.catalog import catalog_from_predictions
 
@@ -258,7 +277,12 @@ def predict_sightlines(
         preds = fd.predict(sub)
         parts.append(
             catalog_from_predictions(
-                sub, preds, catalog_config_for(fd, catalog), rest_range=fd.spec.rest_range
+                sub,
+                preds,
+                catalog_config_for(fd, catalog),
+                rest_range=fd.spec.rest_range,
+                refiner=refiner,
+                refine_sightlines=refine_sightlines,
             )
         )
     return merge_catalogs(parts)
@@ -283,6 +307,7 @@ def predict_file(
     truth: str | None = None,
     catalog: dict[str, Any] | None = None,
     skip_bal: bool = False,
+    refiner: str | None = None,
 ) -> Catalog:
     """Catalogue of one DESI spectra/coadd file (module level, for the Dask runner).
 
@@ -300,6 +325,8 @@ def predict_file(
         :class:`~surveynet.dla.config.CatalogConfig` fields.
     skip_bal : bool
         Leave out quasars ``qso_catalog`` flags as BAL (``DataConfig.skip_bal``).
+    refiner : str, optional
+        Second-stage localiser (model directory or bundled name); None: none.
     """
     import dataclasses
 
@@ -308,19 +335,27 @@ def predict_file(
 
     finders = load_finders(models)
     ccfg = from_dict(CatalogConfig, catalog or {})
+    ref = None if refiner is None else DLARefiner(refiner, iterations=ccfg.refine_iterations)
     # models may read their sightlines differently (camera, pixel size): each S/N-routed model
     # gets the sightlines of its own data config (the S/N does not depend on the camera); the
     # file is read once
     data_of = {id(fd): dataclasses.replace(fd.data, skip_bal=skip_bal) for fd in finders}
     configs = list(dict.fromkeys(data_of.values()))
-    spectra = read_spectra(path) if len(configs) > 1 else path
+    ref_data = None if ref is None else dataclasses.replace(ref.data, skip_bal=skip_bal)
+    n_reads = len(configs) + (ref_data is not None and ref_data not in configs)
+    spectra = read_spectra(path) if n_reads > 1 else path
+    read = {d: read_sightlines(spectra, qso_catalog, d, truth_path=truth) for d in configs}
+    grid = None
+    if ref_data is not None:  # the refiner crops sightlines on its own grid
+        on_grid = read.get(ref_data) or read_sightlines(spectra, qso_catalog, ref_data)
+        grid = {sl.targetid: sl for sl in on_grid}
     parts = []
     for d in configs:
-        sls = read_sightlines(spectra, qso_catalog, d, truth_path=truth)
+        sls = read[d]
         if len(configs) > 1:
             sls = [sl for sl in sls if data_of[id(route(finders, sl.s2n))] == d]
         log.info("%s: %d sightlines (camera %s)", path, len(sls), d.camera)
-        parts.append(predict_sightlines(sls, finders, ccfg))
+        parts.append(predict_sightlines(sls, finders, ccfg, refiner=ref, refine_sightlines=grid))
     return parts[0] if len(parts) == 1 else merge_catalogs(parts)
 
 
@@ -337,11 +372,13 @@ def predict_files(
     quiet: bool = False,
     overwrite: bool = False,
     skip_bal: bool = False,
+    refiner: str | os.PathLike[str] | None = None,
 ) -> tuple[Path, int, Catalog]:
     """Run the finder over many files (Dask runner) and write one merged catalogue atomically.
 
     Bad files are reported (logged) and skipped; the others complete. ``skip_bal`` leaves out
-    BAL-flagged quasars (see :func:`predict_file`).
+    BAL-flagged quasars (see :func:`predict_file`). ``refiner``: the second-stage localiser
+    (:func:`resolve_refiner`: None = the bundled ``dla_refiner``, "none" = no refinement).
 
     Returns
     -------
@@ -359,8 +396,13 @@ def predict_files(
     if not inputs:
         raise InputError("no input files")
     finders = load_finders(models)  # fail early on a bad model
+    ref = resolve_refiner(refiner)
     names = [str(m) for m in models] if models else [f.name for f in finders]
     model_paths = [str(f.saved.path) for f in finders]
+    hashes_full = [f.saved.weights_hash for f in finders]
+    if ref is not None:
+        names.append(ref.name)
+        hashes_full.append(ref.saved.weights_hash)
     ccfg = catalog or CatalogConfig()
     results = run_batch(
         predict_file,
@@ -374,6 +416,7 @@ def predict_files(
         truth=None if truth is None else str(truth),
         catalog=to_dict(ccfg),
         skip_bal=skip_bal,
+        refiner=None if ref is None else str(ref.saved.path),
     )
     n_bad = report_failures(results)
     good = [r.value for r in results if r.ok]
@@ -382,9 +425,10 @@ def predict_files(
     merged = merge_catalogs(good)
     # short header values (FITS cards are 80 characters; full paths and hashes are logged)
     short = "+".join(Path(n).name for n in names)[:40]
-    width = 16 if len(finders) == 1 else 8
-    hashes = "+".join(f.saved.weights_hash[:width] for f in finders)[:33]
-    log.info("models %s (sha256 %s)", model_paths, [f.saved.weights_hash for f in finders])
+    width = 16 if len(hashes_full) == 1 else 8 if len(hashes_full) == 2 else 5
+    hashes = "+".join(h[:width] for h in hashes_full)[:33]
+    extra = "" if ref is None else f" + refiner {ref.saved.path}"
+    log.info("models %s%s (sha256 %s)", model_paths, extra, hashes_full)
     path = write_catalog(
         out, merged, config=ccfg, model_name=short, model_hash=hashes, overwrite=overwrite
     )

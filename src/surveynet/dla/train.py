@@ -6,7 +6,9 @@
   labelled (non-border) pixels of the rest range;
 - ``dla_window_cnn``: per sightline up to ``train.max_windows`` positive windows and as many
   negatives (borders dropped; the anchor's 50/50 ``select_samples_50p_pos_neg``), windows cut on
-  the fly from the padded sightlines.
+  the fly from the padded sightlines;
+- ``dla_refiner``: crops jittered around every truth absorber plus random searched pixels
+  (:func:`surveynet.dla.refine.refiner_arrays`), loss :func:`refiner_loss`.
 
 The loop is :func:`surveynet.nn.loop.fit` (progress bar, safetensors checkpoint in
 ``<out>.work/``, ``--resume``); the best-validation weights are saved with
@@ -29,8 +31,14 @@ from numpy.typing import NDArray
 
 from surveynet.config import config_hash, to_dict
 from surveynet.dla.inputs import InputSpec, padded_input, pixel_labels, search_pixels
-from surveynet.dla.model import FCN, OUTPUT_NAMES, WindowCNN
-from surveynet.dla.model_config import DLATrainConfig, FCNConfig, TrainConfig, WindowCNNConfig
+from surveynet.dla.model import FCN, OUTPUT_NAMES, Refiner, WindowCNN
+from surveynet.dla.model_config import (
+    DLATrainConfig,
+    FCNConfig,
+    RefinerConfig,
+    TrainConfig,
+    WindowCNNConfig,
+)
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import ConfigError, InputError
 from surveynet.io.model import arrays_sha256, save_model
@@ -218,6 +226,26 @@ def dla_loss(
     return ce + tc.w_offset * lo + tc.w_nhi * lh + tc.l2 * l2
 
 
+def refiner_loss(
+    pred: torch.Tensor,
+    cls: torch.Tensor,
+    offset: torch.Tensor,
+    nhi: torch.Tensor,
+    cfg: RefinerConfig,
+    tc: TrainConfig,
+) -> torch.Tensor:
+    """Refiner loss: BCE of the target flag + ``w_offset`` smooth-L1 (beta 0.1) of the offset in
+    units of ``offset_unit`` px + ``w_nhi`` smooth-L1 of (log N_HI x ``nhi_scale``), both over
+    crops with a target."""
+    ce = F.binary_cross_entropy_with_logits(pred[:, 0], cls)
+    pos = cls > 0.5
+    if not bool(pos.any()):
+        return ce
+    lo = F.smooth_l1_loss(pred[pos, 1] / cfg.offset_unit, offset[pos] / cfg.offset_unit, beta=0.1)
+    lh = F.smooth_l1_loss(pred[pos, 2] * cfg.nhi_scale, nhi[pos] * cfg.nhi_scale, beta=0.1)
+    return ce + tc.w_offset * lo + tc.w_nhi * lh
+
+
 def _split(
     n: int, frac: float, rng: np.random.Generator
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -232,6 +260,8 @@ def _build(config: DLATrainConfig) -> torch.nn.Module:
         torch.manual_seed(config.train.seed)  # scoped: the caller's RNG state is restored
         if isinstance(arch, WindowCNNConfig):
             return WindowCNN(arch)
+        if isinstance(arch, RefinerConfig):
+            return Refiner(arch)
         return FCN(arch)
 
 
@@ -286,6 +316,8 @@ def init_from(
 
 def _check(config: DLATrainConfig) -> None:
     arch = config.model.arch_config()
+    if isinstance(arch, RefinerConfig):
+        return  # fixed inputs (flux, error, rest wavelength)
     sect = "window_cnn" if isinstance(arch, WindowCNNConfig) else "fcn"
     if arch.in_channels != len(config.input.channels):
         raise ConfigError(
@@ -387,6 +419,26 @@ def train_model(
         val_data = None if a_va is None else [a_va.x, a_va.cls, a_va.offset, a_va.nhi, a_va.mask]
         data_hash = arrays_sha256(train_data)
         n_samples = len(a_tr.x)
+    elif isinstance(arch, RefinerConfig):
+        from surveynet.dla.refine import refiner_arrays
+
+        r_tr = refiner_arrays([sls[i] for i in tr], arch, rng, spec.rest_range)
+        r_va = refiner_arrays([sls[i] for i in va], arch, rng, spec.rest_range) if va.size else None
+        log.info(
+            "refiner: %d train crops (%d with a target) from %d sightlines",
+            len(r_tr.x),
+            int(r_tr.cls.sum()),
+            len(tr),
+        )
+
+        def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            x, c, o, h = batch
+            return refiner_loss(mdl(x), c, o, h, arch, tc)  # type: ignore[arg-type]
+
+        train_data = [r_tr.x, r_tr.cls, r_tr.offset, r_tr.nhi]
+        val_data = None if r_va is None else [r_va.x, r_va.cls, r_va.offset, r_va.nhi]
+        data_hash = arrays_sha256(train_data)
+        n_samples = len(r_tr.x)
     else:
         w = arch.window
         wi = window_index([sls[i] for i in tr], spec, w, tc.max_windows, rng)
@@ -411,7 +463,7 @@ def train_model(
 
     val_step = None
     if val_data is not None:
-        val_step = step if isinstance(arch, FCNConfig) else make_step(flux_va)  # type: ignore[arg-type]
+        val_step = make_step(flux_va) if isinstance(arch, WindowCNNConfig) else step  # type: ignore[arg-type]
     opt, sched = _optimizer(model, tc)
     history = fit(
         model,
@@ -460,7 +512,8 @@ def train_model(
         )
 
     path = save(overwrite)
-    if (tc.calibrate_offsets or tc.calibrate_nhi) and va.size:
+    is_finder = not isinstance(arch, RefinerConfig)
+    if is_finder and (tc.calibrate_offsets or tc.calibrate_nhi) and va.size:
         from surveynet.dla.predict import DLAFinder, nhi_bias, offset_bias
 
         # the calibration runs the saved model (numpy engine), then the metadata is rewritten

@@ -1,0 +1,165 @@
+"""Second-stage DLA localiser: crops, targets, numpy-engine parity, training, catalogue hook."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from surveynet.dla.bench import toy_sightlines
+from surveynet.dla.catalog import SightlinePrediction, catalog_from_predictions
+from surveynet.dla.config import LYA_REST, CatalogConfig
+from surveynet.dla.model_config import RefinerConfig
+from surveynet.dla.refine import pixel_position, refiner_arrays, refiner_input, refiner_targets
+from surveynet.dla.sightline import Dla, Sightline
+
+PARITY_TOL = 1e-5  # numpy engine vs torch, float64
+
+
+def _sightline(n: int = 3000, dlas: list[Dla] | None = None) -> Sightline:
+    ll = np.log10(3600.0) + 1e-4 * np.arange(n)
+    rng = np.random.default_rng(3)
+    err = np.full(n, 0.1)
+    err[:5] = np.inf
+    return Sightline(7, 3.2, ll, 1 + 0.1 * rng.standard_normal(n), err, 10.0, list(dlas or []))
+
+
+def _dla(sl: Sightline, pix: float, nhi: float) -> Dla:
+    return Dla(z_dla=10 ** (sl.loglam[0] + pix * 1e-4) / LYA_REST - 1.0, nhi=nhi)
+
+
+def test_crop_channels_alignment_and_edges():
+    cfg = RefinerConfig()
+    sl = _sightline()
+    half = cfg.crop // 2
+    x = refiner_input(sl, np.array([1000, 3]), cfg)
+    assert x.shape == (2, 3, cfg.crop) and x.dtype == np.float32
+    # the absorber pixel sits at crop // 2; channels: flux, capped error, rest wavelength
+    np.testing.assert_allclose(x[0, 0], sl.flux[1000 - half : 1000 + half], rtol=1e-6)
+    np.testing.assert_allclose(x[0, 1], 0.1, rtol=1e-6)
+    rest = 10 ** sl.loglam[1000] / (1 + sl.z_qso)
+    assert x[0, 2, half] == pytest.approx((rest - cfg.rest_center) / cfg.rest_scale, rel=1e-5)
+    assert np.all(np.diff(x[0, 2]) > 0)
+    # before the first pixel: no data (flux 0, error = cap); pixels 0-4 have infinite errors
+    assert np.all(x[1, 0, : half - 3] == 0) and np.all(x[1, 1, : half - 3] == cfg.error_cap)
+    assert np.all(x[1, 1, half - 3 : half + 2] == cfg.error_cap)
+    np.testing.assert_allclose(x[1, 0, half + 2 :], sl.flux[5 : 3 + half], rtol=1e-6)
+
+
+def test_targets_nearest_strong_absorber_within_reach():
+    cfg = RefinerConfig()
+    sl = _sightline()
+    sl.dlas = [_dla(sl, 1000.0, 20.8), _dla(sl, 1050.0, 21.4), _dla(sl, 1500.0, 19.5)]
+    cls, off, nhi = refiner_targets(sl, np.array([990, 1030, 1100, 1500, 2000]), cfg)
+    np.testing.assert_allclose(cls, [1, 1, 0, 0, 0])  # 1100: 50 px > reach; 1500: 19.5 < nhi_min
+    assert off[0] == pytest.approx(10.0, abs=1e-3)
+    assert off[1] == pytest.approx(20.0, abs=1e-3)  # 1050 is nearer than 1000
+    assert nhi[1] == pytest.approx(21.4) and nhi[0] == pytest.approx(20.8)
+    # 1100: the nearest (1050) is 50 px away, beyond reach 40
+    assert cls[2] == 0 and off[2] == 0 and nhi[2] == 0
+
+
+def test_training_crops_are_jittered_around_truth():
+    cfg = RefinerConfig(crops_per_absorber=40, negatives_per_sightline=3)
+    sl = _sightline(dlas=[])
+    sl.dlas = [_dla(sl, 1200.0, 21.0)]
+    arr = refiner_arrays([sl], cfg, np.random.default_rng(0), rest_range=(800.0, 1400.0))
+    assert arr.x.shape == (43, 3, cfg.crop)
+    jit = -arr.offset[:40]  # centre - truth
+    assert np.all(arr.cls[:40] == 1) and np.all(np.abs(jit) <= cfg.reach)
+    assert np.std(jit[:20]) < np.std(jit[20:])  # Gaussian half narrower than the uniform half
+    assert np.all(arr.nhi[:40] == pytest.approx(21.0))
+
+
+class _MoveTo:
+    """Stand-in refiner that moves every absorber to one wavelength."""
+
+    def __init__(self, wave: float) -> None:
+        self.wave = wave
+        self.seen: list[float] = []
+
+    def refine(self, items):
+        for _, rows in items:
+            for r in rows:
+                self.seen.append(r["WAVE"])
+                r["WAVE"] = self.wave
+
+
+def test_catalog_refines_peaks_before_the_core_merge():
+    sl = toy_sightlines(1, 0)[0]
+    n = sl.n_pix
+    pix = np.arange(n)
+    conf = np.zeros(n)
+    off = np.zeros(n)
+    for c in (1500, 1560):  # two separated vote peaks (two absorbers without refinement)
+        conf[c - 20 : c + 21] = 0.99
+        off[c - 20 : c + 21] = c - pix[c - 20 : c + 21]
+    pred = SightlinePrediction(pix, conf, off, np.full(n, 21.5))
+    cfg = CatalogConfig()
+    plain = catalog_from_predictions([sl], [pred], cfg, rest_range=None)
+    assert len(plain.dlas) == 2
+    target = float(10 ** sl.loglam[1530])
+    stub = _MoveTo(target)
+    cat = catalog_from_predictions([sl], [pred], cfg, rest_range=None, refiner=stub)
+    assert len(stub.seen) == 2
+    # both moved onto one position, then merged as one absorber inside one black core
+    assert len(cat.dlas) == 1
+    assert cat.dlas["Z_DLA"][0] == pytest.approx(target / LYA_REST - 1.0)
+
+
+def _tiny_refiner(tmp_path, epochs: int = 1):
+    from surveynet.config import apply_overrides
+    from surveynet.dla.model_config import DLATrainConfig
+    from surveynet.dla.train import train_model
+
+    over = [
+        "model.architecture=dla_refiner",
+        "model.refiner.widths=[8,8,8]",
+        "model.refiner.crop=64",
+        "model.refiner.hidden=16",
+        f"train.epochs={epochs}",
+        "train.batch_size=16",
+    ]
+    cfg = apply_overrides(DLATrainConfig(), over)
+    sls = toy_sightlines(10, 4)
+    return train_model(cfg, sls, tmp_path / "ref", quiet=True, command="test"), cfg, sls
+
+
+def test_refiner_engine_matches_torch_and_trains(tmp_path):
+    torch = pytest.importorskip("torch")
+    from surveynet.dla.model import Refiner
+    from surveynet.dla.refine import DLARefiner
+    from surveynet.io.model import load_model
+
+    path, cfg, sls = _tiny_refiner(tmp_path, epochs=2)
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["architecture"] == "dla_refiner" and len(meta["training"]["history"]) == 2
+    assert "offset_bias" not in meta["preprocessing"]  # finder calibrations do not apply
+    saved = load_model(path, pipeline="dla")
+    model = Refiner(cfg.model.refiner).double().eval()
+    model.load_state_dict({k: torch.from_numpy(v).double() for k, v in saved.tensors.items()})
+    ref = DLARefiner(path, dtype=np.float64)
+    x = refiner_input(sls[0], np.array([500, 900, 1300]), ref.config).astype(np.float64)
+    expect = model(torch.from_numpy(x)).detach().numpy()
+    assert np.abs(ref.engine(x) - expect).max() <= PARITY_TOL
+    # refine(): one round moves by the (clipped) predicted offset from the rounded pixel
+    sl = sls[0]
+    rows = [{"WAVE": float(10 ** sl.loglam[900])}]
+    ref.iterations = 1
+    ref.refine([(sl, rows)])
+    moved = pixel_position(sl, rows[0]["WAVE"])
+    step = np.clip(expect[1, 1], -ref.config.reach, ref.config.reach)
+    assert moved == pytest.approx(900 + step, abs=1e-6)
+    assert rows[0]["WAVE_FIRST"] == pytest.approx(10 ** sl.loglam[900])
+    assert 0 <= rows[0]["REFINE_P"] <= 1
+
+
+def test_refiner_is_not_a_finder(tmp_path):
+    pytest.importorskip("torch")
+    from surveynet.dla.predict import DLAFinder
+    from surveynet.errors import ModelFormatError
+
+    path, _, _ = _tiny_refiner(tmp_path)
+    with pytest.raises(ModelFormatError, match="not a DLA finder"):
+        DLAFinder(path)
