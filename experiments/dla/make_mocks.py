@@ -19,6 +19,8 @@ final2:   4000 spectra, seed 9004, the test_real recipe; generated in the third 
           reported on by then, so it was not reused).
 final3:   4000 spectra, seed 9005, the test_real recipe; generated in the fourth session after the
           core-overlap merge (CatalogConfig.merge_core) was chosen on test_real.
+final4:   4000 spectra, seed 9006, the test_real recipe; generated in the fifth session after the
+          second-stage localiser (dla_refiner) and its options were chosen on test_real.
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ SETS = {
     "final3": dict(
         n=4000,
         seed=9005,
+        n_files=8,
+        config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
+    ),
+    "final4": dict(
+        n=4000,
+        seed=9006,
         n_files=8,
         config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
     ),

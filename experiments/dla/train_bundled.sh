@@ -11,7 +11,7 @@
 # 88483776d263fa6d) and a fine-tuning from it (--init) on all cameras merged at the same pixel
 # size, with the offset term of the loss weighted 10x (third session).
 # Times: dla_fcn_base ~50 min (2 threads), the fine-tuning ~25 min (1 thread), dla_fcn_lowsnr
-# ~25 min (1 thread) on a 2-core CPU.
+# ~25 min (1 thread), dla_refiner ~30 min (2 threads) on a 2-core CPU.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
@@ -41,6 +41,12 @@ WIN=(--set model.architecture=dla_window_cnn --set 'model.window_cnn.conv_filter
   --set model.window_cnn.fc1=128 --set 'model.window_cnn.fc2=[64,64,64]' --set model.window_cnn.nhi_shift=20
   --set 'input.s2n_range=[3,1e9]' --set train.max_windows=30 --set train.epochs=3 --set train.batch_size=128
   --set train.lr=0.001 --set train.offset_scale=30 --set train.calibrate_offsets=false --seed 3)
+# second-stage localiser (all S/N >= 1 sightlines of train_big + train_big2, all cameras on the
+# dla_fcn grid): crops of 512 px jittered around every truth absorber (log N >= 20) + 2 random
+# searched pixels per sightline, 10 epochs, cosine LR from 2e-3
+REF=(--set model.architecture=dla_refiner --set data.camera=all --set data.pixel_velocity_ms=62996
+  --set train.epochs=10 --set train.batch_size=128 --set train.lr=0.002 --set train.lr_schedule=cosine
+  --seed 21)
 train() {  # name threads "mock1 [mock2 ...]" args...  (INSTALL=0: keep it in RUNS/models only)
   local name=$1 threads=$2 mocks=$3; shift 3
   local files=() truths=() shown=()
@@ -64,7 +70,7 @@ cfg["training"]["command"] = cmd
 open(p, "w").write(json.dumps(cfg, indent=1) + "\n")
 PY
 }
-MODELS=${MODELS:-"dla_fcn dla_fcn_lowsnr"}
+MODELS=${MODELS:-"dla_fcn dla_fcn_lowsnr dla_refiner"}
 for m in $MODELS; do
   case $m in
     dla_fcn)
@@ -72,5 +78,6 @@ for m in $MODELS; do
       train dla_fcn 1 "train_big train_big2" "${FCN_FT[@]}" ;;
     dla_fcn_lowsnr) train dla_fcn_lowsnr 1 "train_big" "${FCN_LO[@]}" ;;
     dla_window_cnn) train dla_window_cnn 1 "train_hi" "${WIN[@]}" ;;
+    dla_refiner) train dla_refiner 2 "train_big train_big2" "${REF[@]}" ;;
   esac
 done

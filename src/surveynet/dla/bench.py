@@ -181,8 +181,60 @@ def rate_in_processes(
     return total
 
 
+class _CountingRefiner:
+    """Wraps a :class:`~surveynet.dla.refine.DLARefiner` and counts the crops it evaluates."""
+
+    def __init__(self, refiner: Any) -> None:
+        self.refiner = refiner
+        self.crops = 0
+
+    def refine(self, items: Any) -> None:
+        self.crops += self.refiner.iterations * sum(len(rows) for _, rows in items)
+        self.refiner.refine(items)
+
+
+def _time_catalog(fcn: Any, refiner: Any, sls: Sequence[Sightline], min_time: float) -> float:
+    """Sightlines/s of the whole catalogue step (finder, votes, peaks, optional refiner)."""
+    from surveynet.dla.predict import predict_sightlines
+
+    predict_sightlines(sls[:2], [fcn], refiner=refiner)  # warm-up
+    best = np.inf
+    for _ in range(2):
+        t0 = time.perf_counter()
+        n = 0
+        while True:
+            predict_sightlines(sls, [fcn], refiner=refiner)
+            n += 1
+            if time.perf_counter() - t0 >= min_time:
+                break
+        best = min(best, (time.perf_counter() - t0) / n)
+    return len(sls) / best
+
+
+def bench_refiner(
+    fcn: Any, refiner: Any, sls: Sequence[Sightline], min_time: float
+) -> dict[str, Any]:
+    """The FCN catalogue with and without the second-stage localiser on the same sightlines."""
+    from surveynet.dla.predict import predict_sightlines
+
+    counter = _CountingRefiner(refiner)
+    predict_sightlines(sls, [fcn], refiner=counter)
+    macs = refiner.engine.macs_per_crop()
+    return {
+        "refiner_model": refiner.name,
+        "refiner_iterations": refiner.iterations,
+        "refiner_crops_per_sightline": round(counter.crops / len(sls), 3),
+        "refiner_gflop_per_sightline": round(2.0 * macs * counter.crops / len(sls) / 1e9, 5),
+        "fcn_catalog_sightlines_per_s": round(_time_catalog(fcn, None, sls, min_time), 1),
+        "fcn_refined_catalog_sightlines_per_s": round(
+            _time_catalog(fcn, refiner, sls, min_time), 1
+        ),
+    }
+
+
 def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Throughput (sightlines/s) and FLOPs per sightline of both finders on the same sightlines."""
+    """Throughput (sightlines/s) and FLOPs per sightline of both finders on the same sightlines,
+    and of the FCN catalogue with the second-stage localiser (bundled ``dla_refiner``)."""
     import tempfile
 
     from surveynet.bench import gemm_gflops
@@ -239,5 +291,15 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
         if "window_cnn_bundled_gflop_per_sightline" in res:
             res["flop_ratio_bundled_window_over_fcn"] = round(
                 res["window_cnn_bundled_gflop_per_sightline"] / res["fcn_gflop_per_sightline"], 1
+            )
+        from surveynet.dla.refine import DEFAULT_REFINER, DLARefiner
+
+        if (bundled / DEFAULT_REFINER).is_dir():
+            ref = DLARefiner(bundled / DEFAULT_REFINER)
+            res.update(bench_refiner(fcn, ref, sls, 0.5 if quick else 2.0))
+            res["flop_ratio_anchor_over_fcn_refined"] = round(
+                res["window_cnn_anchor_gflop_per_sightline"]
+                / (res["fcn_gflop_per_sightline"] + res["refiner_gflop_per_sightline"]),
+                1,
             )
     return res

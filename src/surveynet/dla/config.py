@@ -271,6 +271,10 @@ class CatalogConfig:
         :class:`surveynet.dla.refine.DLARefiner`) applied to every vote peak before the merge;
         each round crops the sightline at the current position and moves it by the predicted
         offset.
+    refine_nhi_weight : float
+        The refined absorber's N_HI = (1 - w) x the first stage's + w x the refiner's (predicted on
+        the crop centred at the refined position); 0 keeps the first stage's. 0.7 was chosen on
+        the ``test_real`` mock (experiments/dla/README.md).
     """
 
     level1: float = 0.5
@@ -296,6 +300,7 @@ class CatalogConfig:
     zc_min_pixels: int = 5
     merge_core: float | None = 1.0
     refine_iterations: int = 3
+    refine_nhi_weight: float = 0.7
 
     @property
     def norm(self) -> float:

@@ -192,11 +192,16 @@ class RefinerConfig:
         Training crops per target absorber (even).
     negatives_per_sightline : int
         Training crops per sightline centred on a random searched pixel (target or not).
+    strong_nhi : float or None
+        Absorbers with log N_HI >= strong_nhi get ``strong_crops`` more training crops (the
+        strong DLAs whose wide black cores are hardest to centre are rare in f(N)).
+    strong_crops : int
+        Extra training crops per strong absorber (even; same jitter mix).
     """
 
     in_channels: int = 3
-    crop: int = 256
-    widths: tuple[int, ...] = (64, 64, 128, 128, 128)
+    crop: int = 512
+    widths: tuple[int, ...] = (48, 48, 96, 96, 96, 96)
     kernel: int = 7
     hidden: int = 128
     reach: float = 40.0
@@ -210,6 +215,8 @@ class RefinerConfig:
     jitter_sigma: float = 8.0
     crops_per_absorber: int = 4
     negatives_per_sightline: int = 2
+    strong_nhi: float | None = None
+    strong_crops: int = 0
 
     def __post_init__(self) -> None:
         if self.in_channels != 3:
@@ -219,8 +226,10 @@ class RefinerConfig:
             raise ValueError(f"crop must be a multiple of 2 ** len(widths) ({m})")
         if self.kernel % 2 == 0:
             raise ValueError("kernel must be odd")
-        if self.crops_per_absorber % 2:
-            raise ValueError("crops_per_absorber must be even (half Gaussian, half uniform jitter)")
+        if self.crops_per_absorber % 2 or self.strong_crops % 2:
+            raise ValueError(
+                "crops_per_absorber and strong_crops must be even (half Gaussian, half uniform)"
+            )
 
     @property
     def flat(self) -> int:

@@ -335,7 +335,11 @@ def predict_file(
 
     finders = load_finders(models)
     ccfg = from_dict(CatalogConfig, catalog or {})
-    ref = None if refiner is None else DLARefiner(refiner, iterations=ccfg.refine_iterations)
+    ref = None
+    if refiner is not None:
+        ref = DLARefiner(
+            refiner, iterations=ccfg.refine_iterations, nhi_weight=ccfg.refine_nhi_weight
+        )
     # models may read their sightlines differently (camera, pixel size): each S/N-routed model
     # gets the sightlines of its own data config (the S/N does not depend on the camera); the
     # file is read once

@@ -115,9 +115,9 @@ def refiner_arrays(
     rest_range: tuple[float, float] = (900.0, 1346.0),
 ) -> RefinerArrays:
     """Training crops: jittered around every truth absorber (log N_HI >= ``nhi_min``) inside the
-    searched range, plus ``negatives_per_sightline`` random searched pixels per sightline."""
+    searched range (``strong_crops`` more for log N_HI >= ``strong_nhi``), plus
+    ``negatives_per_sightline`` random searched pixels per sightline."""
     xs, labels = [], []
-    n_jit = cfg.crops_per_absorber // 2
     for sl in sightlines:
         pix = search_pixels(sl, rest_range)
         if pix.size == 0:
@@ -127,6 +127,9 @@ def refiner_arrays(
             p = pixel_position(sl, d.central_wavelength)
             if d.nhi < cfg.nhi_min or not pix[0] <= p <= pix[-1]:
                 continue
+            n_jit = cfg.crops_per_absorber // 2
+            if cfg.strong_nhi is not None and d.nhi >= cfg.strong_nhi:
+                n_jit += cfg.strong_crops // 2
             centres += list(p + rng.normal(0.0, cfg.jitter_sigma, n_jit))
             # reach - 0.5: the rounded centre stays within reach
             centres += list(p + rng.uniform(0.5 - cfg.reach, cfg.reach - 0.5, n_jit))
@@ -151,12 +154,19 @@ class DLARefiner:
         Model directory or bundled name.
     iterations : int
         Crop-predict-move rounds per absorber.
+    nhi_weight : float
+        Weight of the refiner's log N_HI in the refined row's ``NHI`` (0: keep the first stage's).
     dtype : numpy dtype
         Engine precision.
     """
 
     def __init__(
-        self, model: str | os.PathLike[str], *, iterations: int = 3, dtype: Any = np.float32
+        self,
+        model: str | os.PathLike[str],
+        *,
+        iterations: int = 3,
+        nhi_weight: float = 0.7,
+        dtype: Any = np.float32,
     ) -> None:
         from surveynet.io.model import load_model
         from surveynet.registry import get_numpy_engine
@@ -172,6 +182,9 @@ class DLARefiner:
         pre = saved.preprocessing
         self.data = from_dict(DataConfig, pre["data"]) if "data" in pre else DataConfig()
         self.iterations = int(iterations)
+        self.nhi_weight = float(nhi_weight)
+        if self.iterations < 1 or not 0.0 <= self.nhi_weight <= 1.0:
+            raise ValueError("refiner: iterations must be >= 1 and nhi_weight in [0, 1]")
 
     @property
     def name(self) -> str:
@@ -184,7 +197,8 @@ class DLARefiner:
         Each round crops every absorber at its current pixel, predicts the offset to the nearest
         absorber (clipped to +-``reach``) and moves the position by it; the rows get
         ``WAVE`` (refined), ``WAVE_FIRST`` (the first stage's), ``REFINE_P`` (probability of an
-        absorber within ``reach`` at the last round) and ``REFINE_NHI``.
+        absorber within ``reach`` at the last round) and ``REFINE_NHI``; ``NHI`` becomes
+        (1 - ``nhi_weight``) x NHI + ``nhi_weight`` x REFINE_NHI.
         """
         cfg = self.config
         todo = [(sl, r) for sl, rows in items for r in rows]
@@ -204,3 +218,4 @@ class DLARefiner:
             r["WAVE"] = float(10.0 ** (sl.loglam[0] + p * (sl.loglam[1] - sl.loglam[0])))
             r["REFINE_P"] = float(1.0 / (1.0 + np.exp(-o[0])))
             r["REFINE_NHI"] = float(o[2])
+            r["NHI"] = (1.0 - self.nhi_weight) * float(r["NHI"]) + self.nhi_weight * float(o[2])
