@@ -227,3 +227,17 @@ def test_bundled_refiner_recentres_displaced_dlas(mock_sightlines):
     assert np.median(np.abs(err)) < 4.0
     assert np.mean(np.abs(err) < 10) > 0.8
     assert np.median(np.abs(dn)) < 0.2
+
+
+def test_refiner_fine_tunes_with_other_training_crops_only(tmp_path):
+    pytest.importorskip("torch")
+    from surveynet.config import apply_overrides
+    from surveynet.dla.train import _build, init_from
+    from surveynet.errors import ConfigError
+
+    path, cfg, _ = _tiny_refiner(tmp_path)
+    more = apply_overrides(cfg, ["model.refiner.strong_nhi=21.3", "model.refiner.strong_crops=8"])
+    assert init_from(_build(more), more, path)["model"] == "ref"
+    wider = apply_overrides(cfg, ["model.refiner.hidden=32"])
+    with pytest.raises(ConfigError, match="hidden"):
+        init_from(_build(wider), wider, path)

@@ -231,6 +231,16 @@ class RefinerConfig:
                 "crops_per_absorber and strong_crops must be even (half Gaussian, half uniform)"
             )
 
+    #: Fields that only shape the training crops (a model may be fine-tuned with other values).
+    TRAINING_FIELDS = (
+        "nhi_min",
+        "jitter_sigma",
+        "crops_per_absorber",
+        "negatives_per_sightline",
+        "strong_nhi",
+        "strong_crops",
+    )
+
     @property
     def flat(self) -> int:
         """Features entering the dense layer."""

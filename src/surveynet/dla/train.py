@@ -270,7 +270,8 @@ def init_from(
 ) -> dict[str, Any]:
     """Load the weights of a saved DLA model into ``model`` (fine-tuning; ``--init``).
 
-    The saved architecture and its config must equal ``config.model``, with one exception that
+    The saved architecture and its config must equal ``config.model`` (for the refiner, except
+    the fields that only shape its training crops), with one exception that
     deepens a fully-convolutional finder: when only ``fcn.dilations`` differs and the saved list
     is a prefix of the new one, the saved blocks are loaded and the appended residual blocks start
     as the identity (their 1x1 output convolution is zeroed: ``relu(h + 0) = h`` for ``h >= 0``),
@@ -288,6 +289,8 @@ def init_from(
             f"model.architecture is {config.model.architecture!r}"
         )
     diff = sorted(k for k in set(saved.config) | set(arch) if saved.config.get(k) != arch.get(k))
+    if isinstance(model, Refiner):
+        diff = [k for k in diff if k not in RefinerConfig.TRAINING_FIELDS]
     meta: dict[str, Any] = {"model": saved.name, "weights_sha256": saved.weights_hash}
     tensors = {k: torch.from_numpy(np.array(v)) for k, v in saved.tensors.items()}
     if diff == ["dilations"] and isinstance(model, FCN):
