@@ -127,19 +127,24 @@ def finder_flops(finder: Any, sightlines: Sequence[Sightline]) -> float:
     return 2.0 * finder.engine.macs_per_pixel() * total
 
 
-def _time(finder: Any, sls: Sequence[Sightline], min_time: float) -> float:
-    finder.predict(sls[: min(2, len(sls))])  # warm-up
+def _rate(run: Any, sls: Sequence[Sightline], min_time: float) -> float:
+    """Sightlines/s of ``run(sls)``: best of two runs of repeated calls lasting ``min_time``."""
+    run(sls[: min(2, len(sls))])  # warm-up
     best = np.inf
     for _ in range(2):
         t0 = time.perf_counter()
         n = 0
         while True:
-            finder.predict(sls)
+            run(sls)
             n += 1
             if time.perf_counter() - t0 >= min_time:
                 break
         best = min(best, (time.perf_counter() - t0) / n)
     return len(sls) / best
+
+
+def _time(finder: Any, sls: Sequence[Sightline], min_time: float) -> float:
+    return _rate(finder.predict, sls, min_time)
 
 
 _RATE_SCRIPT = (
@@ -197,18 +202,7 @@ def _time_catalog(fcn: Any, refiner: Any, sls: Sequence[Sightline], min_time: fl
     """Sightlines/s of the whole catalogue step (finder, votes, peaks, optional refiner)."""
     from surveynet.dla.predict import predict_sightlines
 
-    predict_sightlines(sls[:2], [fcn], refiner=refiner)  # warm-up
-    best = np.inf
-    for _ in range(2):
-        t0 = time.perf_counter()
-        n = 0
-        while True:
-            predict_sightlines(sls, [fcn], refiner=refiner)
-            n += 1
-            if time.perf_counter() - t0 >= min_time:
-                break
-        best = min(best, (time.perf_counter() - t0) / n)
-    return len(sls) / best
+    return _rate(lambda x: predict_sightlines(x, [fcn], refiner=refiner), sls, min_time)
 
 
 def bench_refiner(
