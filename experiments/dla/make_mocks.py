@@ -30,6 +30,13 @@ from pathlib import Path
 
 from surveynet.sim.spectra import preset_config, simulate_to_files
 
+
+def _held_out(n: int, seed: int, n_files: int) -> dict:
+    """The ``test_real`` recipe: preset ``dla``, 5 % close pairs, no RESOLUTION HDUs."""
+    cfg = preset_config("dla", dla_overlap_probability=0.05, resolution=False)
+    return dict(n=n, seed=seed, n_files=n_files, config=cfg)
+
+
 SETS = {
     "train_hi": dict(n=5000, seed=101, n_files=5, config=preset_config("dla")),
     "train_lo": dict(
@@ -40,36 +47,11 @@ SETS = {
     "train_big2": dict(
         n=20000, seed=112, n_files=20, config=preset_config("dla", resolution=False)
     ),
-    "test_real": dict(
-        n=2000,
-        seed=9002,
-        n_files=4,
-        config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
-    ),
-    "final": dict(
-        n=2000,
-        seed=9003,
-        n_files=4,
-        config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
-    ),
-    "final2": dict(
-        n=4000,
-        seed=9004,
-        n_files=8,
-        config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
-    ),
-    "final3": dict(
-        n=4000,
-        seed=9005,
-        n_files=8,
-        config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
-    ),
-    "final4": dict(
-        n=4000,
-        seed=9006,
-        n_files=8,
-        config=preset_config("dla", dla_overlap_probability=0.05, resolution=False),
-    ),
+    "test_real": _held_out(2000, 9002, 4),
+    "final": _held_out(2000, 9003, 4),
+    "final2": _held_out(4000, 9004, 8),
+    "final3": _held_out(4000, 9005, 8),
+    "final4": _held_out(4000, 9006, 8),
 }
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ the first stage's outputs and can follow any finder.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,8 +29,6 @@ from surveynet.dla.inputs import search_pixels
 from surveynet.dla.model_config import RefinerConfig
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import ModelFormatError
-
-log = logging.getLogger(__name__)
 
 #: Bundled refiner used by ``surveynet dla predict`` unless ``--refiner none``.
 DEFAULT_REFINER = "dla_refiner"
@@ -204,13 +201,16 @@ class DLARefiner:
         todo = [(sl, r) for sl, rows in items for r in rows]
         if not todo:
             return
+        spans, start = [], 0  # each sightline's rows are one slice of ``todo``: one crop call
+        for sl, rows in items:
+            if rows:
+                spans.append((sl, start, start + len(rows)))
+                start += len(rows)
         pos = np.array([pixel_position(sl, r["WAVE"]) for sl, r in todo])
         out = np.zeros((len(todo), 3))
         for _ in range(self.iterations):
             centre = np.rint(pos).astype(np.int64)
-            x = np.concatenate(
-                [refiner_input(sl, centre[i : i + 1], cfg) for i, (sl, _) in enumerate(todo)]
-            )
+            x = np.concatenate([refiner_input(sl, centre[a:b], cfg) for sl, a, b in spans])
             out = np.asarray(self.engine(x), dtype=np.float64)
             pos = centre + np.clip(out[:, 1], -cfg.reach, cfg.reach)
         for (sl, r), p, o in zip(todo, pos, out, strict=True):

@@ -270,8 +270,9 @@ def init_from(
 ) -> dict[str, Any]:
     """Load the weights of a saved DLA model into ``model`` (fine-tuning; ``--init``).
 
-    The saved architecture and its config must equal ``config.model`` (for the refiner, except
-    the fields that only shape its training crops), with one exception that
+    The saved architecture and its config must equal ``config.model`` (except the fields an
+    architecture config lists in ``TRAINING_FIELDS``, which only shape the training samples),
+    with one exception that
     deepens a fully-convolutional finder: when only ``fcn.dilations`` differs and the saved list
     is a prefix of the new one, the saved blocks are loaded and the appended residual blocks start
     as the identity (their 1x1 output convolution is zeroed: ``relu(h + 0) = h`` for ``h >= 0``),
@@ -288,9 +289,13 @@ def init_from(
             f"--init {init}: architecture {saved.architecture!r}, "
             f"model.architecture is {config.model.architecture!r}"
         )
-    diff = sorted(k for k in set(saved.config) | set(arch) if saved.config.get(k) != arch.get(k))
-    if isinstance(model, Refiner):
-        diff = [k for k in diff if k not in RefinerConfig.TRAINING_FIELDS]
+    # fields that only shape the training samples (TRAINING_FIELDS) may differ
+    free = getattr(config.model.arch_config(), "TRAINING_FIELDS", ())
+    diff = sorted(
+        k
+        for k in set(saved.config) | set(arch)
+        if saved.config.get(k) != arch.get(k) and k not in free
+    )
     meta: dict[str, Any] = {"model": saved.name, "weights_sha256": saved.weights_hash}
     tensors = {k: torch.from_numpy(np.array(v)) for k, v in saved.tensors.items()}
     if diff == ["dilations"] and isinstance(model, FCN):
