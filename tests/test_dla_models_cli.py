@@ -223,3 +223,65 @@ def test_models_with_different_cameras_each_get_their_own_sightlines(tmp_path, m
     b_max = float(read_spectra(files[0]).wave["b"][-1])
     assert np.all(np.asarray(q["WAVE_MAX"])[s2n < 3] <= b_max + 1e-6)
     assert np.any(np.asarray(q["WAVE_MAX"])[s2n >= 3] > b_max)
+
+
+def test_refiners_on_other_grids_are_read_once_each_and_applied_in_turn(tmp_path, mock):
+    """predict_file reads each refiner's own pixel grid and applies the chain in order: the same
+    catalogue as predict_sightlines given those grids by hand."""
+    from surveynet.config import apply_overrides
+    from surveynet.dla.bench import toy_sightlines
+    from surveynet.dla.model_config import DLATrainConfig
+    from surveynet.dla.predict import DLAFinder, predict_file, predict_sightlines
+    from surveynet.dla.refine import DLARefiner
+    from surveynet.dla.sightline import read_sightlines
+    from surveynet.dla.train import train_model
+
+    files, truth = mock
+    fine = ["data.camera=all", "data.pixel_velocity_ms=62996"]
+    fcn_cfg = apply_overrides(
+        DLATrainConfig(),
+        [
+            *fine,
+            "model.fcn.width=8",
+            "model.fcn.stem_channels=[8,8]",
+            "model.fcn.head_hidden=8",
+            "train.epochs=1",
+            "train.batch_size=4",
+        ],
+    )
+    tiny_ref = ["model.architecture=dla_refiner", "model.refiner.widths=[8,8,8]"]
+    tiny_ref += ["model.refiner.crop=64", "model.refiner.hidden=16", "train.epochs=1"]
+    models = {}
+    for name, over in (
+        ("wide", ["data.camera=all", "data.pixel_velocity_ms=125992", *tiny_ref]),
+        ("fine", [*fine, *tiny_ref]),
+    ):
+        cfg = apply_overrides(DLATrainConfig(), over)
+        v = cfg.data.pixel_velocity_ms
+        models[name] = train_model(cfg, toy_sightlines(6, 5, velocity_ms=v), tmp_path / name)
+    fcn = train_model(fcn_cfg, toy_sightlines(6, 4), tmp_path / "fcn", quiet=True)
+    catalog = {"level1": 0.01, "peak_thresh": 0.01}  # vote peaks from an untrained finder
+    got = predict_file(
+        str(files[0]),
+        models=[str(fcn)],
+        qso_catalog=str(truth),
+        catalog=catalog,
+        refiner=[str(models["wide"]), str(models["fine"])],
+    )
+    assert len(got.dlas) > 0
+    fd = DLAFinder(fcn)
+    refs = [DLARefiner(models[k]) for k in ("wide", "fine")]
+    sls = read_sightlines(str(files[0]), str(truth), fd.data)
+    grids = [{s.targetid: s for s in read_sightlines(files[0], truth, r.data)} for r in refs]
+    assert grids[0][sls[0].targetid].n_pix < sls[0].n_pix  # the wide refiner's coarser grid
+    from surveynet.config import from_dict
+    from surveynet.dla.config import CatalogConfig
+
+    by_hand = predict_sightlines(
+        sls, [fd], from_dict(CatalogConfig, catalog), refiner=refs, refine_sightlines=grids
+    )
+    np.testing.assert_allclose(got.dlas["Z_DLA"], by_hand.dlas["Z_DLA"], rtol=0, atol=1e-9)
+    alone = predict_sightlines(sls, [fd], from_dict(CatalogConfig, catalog))
+    assert len(alone.dlas) != len(got.dlas) or not np.allclose(
+        alone.dlas["Z_DLA"], got.dlas["Z_DLA"]
+    )

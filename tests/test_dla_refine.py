@@ -241,3 +241,82 @@ def test_refiner_fine_tunes_with_other_training_crops_only(tmp_path):
     wider = apply_overrides(cfg, ["model.refiner.hidden=32"])
     with pytest.raises(ConfigError, match="hidden"):
         init_from(_build(wider), wider, path)
+
+
+class _Record:
+    """Stand-in refiner that records the sightline object it was handed and shifts by ``dw``."""
+
+    def __init__(self, dw: float) -> None:
+        self.dw = dw
+        self.got: list[object] = []
+
+    def refine(self, items):
+        for sl, rows in items:
+            self.got.append(sl)
+            for r in rows:
+                r.setdefault("WAVE_FIRST", r["WAVE"])
+                r["WAVE"] += self.dw
+
+
+def test_refiners_apply_in_turn_each_on_its_own_grid():
+    sl = toy_sightlines(1, 0)[0]
+    coarse = toy_sightlines(1, 0, velocity_ms=2 * 62996.0)[0]
+    n = sl.n_pix
+    pix = np.arange(n)
+    conf = np.zeros(n)
+    off = np.zeros(n)
+    conf[1480:1521] = 0.99
+    off[1480:1521] = 1500 - pix[1480:1521]
+    pred = SightlinePrediction(pix, conf, off, np.full(n, 21.5))
+    cfg = CatalogConfig()
+    plain = catalog_from_predictions([sl], [pred], cfg, rest_range=None)
+    wide, fine = _Record(3.0), _Record(-1.0)
+    cat = catalog_from_predictions(
+        [sl],
+        [pred],
+        cfg,
+        rest_range=None,
+        refiner=[wide, fine],
+        refine_sightlines=[{sl.targetid: coarse}, None],
+    )
+    assert wide.got == [coarse] and fine.got == [sl]  # each stage crops its own grid
+    w0 = (1 + plain.dlas["Z_DLA"][0]) * LYA_REST
+    assert (1 + cat.dlas["Z_DLA"][0]) * LYA_REST == pytest.approx(w0 + 2.0, abs=1e-6)
+    with pytest.raises(ValueError, match="2 refiners but 1 refine_sightlines"):
+        catalog_from_predictions(
+            [sl], [pred], cfg, rest_range=None, refiner=[wide, fine], refine_sightlines=[None]
+        )
+
+
+def test_apply_nhi_min_leaves_weaker_absorbers_alone(tmp_path):
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from surveynet.dla.refine import DLARefiner
+
+    path, _, sls = _tiny_refiner(tmp_path)
+    ref = DLARefiner(path)
+    ref.config = replace(ref.config, apply_nhi_min=21.2)
+    sl = sls[0]
+    w = float(10 ** sl.loglam[900])
+    weak, strong = {"WAVE": w, "NHI": 21.0}, {"WAVE": w, "NHI": 21.5}
+    ref.refine([(sl, [weak, strong])])
+    assert weak == {"WAVE": w, "NHI": 21.0}  # untouched: no refiner columns either
+    assert "REFINE_NHI" in strong and strong["WAVE_FIRST"] == w
+    assert ref.n_crops == ref.iterations  # one absorber cropped per round
+    # a later stage keeps the first stage's position in WAVE_FIRST
+    ref.config = replace(ref.config, apply_nhi_min=None)
+    first = strong["WAVE_FIRST"]
+    ref.refine([(sl, [strong])])
+    assert strong["WAVE_FIRST"] == first
+
+
+def test_resolve_refiner_names(tmp_path):
+    pytest.importorskip("torch")
+    from surveynet.dla.predict import resolve_refiner
+
+    path, _, _ = _tiny_refiner(tmp_path)
+    assert resolve_refiner("none") == [] and resolve_refiner("NONE") == []
+    two = resolve_refiner(f"{path},{path}")
+    assert [r.name for r in two] == ["ref", "ref"]
+    assert [r.name for r in resolve_refiner([path])] == ["ref"]

@@ -186,49 +186,55 @@ def rate_in_processes(
     return total
 
 
-class _CountingRefiner:
-    """Wraps a :class:`~surveynet.dla.refine.DLARefiner` and counts the crops it evaluates."""
-
-    def __init__(self, refiner: Any) -> None:
-        self.refiner = refiner
-        self.crops = 0
-
-    def refine(self, items: Any) -> None:
-        self.crops += self.refiner.iterations * sum(len(rows) for _, rows in items)
-        self.refiner.refine(items)
-
-
-def _time_catalog(fcn: Any, refiner: Any, sls: Sequence[Sightline], min_time: float) -> float:
-    """Sightlines/s of the whole catalogue step (finder, votes, peaks, optional refiner)."""
+def _time_catalog(
+    fcn: Any, refiners: Sequence[Any], grids: Any, sls: Sequence[Sightline], min_time: float
+) -> float:
+    """Sightlines/s of the whole catalogue step (finder, votes, peaks, optional refiners)."""
     from surveynet.dla.predict import predict_sightlines
 
-    return _rate(lambda x: predict_sightlines(x, [fcn], refiner=refiner), sls, min_time)
+    return _rate(
+        lambda x: predict_sightlines(x, [fcn], refiner=refiners, refine_sightlines=grids),
+        sls,
+        min_time,
+    )
 
 
 def bench_refiner(
-    fcn: Any, refiner: Any, sls: Sequence[Sightline], min_time: float
+    fcn: Any, refiners: Sequence[Any], sls: Sequence[Sightline], min_time: float, seed: int = 7
 ) -> dict[str, Any]:
-    """The FCN catalogue with and without the second-stage localiser on the same sightlines."""
+    """The FCN catalogue with and without the second-stage localisers (applied in turn) on the
+    same sightlines. A refiner on another pixel grid crops toy sightlines of the same seed built
+    on its grid (the same number of pixels per Angstrom as in use; the spectra differ)."""
     from surveynet.dla.predict import predict_sightlines
 
-    counter = _CountingRefiner(refiner)
-    predict_sightlines(sls, [fcn], refiner=counter)
-    macs = refiner.engine.macs_per_crop()
-    return {
-        "refiner_model": refiner.name,
-        "refiner_iterations": refiner.iterations,
-        "refiner_crops_per_sightline": round(counter.crops / len(sls), 3),
-        "refiner_gflop_per_sightline": round(2.0 * macs * counter.crops / len(sls) / 1e9, 5),
-        "fcn_catalog_sightlines_per_s": round(_time_catalog(fcn, None, sls, min_time), 1),
+    grids = []
+    for ref in refiners:
+        v = ref.data.pixel_velocity_ms
+        grids.append(
+            None
+            if v is None or v == fcn.data.pixel_velocity_ms
+            else {s.targetid: s for s in toy_sightlines(len(sls), seed=seed, velocity_ms=v)}
+        )
+        ref.n_crops = 0
+    predict_sightlines(sls, [fcn], refiner=refiners, refine_sightlines=grids)
+    res: dict[str, Any] = {
+        "refiner_models": [r.name for r in refiners],
+        "refiner_iterations": [r.iterations for r in refiners],
+        "refiner_crops_per_sightline": [round(r.n_crops / len(sls), 3) for r in refiners],
+        "refiner_gflop_per_sightline": round(
+            sum(2.0 * r.engine.macs_per_crop() * r.n_crops for r in refiners) / len(sls) / 1e9, 5
+        ),
+        "fcn_catalog_sightlines_per_s": round(_time_catalog(fcn, [], [], sls, min_time), 1),
         "fcn_refined_catalog_sightlines_per_s": round(
-            _time_catalog(fcn, refiner, sls, min_time), 1
+            _time_catalog(fcn, refiners, grids, sls, min_time), 1
         ),
     }
+    return res
 
 
 def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> dict[str, Any]:
     """Throughput (sightlines/s) and FLOPs per sightline of both finders on the same sightlines,
-    and of the FCN catalogue with the second-stage localiser (bundled ``dla_refiner``)."""
+    and of the FCN catalogue with the bundled second-stage localisers."""
     import tempfile
 
     from surveynet.bench import gemm_gflops
@@ -286,11 +292,11 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
             res["flop_ratio_bundled_window_over_fcn"] = round(
                 res["window_cnn_bundled_gflop_per_sightline"] / res["fcn_gflop_per_sightline"], 1
             )
-        from surveynet.dla.refine import DEFAULT_REFINER, DLARefiner
+        from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
 
-        if (bundled / DEFAULT_REFINER).is_dir():
-            ref = DLARefiner(bundled / DEFAULT_REFINER)
-            res.update(bench_refiner(fcn, ref, sls, 0.5 if quick else 2.0))
+        refs = [DLARefiner(bundled / m) for m in DEFAULT_REFINERS if (bundled / m).is_dir()]
+        if refs:
+            res.update(bench_refiner(fcn, refs, sls, 0.5 if quick else 2.0))
             res["flop_ratio_anchor_over_fcn_refined"] = round(
                 res["window_cnn_anchor_gflop_per_sightline"]
                 / (res["fcn_gflop_per_sightline"] + res["refiner_gflop_per_sightline"]),

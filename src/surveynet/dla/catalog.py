@@ -487,6 +487,10 @@ def _empty_dlacat() -> Table:
     )
 
 
+#: TARGETID -> sightline on a refiner's own grid; one such mapping (or None) per refiner.
+RefineGrids = Mapping[int, Sightline] | Sequence[Mapping[int, Sightline] | None] | None
+
+
 def catalog_from_predictions(
     sightlines: Sequence[Sightline],
     predictions: Sequence[SightlinePrediction],
@@ -494,7 +498,7 @@ def catalog_from_predictions(
     *,
     rest_range: tuple[float, float] | None = (900.0, 1346.0),
     refiner: Any = None,
-    refine_sightlines: Mapping[int, Sightline] | None = None,
+    refine_sightlines: RefineGrids = None,
 ) -> Catalog:
     """Build the catalogue of a set of sightlines from their window or per-pixel predictions.
 
@@ -508,11 +512,12 @@ def catalog_from_predictions(
     rest_range : tuple of float or None
         Only predictions at pixels with rest wavelength in this range vote (the window centres
         of :func:`surveynet.dla.datasets.make_datasets`); None keeps all.
-    refiner : surveynet.dla.refine.DLARefiner, optional
-        Second-stage localiser applied to the vote peaks before the core-overlap merge.
-    refine_sightlines : mapping, optional
+    refiner : surveynet.dla.refine.DLARefiner or sequence of them, optional
+        Second-stage localiser(s) applied in turn to the vote peaks before the core-overlap
+        merge.
+    refine_sightlines : mapping or sequence of mappings, optional
         TARGETID -> the sightline on the refiner's own grid (when its data config differs from
-        the finder's); default: the finder's sightline.
+        the finder's), one mapping per refiner; default: the finder's sightline.
 
     Returns
     -------
@@ -542,11 +547,18 @@ def catalog_from_predictions(
             pred = pred.restrict(np.flatnonzero((rest >= rest_range[0]) & (rest <= rest_range[1])))
         restricted.append(pred)
         peaks.append(peak_rows(sl, pred, cfg))
-    if refiner is not None:
-        grid = refine_sightlines or {}
-        refiner.refine(
-            [(grid.get(sl.targetid, sl), rows) for sl, rows in zip(sightlines, peaks, strict=True)]
-        )
+    refiners = [] if refiner is None else [refiner] if hasattr(refiner, "refine") else refiner
+    grids = (
+        list(refine_sightlines)
+        if isinstance(refine_sightlines, (list, tuple))
+        else [refine_sightlines] * len(refiners)
+    )
+    if len(grids) != len(refiners):
+        raise ValueError(f"{len(refiners)} refiners but {len(grids)} refine_sightlines")
+    pairs = list(zip(sightlines, peaks, strict=True))
+    for ref, grid in zip(refiners, grids, strict=True):
+        on = grid or {}
+        ref.refine([(on.get(sl.targetid, sl), rows) for sl, rows in pairs])
     for sl, pred, rows in zip(sightlines, restricted, peaks, strict=True):
         t = rows_table(sl, rows, cfg)
         parts.append(t)

@@ -131,8 +131,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         "--refiner",
         default=None,
         metavar="M",
-        help="second-stage localiser moving every vote peak (model directory or bundled name; "
-        "default: bundled dla_refiner; 'none' turns it off; rounds: --set refine_iterations=N)",
+        help="second-stage localisers moving every vote peak, applied in turn (comma-separated "
+        "model directories or bundled names; default: bundled dla_refiner_wide,dla_refiner; "
+        "'none' turns it off; rounds: --set refine_iterations=N)",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(

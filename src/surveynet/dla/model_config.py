@@ -197,6 +197,10 @@ class RefinerConfig:
         strong DLAs whose wide black cores are hardest to centre are rare in f(N)).
     strong_crops : int
         Extra training crops per strong absorber (even; same jitter mix).
+    apply_nhi_min : float or None
+        Prediction only: in a chain of refiners (``dla predict --refiner A,B``) this model moves
+        only the absorbers whose log N_HI, as the previous stage left it, is >= apply_nhi_min
+        (a wide-context refiner on a coarser grid for the strong absorbers); None: all.
     """
 
     in_channels: int = 3
@@ -217,6 +221,7 @@ class RefinerConfig:
     negatives_per_sightline: int = 2
     strong_nhi: float | None = None
     strong_crops: int = 0
+    apply_nhi_min: float | None = None
 
     def __post_init__(self) -> None:
         if self.in_channels != 3:
@@ -231,7 +236,8 @@ class RefinerConfig:
                 "crops_per_absorber and strong_crops must be even (half Gaussian, half uniform)"
             )
 
-    #: Fields that only shape the training crops (a model may be fine-tuned with other values).
+    #: Fields that only shape the training crops or the use at prediction (a model may be
+    #: fine-tuned with other values).
     TRAINING_FIELDS = (
         "nhi_min",
         "jitter_sigma",
@@ -239,6 +245,7 @@ class RefinerConfig:
         "negatives_per_sightline",
         "strong_nhi",
         "strong_crops",
+        "apply_nhi_min",
     )
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,10 @@ from astropy.table import vstack
 from numpy.typing import NDArray
 
 from surveynet.config import from_dict
-from surveynet.dla.catalog import Catalog, SightlinePrediction
+from surveynet.dla.catalog import Catalog, RefineGrids, SightlinePrediction
 from surveynet.dla.config import CatalogConfig, DataConfig
 from surveynet.dla.inputs import InputSpec, padded_input, search_pixels
-from surveynet.dla.refine import DEFAULT_REFINER, DLARefiner
+from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import InputError, ModelFormatError
 
@@ -220,18 +220,25 @@ def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFin
     return found
 
 
-def resolve_refiner(refiner: str | os.PathLike[str] | None) -> DLARefiner | None:
-    """The refiner to use: None = the bundled ``dla_refiner`` when installed, "none" = no
-    refinement, else a model directory or bundled name."""
+def resolve_refiner(
+    refiner: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+) -> list[DLARefiner]:
+    """The refiners to apply in turn: None = the bundled :data:`DEFAULT_REFINERS` that are
+    installed, "none" = no refinement, else model directories or bundled names (a list, or one
+    string with comma-separated names)."""
     from surveynet.io.model import bundled_models_dir
 
     if refiner is None:
-        if not (bundled_models_dir() / DEFAULT_REFINER).is_dir():
-            return None
-        refiner = DEFAULT_REFINER
-    if str(refiner).lower() == "none":
-        return None
-    return DLARefiner(refiner)
+        names: list[str | os.PathLike[str]] = [
+            m for m in DEFAULT_REFINERS if (bundled_models_dir() / m).is_dir()
+        ]
+    elif isinstance(refiner, (str, os.PathLike)):
+        if str(refiner).lower() == "none":
+            return []
+        names = [p for p in str(refiner).split(",") if p] if isinstance(refiner, str) else [refiner]
+    else:
+        names = list(refiner)
+    return [DLARefiner(m) for m in names]
 
 
 def route(finders: Sequence[DLAFinder], s2n: float) -> DLAFinder:
@@ -254,15 +261,16 @@ def predict_sightlines(
     finders: Sequence[DLAFinder],
     catalog: CatalogConfig | None = None,
     *,
-    refiner: DLARefiner | None = None,
-    refine_sightlines: Mapping[int, Sightline] | None = None,
+    refiner: DLARefiner | Sequence[DLARefiner] | None = None,
+    refine_sightlines: RefineGrids = None,
 ) -> Catalog:
     """Absorber catalogue of preprocessed sightlines (DLACAT + QSOCAT tables).
 
     Each sightline goes to the finder of its S/N range (:func:`route`); its per-pixel outputs are
     turned into absorbers by :func:`surveynet.dla.catalog.catalog_from_predictions` (dla.md §5)
-    with the vote normalisation of that model's label half-width; a ``refiner`` moves every
-    vote peak before the merge (``refine_sightlines``: TARGETID -> sightline on its grid).
+    with the vote normalisation of that model's label half-width; a ``refiner`` (or several,
+    in turn) moves every vote peak before the merge (``refine_sightlines``: TARGETID ->
+    sightline on its grid, one mapping per refiner).
     """
     from surveynet.dla.catalog import catalog_from_predictions
 
@@ -307,7 +315,7 @@ def predict_file(
     truth: str | None = None,
     catalog: dict[str, Any] | None = None,
     skip_bal: bool = False,
-    refiner: str | None = None,
+    refiner: str | Sequence[str] | None = None,
 ) -> Catalog:
     """Catalogue of one DESI spectra/coadd file (module level, for the Dask runner).
 
@@ -325,8 +333,8 @@ def predict_file(
         :class:`~surveynet.dla.config.CatalogConfig` fields.
     skip_bal : bool
         Leave out quasars ``qso_catalog`` flags as BAL (``DataConfig.skip_bal``).
-    refiner : str, optional
-        Second-stage localiser (model directory or bundled name); None: none.
+    refiner : str or sequence of str, optional
+        Second-stage localisers applied in turn (model directories or bundled names); None: none.
     """
     import dataclasses
 
@@ -335,31 +343,31 @@ def predict_file(
 
     finders = load_finders(models)
     ccfg = from_dict(CatalogConfig, catalog or {})
-    ref = None
-    if refiner is not None:
-        ref = DLARefiner(
-            refiner, iterations=ccfg.refine_iterations, nhi_weight=ccfg.refine_nhi_weight
-        )
+    names = [] if refiner is None else [refiner] if isinstance(refiner, str) else list(refiner)
+    refs = [
+        DLARefiner(m, iterations=ccfg.refine_iterations, nhi_weight=ccfg.refine_nhi_weight)
+        for m in names
+    ]
     # models may read their sightlines differently (camera, pixel size): each S/N-routed model
     # gets the sightlines of its own data config (the S/N does not depend on the camera); the
     # file is read once
     data_of = {id(fd): dataclasses.replace(fd.data, skip_bal=skip_bal) for fd in finders}
     configs = list(dict.fromkeys(data_of.values()))
-    ref_data = None if ref is None else dataclasses.replace(ref.data, skip_bal=skip_bal)
-    n_reads = len(configs) + (ref_data is not None and ref_data not in configs)
+    ref_data = [dataclasses.replace(r.data, skip_bal=skip_bal) for r in refs]
+    n_reads = len(set(configs) | set(ref_data))
     spectra = read_spectra(path) if n_reads > 1 else path
     read = {d: read_sightlines(spectra, qso_catalog, d, truth_path=truth) for d in configs}
-    grid = None
-    if ref_data is not None:  # the refiner crops sightlines on its own grid
-        on_grid = read.get(ref_data) or read_sightlines(spectra, qso_catalog, ref_data)
-        grid = {sl.targetid: sl for sl in on_grid}
+    for d in ref_data:  # each refiner crops sightlines on its own grid
+        if d not in read:
+            read[d] = read_sightlines(spectra, qso_catalog, d)
+    grids = [{sl.targetid: sl for sl in read[d]} for d in ref_data]
     parts = []
     for d in configs:
         sls = read[d]
         if len(configs) > 1:
             sls = [sl for sl in sls if data_of[id(route(finders, sl.s2n))] == d]
         log.info("%s: %d sightlines (camera %s)", path, len(sls), d.camera)
-        parts.append(predict_sightlines(sls, finders, ccfg, refiner=ref, refine_sightlines=grid))
+        parts.append(predict_sightlines(sls, finders, ccfg, refiner=refs, refine_sightlines=grids))
     return parts[0] if len(parts) == 1 else merge_catalogs(parts)
 
 
@@ -400,13 +408,13 @@ def predict_files(
     if not inputs:
         raise InputError("no input files")
     finders = load_finders(models)  # fail early on a bad model
-    ref = resolve_refiner(refiner)
+    refs = resolve_refiner(refiner)
     names = [str(m) for m in models] if models else [f.name for f in finders]
     model_paths = [str(f.saved.path) for f in finders]
     hashes_full = [f.saved.weights_hash for f in finders]
-    if ref is not None:
-        names.append(ref.name)
-        hashes_full.append(ref.saved.weights_hash)
+    for r in refs:
+        names.append(r.name)
+        hashes_full.append(r.saved.weights_hash)
     ccfg = catalog or CatalogConfig()
     results = run_batch(
         predict_file,
@@ -420,7 +428,7 @@ def predict_files(
         truth=None if truth is None else str(truth),
         catalog=to_dict(ccfg),
         skip_bal=skip_bal,
-        refiner=None if ref is None else str(ref.saved.path),
+        refiner=[str(r.saved.path) for r in refs],
     )
     n_bad = report_failures(results)
     good = [r.value for r in results if r.ok]
@@ -429,9 +437,9 @@ def predict_files(
     merged = merge_catalogs(good)
     # short header values (FITS cards are 80 characters; full paths and hashes are logged)
     short = "+".join(Path(n).name for n in names)[:40]
-    width = 16 if len(hashes_full) == 1 else 8 if len(hashes_full) == 2 else 5
+    width = {1: 16, 2: 8, 3: 5}.get(len(hashes_full), 4)
     hashes = "+".join(h[:width] for h in hashes_full)[:33]
-    extra = "" if ref is None else f" + refiner {ref.saved.path}"
+    extra = "".join(f" + refiner {r.saved.path}" for r in refs)
     log.info("models %s%s (sha256 %s)", model_paths, extra, hashes_full)
     path = write_catalog(
         out, merged, config=ccfg, model_name=short, model_hash=hashes, overwrite=overwrite

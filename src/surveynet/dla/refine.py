@@ -30,8 +30,10 @@ from surveynet.dla.model_config import RefinerConfig
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import ModelFormatError
 
-#: Bundled refiner used by ``surveynet dla predict`` unless ``--refiner none``.
+#: The bundled fine-grid refiner.
 DEFAULT_REFINER = "dla_refiner"
+#: Bundled refiners applied in turn by ``surveynet dla predict`` unless ``--refiner none``.
+DEFAULT_REFINERS: tuple[str, ...] = ("dla_refiner_wide", DEFAULT_REFINER)
 
 
 def pixel_position(sl: Sightline, wave: float) -> float:
@@ -180,6 +182,7 @@ class DLARefiner:
         self.data = from_dict(DataConfig, pre["data"]) if "data" in pre else DataConfig()
         self.iterations = int(iterations)
         self.nhi_weight = float(nhi_weight)
+        self.n_crops = 0  # crops evaluated so far (the benchmark's FLOP count)
         if self.iterations < 1 or not 0.0 <= self.nhi_weight <= 1.0:
             raise ValueError("refiner: iterations must be >= 1 and nhi_weight in [0, 1]")
 
@@ -193,14 +196,18 @@ class DLARefiner:
 
         Each round crops every absorber at its current pixel, predicts the offset to the nearest
         absorber (clipped to +-``reach``) and moves the position by it; the rows get
-        ``WAVE`` (refined), ``WAVE_FIRST`` (the first stage's), ``REFINE_P`` (probability of an
-        absorber within ``reach`` at the last round) and ``REFINE_NHI``; ``NHI`` becomes
-        (1 - ``nhi_weight``) x NHI + ``nhi_weight`` x REFINE_NHI.
+        ``WAVE`` (refined), ``WAVE_FIRST`` (the first stage's, kept through a chain of
+        refiners), ``REFINE_P`` (probability of an absorber within ``reach`` at the last round)
+        and ``REFINE_NHI``; ``NHI`` becomes (1 - ``nhi_weight``) x NHI + ``nhi_weight`` x
+        REFINE_NHI. With ``config.apply_nhi_min`` set, rows of lower ``NHI`` are left as they are.
         """
         cfg = self.config
+        if cfg.apply_nhi_min is not None:
+            items = [(sl, [r for r in rows if r["NHI"] >= cfg.apply_nhi_min]) for sl, rows in items]
         todo = [(sl, r) for sl, rows in items for r in rows]
         if not todo:
             return
+        self.n_crops += self.iterations * len(todo)
         spans, start = [], 0  # each sightline's rows are one slice of ``todo``: one crop call
         for sl, rows in items:
             if rows:
@@ -214,7 +221,7 @@ class DLARefiner:
             out = np.asarray(self.engine(x), dtype=np.float64)
             pos = centre + np.clip(out[:, 1], -cfg.reach, cfg.reach)
         for (sl, r), p, o in zip(todo, pos, out, strict=True):
-            r["WAVE_FIRST"] = r["WAVE"]
+            r.setdefault("WAVE_FIRST", r["WAVE"])
             r["WAVE"] = float(10.0 ** (sl.loglam[0] + p * (sl.loglam[1] - sl.loglam[0])))
             r["REFINE_P"] = float(1.0 / (1.0 + np.exp(-o[0])))
             r["REFINE_NHI"] = float(o[2])
