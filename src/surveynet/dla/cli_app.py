@@ -132,7 +132,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="M",
         help="second-stage localisers moving every vote peak, applied in turn (comma-separated "
-        "model directories or bundled names; default: bundled dla_refiner_wide,dla_refiner; "
+        "model directories or bundled names; default: bundled dla_refiner,dla_refiner_wide; "
         "'none' turns it off; rounds: --set refine_iterations=N)",
     )
     src = p.add_mutually_exclusive_group(required=True)

@@ -33,7 +33,7 @@ from surveynet.errors import ModelFormatError
 #: The bundled fine-grid refiner.
 DEFAULT_REFINER = "dla_refiner"
 #: Bundled refiners applied in turn by ``surveynet dla predict`` unless ``--refiner none``.
-DEFAULT_REFINERS: tuple[str, ...] = ("dla_refiner_wide", DEFAULT_REFINER)
+DEFAULT_REFINERS: tuple[str, ...] = (DEFAULT_REFINER, "dla_refiner_wide")
 
 
 def pixel_position(sl: Sightline, wave: float) -> float:
