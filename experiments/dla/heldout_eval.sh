@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Held-out figures of the bundled DLA finder (issue 4, point 8) and the benchmark.
 #   bash experiments/dla/heldout_eval.sh RUNS_DIR
-# The reported mock is `final4` (seed 9006, 4,000 spectra, realistic close-pair rate), generated
-# after the models and options (the dla_refiner included) were chosen on `test` (seed 9001) and
-# `test_real` (seed 9002); `final` (9003), `final2` (9004) and `final3` (9005) carried earlier
-# sessions' reports: MOCK=final3 reruns that one.
+# The reported mock is `final5` (seed 9007, 4,000 spectra, realistic close-pair rate), generated
+# after the models and options (dla_refiner and dla_refiner_wide included) were chosen on `test`
+# (seed 9001) and `test_real` (seed 9002); `final` (9003) to `final4` (9006) carried earlier
+# sessions' reports: MOCK=final4 reruns that one.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
-F=${MOCK:-final4}
+F=${MOCK:-final5}
 E=$RUNS/eval_$F
 mkdir -p "$E"
 [ -f $M/$F/truth.fits ] || python experiments/dla/make_mocks.py "$M" $F
-# bundled dla_fcn (S/N >= 3) + dla_fcn_lowsnr (S/N < 3) + the dla_refiner localiser; BAL quasars
+# bundled dla_fcn (S/N >= 3) + dla_fcn_lowsnr (S/N < 3) + the dla_refiner, dla_refiner_wide
+# localisers; BAL quasars
 # left out as in DESI, and kept; and the finders alone (--refiner none)
 surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_nobal.fits \
   --skip-bal --workers 2 --overwrite

@@ -21,6 +21,9 @@ final3:   4000 spectra, seed 9005, the test_real recipe; generated in the fourth
           core-overlap merge (CatalogConfig.merge_core) was chosen on test_real.
 final4:   4000 spectra, seed 9006, the test_real recipe; generated in the fifth session after the
           second-stage localiser (dla_refiner) and its options were chosen on test_real.
+final5:   4000 spectra, seed 9007, the test_real recipe; generated in the sixth session after the
+          wide-context stage (dla_refiner_wide, fine -> wide, apply_nhi_min 20.8) was chosen on
+          test_real.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ SETS = {
     "final2": _held_out(4000, 9004, 8),
     "final3": _held_out(4000, 9005, 8),
     "final4": _held_out(4000, 9006, 8),
+    "final5": _held_out(4000, 9007, 8),
 }
 
 if __name__ == "__main__":
