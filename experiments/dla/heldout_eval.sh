@@ -21,7 +21,10 @@ surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_a
   --workers 2 --overwrite
 surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_norefine.fits \
   --skip-bal --refiner none --workers 2 --overwrite
-for c in nobal all norefine; do
+# the fifth round's catalogue: the fine refiner only (no wide stage)
+surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_fine.fits \
+  --skip-bal --refiner dla_refiner --workers 2 --overwrite
+for c in nobal all norefine fine; do
   surveynet dla evaluate $E/cat_$c.fits --truth $M/$F/truth.fits --out $E/eval_$c --overwrite
   for rule in dlambda dz; do
     python experiments/dla/heldout_figures.py $E/cat_$c.fits $M/$F/truth.fits \
