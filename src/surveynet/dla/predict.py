@@ -436,7 +436,7 @@ def predict_files(
         raise InputError(f"all {len(results)} input files failed (first: {results[0].error})")
     merged = merge_catalogs(good)
     # short header values (FITS cards are 80 characters; full paths and hashes are logged)
-    short = "+".join(Path(n).name for n in names)[:40]
+    short = "+".join(Path(n).name for n in names)[:68]
     width = {1: 16, 2: 8, 3: 5}.get(len(hashes_full), 4)
     hashes = "+".join(h[:width] for h in hashes_full)[:33]
     extra = "".join(f" + refiner {r.saved.path}" for r in refs)
