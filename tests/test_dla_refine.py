@@ -79,18 +79,22 @@ def test_training_crops_are_jittered_around_truth():
     assert n == [4, 10]
 
 
-class _MoveTo:
-    """Stand-in refiner that moves every absorber to one wavelength."""
+class _StandIn:
+    """Stand-in refiner: records the sightlines and positions it is handed and moves every
+    absorber to ``move(wave)``."""
 
-    def __init__(self, wave: float) -> None:
-        self.wave = wave
+    def __init__(self, move) -> None:
+        self.move = move
         self.seen: list[float] = []
+        self.got: list[object] = []
 
     def refine(self, items):
-        for _, rows in items:
+        for sl, rows in items:
+            self.got.append(sl)
             for r in rows:
                 self.seen.append(r["WAVE"])
-                r["WAVE"] = self.wave
+                r.setdefault("WAVE_FIRST", r["WAVE"])
+                r["WAVE"] = self.move(r["WAVE"])
 
 
 def test_catalog_refines_peaks_before_the_core_merge():
@@ -107,7 +111,7 @@ def test_catalog_refines_peaks_before_the_core_merge():
     plain = catalog_from_predictions([sl], [pred], cfg, rest_range=None)
     assert len(plain.dlas) == 2
     target = float(10 ** sl.loglam[1530])
-    stub = _MoveTo(target)
+    stub = _StandIn(lambda w: target)
     cat = catalog_from_predictions([sl], [pred], cfg, rest_range=None, refiner=stub)
     assert len(stub.seen) == 2
     # both moved onto one position, then merged as one absorber inside one black core
@@ -243,21 +247,6 @@ def test_refiner_fine_tunes_with_other_training_crops_only(tmp_path):
         init_from(_build(wider), wider, path)
 
 
-class _Record:
-    """Stand-in refiner that records the sightline object it was handed and shifts by ``dw``."""
-
-    def __init__(self, dw: float) -> None:
-        self.dw = dw
-        self.got: list[object] = []
-
-    def refine(self, items):
-        for sl, rows in items:
-            self.got.append(sl)
-            for r in rows:
-                r.setdefault("WAVE_FIRST", r["WAVE"])
-                r["WAVE"] += self.dw
-
-
 def test_refiners_apply_in_turn_each_on_its_own_grid():
     sl = toy_sightlines(1, 0)[0]
     coarse = toy_sightlines(1, 0, velocity_ms=2 * 62996.0)[0]
@@ -270,7 +259,7 @@ def test_refiners_apply_in_turn_each_on_its_own_grid():
     pred = SightlinePrediction(pix, conf, off, np.full(n, 21.5))
     cfg = CatalogConfig()
     plain = catalog_from_predictions([sl], [pred], cfg, rest_range=None)
-    wide, fine = _Record(3.0), _Record(-1.0)
+    wide, fine = _StandIn(lambda w: w + 3.0), _StandIn(lambda w: w - 1.0)
     cat = catalog_from_predictions(
         [sl],
         [pred],

@@ -222,10 +222,11 @@ def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFin
 
 def resolve_refiner(
     refiner: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    **kwargs: Any,
 ) -> list[DLARefiner]:
     """The refiners to apply in turn: None = the bundled :data:`DEFAULT_REFINERS` that are
     installed, "none" = no refinement, else model directories or bundled names (a list, or one
-    string with comma-separated names)."""
+    string with comma-separated names). ``kwargs`` go to :class:`DLARefiner`."""
     from surveynet.io.model import bundled_models_dir
 
     if refiner is None:
@@ -238,7 +239,7 @@ def resolve_refiner(
         names = [p for p in str(refiner).split(",") if p] if isinstance(refiner, str) else [refiner]
     else:
         names = list(refiner)
-    return [DLARefiner(m) for m in names]
+    return [DLARefiner(m, **kwargs) for m in names]
 
 
 def route(finders: Sequence[DLAFinder], s2n: float) -> DLAFinder:
@@ -343,11 +344,11 @@ def predict_file(
 
     finders = load_finders(models)
     ccfg = from_dict(CatalogConfig, catalog or {})
-    names = [] if refiner is None else [refiner] if isinstance(refiner, str) else list(refiner)
-    refs = [
-        DLARefiner(m, iterations=ccfg.refine_iterations, nhi_weight=ccfg.refine_nhi_weight)
-        for m in names
-    ]
+    refs = resolve_refiner(
+        "none" if not refiner else refiner,
+        iterations=ccfg.refine_iterations,
+        nhi_weight=ccfg.refine_nhi_weight,
+    )
     # models may read their sightlines differently (camera, pixel size): each S/N-routed model
     # gets the sightlines of its own data config (the S/N does not depend on the camera); the
     # file is read once

@@ -204,15 +204,15 @@ class DLARefiner:
         cfg = self.config
         if cfg.apply_nhi_min is not None:
             items = [(sl, [r for r in rows if r["NHI"] >= cfg.apply_nhi_min]) for sl, rows in items]
-        todo = [(sl, r) for sl, rows in items for r in rows]
+        todo: list[tuple[Sightline, dict[str, Any]]] = []
+        spans = []  # each sightline's rows are one slice of ``todo``: one crop call
+        for sl, rows in items:
+            if rows:
+                spans.append((sl, len(todo), len(todo) + len(rows)))
+                todo += [(sl, r) for r in rows]
         if not todo:
             return
         self.n_crops += self.iterations * len(todo)
-        spans, start = [], 0  # each sightline's rows are one slice of ``todo``: one crop call
-        for sl, rows in items:
-            if rows:
-                spans.append((sl, start, start + len(rows)))
-                start += len(rows)
         pos = np.array([pixel_position(sl, r["WAVE"]) for sl, r in todo])
         out = np.zeros((len(todo), 3))
         for _ in range(self.iterations):

@@ -272,13 +272,13 @@ def init_from(
 
     The saved architecture and its config must equal ``config.model`` (except the fields an
     architecture config lists in ``TRAINING_FIELDS``, which only shape the training samples),
-    with one exception that
-    deepens a fully-convolutional finder: when only ``fcn.dilations`` differs and the saved list
-    is a prefix of the new one, the saved blocks are loaded and the appended residual blocks start
-    as the identity (their 1x1 output convolution is zeroed: ``relu(h + 0) = h`` for ``h >= 0``),
-    so the deeper network starts with exactly the saved model's outputs. Any other mismatch raises
-    :class:`~surveynet.errors.ConfigError` naming the fields that differ. Returns the provenance
-    recorded as ``training.init`` (model name, weights hash, and the saved dilations when grown).
+    with one exception that deepens a fully-convolutional finder: when only ``fcn.dilations``
+    differs and the saved list is a prefix of the new one, the saved blocks are loaded and the
+    appended residual blocks start as the identity (their 1x1 output convolution is zeroed:
+    ``relu(h + 0) = h`` for ``h >= 0``), so the deeper network starts with exactly the saved
+    model's outputs. Any other mismatch raises :class:`~surveynet.errors.ConfigError` naming the
+    fields that differ. Returns the provenance recorded as ``training.init`` (model name, weights
+    hash, and the saved dilations when grown).
     """
     from surveynet.io.model import load_model
 
