@@ -487,3 +487,36 @@ def test_template_mode_missing_folder(tmp_path):
     (tmp_path / "tpl").mkdir()
     with pytest.raises(InputError, match=r"qso_templates_v2\.0-lite\.fits"):
         simulate_spectra(3, seed=0, templates=tmp_path / "tpl")
+
+
+def test_fn_nhi_distribution_follows_the_fn_spline():
+    """``fn`` draws sub-DLAs and DLAs in the proportions of desisim's f(N) spline at z = 2.4.
+
+    The spline's integrals of f(N) dN over 19.5-20.3 and 20.3-22.5 (the l(X) ratio 0.096 / 0.057)
+    and the share of DLAs above log N 21.5 are compared with 200,000 draws; the piecewise power
+    law is within 10 % of the spline in both (6 % and 3 % off: 1.59 against 1.69, 0.031 against
+    0.031).
+    """
+    t = Table.read(shared_path("igm/fN_spline_z24.fits.gz"))
+    lgn = np.asarray(t["LGN"], float).ravel()
+    lf = np.asarray(t["FN"], float).ravel()
+
+    def integral(a: float, b: float) -> float:
+        x = np.linspace(a, b, 2001)
+        y = 10.0 ** (np.interp(x, lgn, lf) + x) * np.log(10.0)  # f(N) N ln10 per dlogN
+        return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2)
+
+    ratio_spline = integral(19.5, 20.3) / integral(20.3, 22.5)
+    strong_spline = integral(21.5, 22.5) / integral(20.3, 22.5)
+    x = igm.draw_nhi(np.random.default_rng(3), 200_000, "fn")
+    assert x.min() >= 19.3 and x.max() <= 22.5
+    n_dla = np.sum(x >= 20.3)
+    ratio = np.sum((x >= 19.5) & (x < 20.3)) / n_dla
+    strong = np.sum(x >= 21.5) / n_dla
+    assert ratio == pytest.approx(ratio_spline, rel=0.10)
+    assert strong == pytest.approx(strong_spline, rel=0.10)
+    # above 20.3 it is the ``sdss`` (DLA-only f(N)) distribution
+    y = igm.draw_nhi(np.random.default_rng(4), 100_000, "sdss")
+    assert np.median(x[x >= 20.3]) == pytest.approx(np.median(y), abs=0.01)
+    with pytest.raises(ValueError, match="unknown N_HI distribution"):
+        igm.draw_nhi(np.random.default_rng(0), 3, "flat")

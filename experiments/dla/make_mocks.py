@@ -24,6 +24,14 @@ final4:   4000 spectra, seed 9006, the test_real recipe; generated in the fifth 
 final5:   4000 spectra, seed 9007, the test_real recipe; generated in the sixth session after the
           wide-context stage (dla_refiner_wide, fine -> wide, apply_nhi_min 20.8) was chosen on
           test_real.
+final6:   4000 spectra, seed 9008, the test_real recipe (seventh session).
+The ``*_fn`` sets are survey-like populations (``_survey``): N_HI drawn from f(N) over 19.3-22.5
+(``fn``: 33 % of absorbers are DLAs and 3 % of those have log N >= 21.5, against 69 % and 45 % in
+the uniform ``mix`` of the other sets), and an absorber in 35 % of the sightlines instead of 80 %
+(dN/dz ~ 0.6 for log N >= 19.3 over the ~0.7 of redshift path searched per sightline), so that
+purity carries the false positives of absorber-free sightlines in their survey proportion.
+test_fn:  8000 spectra, seed 9102, survey-like; a development set for choices made on it.
+final6_fn: 20000 spectra, seed 9108, survey-like; held out, reported.
 """
 
 from __future__ import annotations
@@ -37,6 +45,18 @@ from surveynet.sim.spectra import preset_config, simulate_to_files
 def _held_out(n: int, seed: int, n_files: int) -> dict:
     """The ``test_real`` recipe: preset ``dla``, 5 % close pairs, no RESOLUTION HDUs."""
     cfg = preset_config("dla", dla_overlap_probability=0.05, resolution=False)
+    return dict(n=n, seed=seed, n_files=n_files, config=cfg)
+
+
+def _survey(n: int, seed: int, n_files: int) -> dict:
+    """Survey-like population: f(N) N_HI over 19.3-22.5, absorbers in 35 % of sightlines."""
+    cfg = preset_config(
+        "dla",
+        dla_overlap_probability=0.05,
+        dla_nhi_distribution="fn",
+        dla_probability=0.35,
+        resolution=False,
+    )
     return dict(n=n, seed=seed, n_files=n_files, config=cfg)
 
 
@@ -56,6 +76,9 @@ SETS = {
     "final3": _held_out(4000, 9005, 8),
     "final4": _held_out(4000, 9006, 8),
     "final5": _held_out(4000, 9007, 8),
+    "final6": _held_out(4000, 9008, 8),
+    "test_fn": _survey(8000, 9102, 8),
+    "final6_fn": _survey(20000, 9108, 20),
 }
 
 if __name__ == "__main__":

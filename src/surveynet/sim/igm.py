@@ -175,7 +175,7 @@ def lyman_limit_tau(wave: NDArray[np.float64], z_lls: float, log_nhi: float) -> 
 
 # -----------------------------------------------------------------------------------------------
 # DLAs
-NHI_DISTRIBUTIONS = ("desi", "slls", "high", "mix", "sdss")
+NHI_DISTRIBUTIONS = ("desi", "slls", "high", "mix", "sdss", "fn")
 _NHI_UNIFORM = {
     "desi": (20.3, 22.5),
     "slls": (19.5, 20.3),
@@ -185,6 +185,34 @@ _NHI_UNIFORM = {
 #: piecewise power law dN/dN_HI ~ N^beta (slopes of the fN_spline_z24 f(N) spline; simulation.md
 #: 3.4)
 SDSS_FN_SEGMENTS = ((20.3, 21.0, -1.64), (21.0, 21.5, -2.25), (21.5, 22.5, -3.11))
+#: ``fn``: the same f(N) extended down to the ``mix`` range's lower end, 19.3 (slope -1.09 of the
+#: desisim fN_spline_z24 spline between log N 19.3 and 20.3), so that sub-DLAs and DLAs come in
+#: the proportion of a real survey (67 % / 33 %; 1.59 sub-DLAs of 19.5-20.3 per DLA, against the
+#: spline's l(X) ratio 0.096 / 0.057 = 1.68)
+FN_SEGMENTS = ((19.3, 20.3, -1.09), *SDSS_FN_SEGMENTS)
+
+
+def _draw_power_law(
+    rng: np.random.Generator, n: int, segments: tuple[tuple[float, float, float], ...]
+) -> NDArray[np.float64]:
+    """log10 N drawn from a continuous piecewise power law dN/dN ~ c_k N^beta_k."""
+    coef = [1.0]
+    for k in range(1, len(segments)):
+        nb = 10.0 ** segments[k][0]
+        coef.append(coef[-1] * nb ** (segments[k - 1][2] - segments[k][2]))
+    masses = []
+    for (a, b, beta), c in zip(segments, coef, strict=True):
+        masses.append(c * ((10.0**b) ** (beta + 1) - (10.0**a) ** (beta + 1)) / (beta + 1))
+    p = np.array(masses) / np.sum(masses)
+    seg = rng.choice(len(p), size=n, p=p)
+    u = rng.uniform(0.0, 1.0, n)
+    out = np.empty(n)
+    for k, (a, b, beta) in enumerate(segments):
+        m = seg == k
+        e = beta + 1
+        lo, hi = (10.0**a) ** e, (10.0**b) ** e
+        out[m] = np.log10((lo + u[m] * (hi - lo)) ** (1.0 / e))
+    return out
 
 
 def draw_nhi(rng: np.random.Generator, n: int, distribution: str = "desi") -> NDArray[np.float64]:
@@ -192,33 +220,19 @@ def draw_nhi(rng: np.random.Generator, n: int, distribution: str = "desi") -> ND
 
     ``desi``/``slls``/``high``/``mix``: uniform in [20.3, 22.5] / [19.5, 20.3] / [21.2, 22.5] /
     [19.3, 22.5] (desi ``insert_dlas``); ``sdss``: continuous piecewise power law in N (f(N)
-    slopes).
+    slopes) over the DLA range 20.3-22.5; ``fn``: the f(N) power law over 19.3-22.5, sub-DLAs
+    included in their survey proportion (:data:`FN_SEGMENTS`).
     """
     if distribution in _NHI_UNIFORM:
         lo, hi = _NHI_UNIFORM[distribution]
         return rng.uniform(lo, hi, n)
-    if distribution != "sdss":
-        raise ValueError(
-            f"unknown N_HI distribution {distribution!r}; choose one of {NHI_DISTRIBUTIONS}"
-        )
-    # continuous f(N) across the segments: c_k N^beta_k
-    coef = [1.0]
-    for k in range(1, len(SDSS_FN_SEGMENTS)):
-        nb = 10.0 ** SDSS_FN_SEGMENTS[k][0]
-        coef.append(coef[-1] * nb ** (SDSS_FN_SEGMENTS[k - 1][2] - SDSS_FN_SEGMENTS[k][2]))
-    masses = []
-    for (a, b, beta), c in zip(SDSS_FN_SEGMENTS, coef, strict=True):
-        masses.append(c * ((10.0**b) ** (beta + 1) - (10.0**a) ** (beta + 1)) / (beta + 1))
-    p = np.array(masses) / np.sum(masses)
-    seg = rng.choice(len(p), size=n, p=p)
-    u = rng.uniform(0.0, 1.0, n)
-    out = np.empty(n)
-    for k, (a, b, beta) in enumerate(SDSS_FN_SEGMENTS):
-        m = seg == k
-        e = beta + 1
-        lo, hi = (10.0**a) ** e, (10.0**b) ** e
-        out[m] = np.log10((lo + u[m] * (hi - lo)) ** (1.0 / e))
-    return out
+    if distribution == "sdss":
+        return _draw_power_law(rng, n, SDSS_FN_SEGMENTS)
+    if distribution == "fn":
+        return _draw_power_law(rng, n, FN_SEGMENTS)
+    raise ValueError(
+        f"unknown N_HI distribution {distribution!r}; choose one of {NHI_DISTRIBUTIONS}"
+    )
 
 
 def dla_window(z_qso: float, wave_min: float = 3700.0) -> tuple[float, float]:
