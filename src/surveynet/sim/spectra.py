@@ -118,9 +118,9 @@ class SpectraSimConfig:
       construction), LoBAL share.
     - ``dla_*``: probability of >= 1 DLA for z_qso >= ``dla_z_min`` (the DLA-free fraction is 1 -
       ``dla_probability``), N_HI distribution (``desi``, ``slls``, ``high``, ``mix``, ``sdss``,
-      ``fn``: :func:`surveynet.sim.igm.draw_nhi`), recipe (``desi``: one DLA plus an optional second 30-120 px away; ``sdss``: Poisson(dN/dz dz)
-      redrawn until >= 1), Doppler b, Lyman-series lines (1 = Lya only, as the London mocks),
-      minimum wavelength 3700 A.
+      ``fn``: :func:`surveynet.sim.igm.draw_nhi`), recipe (``desi``: one DLA plus an optional
+      second 30-120 px away; ``sdss``: Poisson(dN/dz dz) redrawn until >= 1), Doppler b,
+      Lyman-series lines (1 = Lya only, as the London mocks), minimum wavelength 3700 A.
     - ``star_*``, ``galaxy_*``: magnitude ranges, T_eff range, WD/CV shares, radial velocities;
       ELG/LRG/BGS shares and velocity dispersions.
     - instrument: ``exposure_factor`` (ivar ~ exposure), per-spectrum log-normal scatter,
