@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Held-out figures of the bundled DLA finder (issue 4, point 8) and the benchmark.
 #   bash experiments/dla/heldout_eval.sh RUNS_DIR
-# The reported mock is `final5` (seed 9007, 4,000 spectra, realistic close-pair rate), generated
-# after the models and options (dla_refiner and dla_refiner_wide included) were chosen on `test`
-# (seed 9001) and `test_real` (seed 9002); `final` (9003) to `final4` (9006) carried earlier
-# sessions' reports: MOCK=final4 reruns that one.
+# The reported mocks are `final6` (seed 9008, 4,000 spectra, the test_real recipe: N_HI uniform in
+# 19.3-22.5, realistic close-pair rate) and `final6_fn` (seed 9108, 20,000 spectra, survey-like:
+# N_HI from f(N), absorbers in 35 % of sightlines), generated after the models and options were
+# chosen on `test` (seed 9001), `test_real` (9002) and `test_fn` (9102); `final` (9003) to
+# `final5` (9007) carried earlier sessions' reports: MOCK=final5 reruns that one (SURVEY= skips
+# the survey-like mock).
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
-F=${MOCK:-final5}
+F=${MOCK:-final6}
+S=${SURVEY-final6_fn}
 E=$RUNS/eval_$F
 mkdir -p "$E"
 [ -f $M/$F/truth.fits ] || python experiments/dla/make_mocks.py "$M" $F
@@ -45,4 +48,21 @@ for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
       $E/figures0c_$1_$rule.json --rule $rule --common-range $E/cat0_$2.fits
   done
 done
+# the survey-like mock: the default catalogue and the finders alone
+if [ -n "$S" ]; then
+  ES=$RUNS/eval_$S
+  mkdir -p "$ES"
+  [ -f $M/$S/truth.fits ] || python experiments/dla/make_mocks.py "$M" $S
+  surveynet dla predict $M/$S/coadd-*.fits --truth $M/$S/truth.fits --out $ES/cat_nobal.fits \
+    --skip-bal --workers 2 --overwrite
+  surveynet dla predict $M/$S/coadd-*.fits --truth $M/$S/truth.fits --out $ES/cat_norefine.fits \
+    --skip-bal --refiner none --workers 2 --overwrite
+  for c in nobal norefine; do
+    surveynet dla evaluate $ES/cat_$c.fits --truth $M/$S/truth.fits --out $ES/eval_$c --overwrite
+    for rule in dlambda dz; do
+      python experiments/dla/heldout_figures.py $ES/cat_$c.fits $M/$S/truth.fits \
+        $ES/figures_${c}_$rule.json --rule $rule
+    done
+  done
+fi
 surveynet bench dla --json $E/bench.json

@@ -4,14 +4,16 @@
         [--common-range OTHER.fits]
 
 For S/N > 3 and truth log N_HI >= 20.3: completeness, purity, sigma(dz), sigma(dlogN) (std and
-1.4826 MAD). ``--common-range OTHER.fits`` keeps only the sightlines both catalogues searched
-and, in each, the wavelengths both searched (truth and predicted absorbers alike), so that two
-finders with different search ranges (a blue-camera and an all-camera model) are compared on the
-same absorbers. For 1 < S/N < 3: completeness and purity, plus the best completeness reachable at
-purity >= 90 % by a cut on DLA_CONFIDENCE. Matching is the core's DESI rule
-(:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda| <= 10 A, unique, LYB excluded; with
-``--rule dz`` Parks' |dz| < 0.015, about 18 A at z = 3); truth
-absorbers count only inside the searched range of each sightline (QSOCAT WAVE_MIN..WAVE_MAX).
+1.4826 MAD); ``completeness_as_dla`` counts only the truth DLAs whose match was catalogued with
+log N_HI >= 20.3 (completeness counts any non-LYB match, as DESI's ``label_catalog``).
+``--common-range OTHER.fits`` keeps only the sightlines both catalogues searched and, in each, the
+wavelengths both searched (truth and predicted absorbers alike), so that two finders with
+different search ranges (a blue-camera and an all-camera model) are compared on the same
+absorbers. For 1 < S/N < 3: completeness and purity, plus the best completeness reachable at
+purity >= 90 % by a cut on DLA_CONFIDENCE (counting DLA-typed predictions only). Matching is the
+core's DESI rule (:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda| <= 10 A, unique, LYB
+excluded; with ``--rule dz`` Parks' |dz| < 0.015, about 18 A at z = 3); truth absorbers count
+only inside the searched range of each sightline (QSOCAT WAVE_MIN..WAVE_MAX).
 """
 
 from __future__ import annotations
@@ -114,7 +116,16 @@ def figures(
         dla_m = (np.asarray(tr["NHI"], float) >= 20.3) & np.asarray(tr["MATCHED"], bool)
         d = {
             k: m[k]
-            for k in ("n_truth_dla", "n_pred_dla", "tp", "fn", "fp", "completeness", "purity")
+            for k in (
+                "n_truth_dla",
+                "n_pred_dla",
+                "tp",
+                "fn",
+                "fp",
+                "completeness",
+                "purity",
+                "completeness_as_dla",
+            )
         }
         d["n_sightlines"] = int(
             np.sum((np.asarray(q["S2N"], float) > lo) & (np.asarray(q["S2N"], float) < hi))

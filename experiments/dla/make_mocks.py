@@ -7,7 +7,10 @@ train_lo: 3000 spectra, seed 102 (same preset, mags 21.5-23.5: mostly S/N < 3);
 test:     2000 spectra, seed 9001 (preset ``dla``; a fresh held-out mock, never used in training).
 train_big: 20000 spectra, seed 111 (preset ``dla``, no RESOLUTION HDUs: the DLA finder does not use
           them), the larger training set of the second bundled ``dla_fcn``; train_big2 (seed 112)
-          doubles it.
+          doubles it; train_big3 (seed 114) and train_big4 (115) double it again (seventh session).
+train_lo_big: 30000 spectra, seed 113, preset ``dla`` at magnitudes 21-23 (mostly 1 < S/N < 3), the
+          training set of the seventh session's ``dla_fcn_lowsnr`` with the S/N < 3 sightlines of
+          train_big and train_big2.
 test_real: 2000 spectra, seed 9002, preset ``dla`` with a realistic close-pair rate: a second
           absorber 30-120 px away in 5 % of DLA sightlines instead of 20 % (with dN/dz ~ 0.5 for
           log N > 19.3 at z ~ 3, the chance of another absorber within 24-96 A on either side is
@@ -69,6 +72,18 @@ SETS = {
     "train_big": dict(n=20000, seed=111, n_files=20, config=preset_config("dla", resolution=False)),
     "train_big2": dict(
         n=20000, seed=112, n_files=20, config=preset_config("dla", resolution=False)
+    ),
+    "train_big3": dict(
+        n=20000, seed=114, n_files=20, config=preset_config("dla", resolution=False)
+    ),
+    "train_big4": dict(
+        n=20000, seed=115, n_files=20, config=preset_config("dla", resolution=False)
+    ),
+    "train_lo_big": dict(
+        n=30000,
+        seed=113,
+        n_files=30,
+        config=preset_config("dla", qso_mag_range=(21.0, 23.0), resolution=False),
     ),
     "test_real": _held_out(2000, 9002, 4),
     "final": _held_out(2000, 9003, 4),
