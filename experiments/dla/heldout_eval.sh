@@ -14,26 +14,28 @@ F=${MOCK:-final6}
 S=${SURVEY-final6_fn}
 E=$RUNS/eval_$F
 mkdir -p "$E"
-[ -f $M/$F/truth.fits ] || python experiments/dla/make_mocks.py "$M" $F
-# bundled dla_fcn (S/N >= 3) + dla_fcn_lowsnr (S/N < 3) + the dla_refiner, dla_refiner_wide
-# localisers; BAL quasars
-# left out as in DESI, and kept; and the finders alone (--refiner none)
-surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_nobal.fits \
-  --skip-bal --workers 2 --overwrite
-surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_all.fits \
-  --workers 2 --overwrite
-surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_norefine.fits \
-  --skip-bal --refiner none --workers 2 --overwrite
-# the fifth round's catalogue: the fine refiner only (no wide stage)
-surveynet dla predict $M/$F/coadd-*.fits --truth $M/$F/truth.fits --out $E/cat_fine.fits \
-  --skip-bal --refiner dla_refiner --workers 2 --overwrite
-for c in nobal all norefine fine; do
-  surveynet dla evaluate $E/cat_$c.fits --truth $M/$F/truth.fits --out $E/eval_$c --overwrite
-  for rule in dlambda dz; do
-    python experiments/dla/heldout_figures.py $E/cat_$c.fits $M/$F/truth.fits \
-      $E/figures_${c}_$rule.json --rule $rule
+# catalogues MOCK OUT "name:predict args" ...: one catalogue per variant, then `dla evaluate`
+# and the point-8 figures with both matching rules
+catalogues() {
+  local mock=$1 out=$2; shift 2
+  mkdir -p "$out"
+  [ -f $M/$mock/truth.fits ] || python experiments/dla/make_mocks.py "$M" $mock
+  for v in "$@"; do
+    local c=${v%%:*} args=${v#*:}
+    surveynet dla predict $M/$mock/coadd-*.fits --truth $M/$mock/truth.fits --out $out/cat_$c.fits \
+      $args --workers 2 --overwrite
+    surveynet dla evaluate $out/cat_$c.fits --truth $M/$mock/truth.fits --out $out/eval_$c --overwrite
+    for rule in dlambda dz; do
+      python experiments/dla/heldout_figures.py $out/cat_$c.fits $M/$mock/truth.fits \
+        $out/figures_${c}_$rule.json --rule $rule
+    done
   done
-done
+}
+# bundled dla_fcn (S/N >= 3) + dla_fcn_lowsnr (S/N < 3) + the dla_refiner, dla_refiner_wide
+# localisers; BAL quasars left out as in DESI, and kept; the finders alone (--refiner none); the
+# fifth round's catalogue: the fine refiner only (no wide stage)
+catalogues $F "$E" "nobal:--skip-bal" "all:" "norefine:--skip-bal --refiner none" \
+  "fine:--skip-bal --refiner dla_refiner"
 # window CNN against the FCN on the same sightlines (first file; the window CNN runs at ~5/s), the
 # finders alone (--refiner none). The window CNN reads the blue camera, the FCN all cameras:
 # --common-range compares them on the absorbers and wavelengths both searched
@@ -49,20 +51,5 @@ for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
   done
 done
 # the survey-like mock: the default catalogue and the finders alone
-if [ -n "$S" ]; then
-  ES=$RUNS/eval_$S
-  mkdir -p "$ES"
-  [ -f $M/$S/truth.fits ] || python experiments/dla/make_mocks.py "$M" $S
-  surveynet dla predict $M/$S/coadd-*.fits --truth $M/$S/truth.fits --out $ES/cat_nobal.fits \
-    --skip-bal --workers 2 --overwrite
-  surveynet dla predict $M/$S/coadd-*.fits --truth $M/$S/truth.fits --out $ES/cat_norefine.fits \
-    --skip-bal --refiner none --workers 2 --overwrite
-  for c in nobal norefine; do
-    surveynet dla evaluate $ES/cat_$c.fits --truth $M/$S/truth.fits --out $ES/eval_$c --overwrite
-    for rule in dlambda dz; do
-      python experiments/dla/heldout_figures.py $ES/cat_$c.fits $M/$S/truth.fits \
-        $ES/figures_${c}_$rule.json --rule $rule
-    done
-  done
-fi
+[ -z "$S" ] || catalogues $S "$RUNS/eval_$S" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
 surveynet bench dla --json $E/bench.json
