@@ -331,3 +331,27 @@ def test_nhi_bias_is_median_residual_and_subtracted(tmp_path):
     cal = finder.predict(sls[:2])
     for a, b in zip(raw[:2], cal, strict=True):
         assert np.allclose(b.nhi, a.nhi - stored)
+
+
+def test_ensemble_averages_members_pixel_by_pixel(tmp_path):
+    from surveynet.dla.predict import DLAFinder, EnsembleFinder, load_finder, predict_sightlines
+    from surveynet.errors import ModelFormatError
+
+    a, _, sls = _train(tmp_path / "a", "dla_fcn")
+    b, _, _ = _train(tmp_path / "b", "dla_fcn", ["train.seed=7"])
+    fa, fb = DLAFinder(a, dtype=np.float64), DLAFinder(b, dtype=np.float64)
+    ens = load_finder(f"{a}+{b}")
+    assert isinstance(ens, EnsembleFinder) and ens.source == f"{a}+{b}"
+    pa, pb, pe = fa.predict(sls[:3]), fb.predict(sls[:3]), ens.predict(sls[:3])
+    for x, y, e in zip(pa, pb, pe, strict=True):
+        assert np.array_equal(e.pixel, x.pixel)
+        assert not np.allclose(x.confidence, y.confidence)  # two different networks
+        # each member calibrated, then the mean (float32 engines: 1e-6)
+        for f in ("confidence", "offset", "nhi"):
+            assert np.allclose(getattr(e, f), (getattr(x, f) + getattr(y, f)) / 2, atol=1e-6)
+    cat = predict_sightlines(sls[:3], [ens])
+    assert len(cat.qsos) == 3
+    # members must search the same pixels and vote alike
+    c, _, _ = _train(tmp_path / "c", "dla_fcn", ["dataset.samplerange=40"])
+    with pytest.raises(ModelFormatError, match="label half-width"):
+        EnsembleFinder([fa, DLAFinder(c)])

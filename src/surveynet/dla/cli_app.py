@@ -124,7 +124,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="M",
-        help="model directory or bundled name; repeat for S/N-routed models "
+        help="model directory or bundled name; repeat for S/N-routed models; A+B averages the "
+        "per-pixel outputs of models A and B (an ensemble, routed by A's S/N range) "
         "(default: bundled dla_fcn + dla_fcn_lowsnr)",
     )
     p.add_argument(

@@ -114,6 +114,16 @@ class DLAFinder:
                 p.nhi = p.nhi - self.nhi_bias
         return preds
 
+    @property
+    def source(self) -> str:
+        """Where the model was loaded from (directory)."""
+        return str(self.saved.path)
+
+    @property
+    def weights_hash(self) -> str:
+        """sha256 of the weights."""
+        return str(self.saved.weights_hash)
+
     def _predict_windows(self, sl: Sightline) -> SightlinePrediction:
         w = self.engine.config.window
         half = w // 2
@@ -197,6 +207,80 @@ def offset_bias(
     return [_median([r[d % phases == k] for d, r in res]) for k in range(phases)]
 
 
+class EnsembleFinder:
+    """Finders of one input and S/N range whose per-pixel outputs are averaged.
+
+    The members must read the same sightlines (data config), search the same rest range and
+    share the label half-width, so that their outputs are defined on the same pixels and vote
+    alike; the ensemble is routed by its first member's S/N range (a low-S/N model may be
+    averaged with a high-S/N one). Each member's own calibration (offset and N_HI bias) is
+    applied before the average. The confidence, offset and log N_HI of a pixel are the members'
+    means. ``surveynet dla predict --model A+B`` builds one.
+    """
+
+    def __init__(self, members: Sequence[DLAFinder]) -> None:
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least two finders")
+        first = members[0]
+        for m in members[1:]:
+            for what, a, b in (
+                ("data config", m.data, first.data),
+                ("rest range", m.spec.rest_range, first.spec.rest_range),
+                ("label half-width", m.samplerange, first.samplerange),
+            ):
+                if a != b:
+                    raise ModelFormatError(
+                        f"ensemble {m.source} + {first.source}: {what} differs ({a} vs {b})"
+                    )
+        self.members = list(members)
+        self.data = first.data
+        self.spec = first.spec
+        self.s2n_range = first.s2n_range
+
+    @property
+    def name(self) -> str:
+        """Member names joined by '+'."""
+        return "+".join(m.name for m in self.members)
+
+    @property
+    def source(self) -> str:
+        """Member directories joined by '+' (what :func:`load_finders` reads back)."""
+        return "+".join(m.source for m in self.members)
+
+    @property
+    def weights_hash(self) -> str:
+        """Member weight hashes joined by '+'."""
+        return "+".join(m.weights_hash for m in self.members)
+
+    @property
+    def samplerange(self) -> int:
+        """Positive half-width of the members' labels."""
+        return self.members[0].samplerange
+
+    def predict(
+        self, sightlines: Sequence[Sightline], *, calibrated: bool = True
+    ) -> list[SightlinePrediction]:
+        """Members' per-pixel outputs, averaged pixel by pixel."""
+        outs = [m.predict(sightlines, calibrated=calibrated) for m in self.members]
+        res = []
+        for preds in zip(*outs, strict=True):
+            p0 = preds[0]
+            if any(not np.array_equal(p.pixel, p0.pixel) for p in preds[1:]):
+                raise RuntimeError("ensemble members predicted on different pixels")
+            res.append(
+                SightlinePrediction(
+                    p0.pixel,
+                    np.mean([p.confidence for p in preds], axis=0),
+                    np.mean([p.offset for p in preds], axis=0),
+                    np.mean([p.nhi for p in preds], axis=0),
+                )
+            )
+        return res
+
+
+Finder = DLAFinder | EnsembleFinder
+
+
 def nhi_bias(finder: DLAFinder, sightlines: Sequence[Sightline]) -> float:
     """Median log N_HI residual (predicted - label) on the labelled positive pixels.
 
@@ -206,13 +290,25 @@ def nhi_bias(finder: DLAFinder, sightlines: Sequence[Sightline]) -> float:
     return _median([r for _, r in _positive_residuals(finder, sightlines, "nhi")])
 
 
-def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[DLAFinder]:
-    """Load the given models, or the bundled defaults that exist (high- then low-S/N)."""
+def load_finder(model: str | os.PathLike[str]) -> Finder:
+    """One finder: a model directory or bundled name, or several joined by '+' (an
+    :class:`EnsembleFinder`; an existing directory whose name holds '+' is read as one model)."""
+    text = str(model)
+    if "+" in text and not Path(text).exists():
+        return EnsembleFinder([DLAFinder(m) for m in text.split("+") if m])
+    return DLAFinder(model)
+
+
+def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[Finder]:
+    """Load the given models (:func:`load_finder`), or the bundled defaults that exist (high-
+    then low-S/N)."""
     from surveynet.io.model import bundled_models_dir
 
     if models:
-        return [DLAFinder(m) for m in models]
-    found = [DLAFinder(m) for m in DEFAULT_MODELS if (bundled_models_dir() / m).is_dir()]
+        return [load_finder(m) for m in models]
+    found: list[Finder] = [
+        DLAFinder(m) for m in DEFAULT_MODELS if (bundled_models_dir() / m).is_dir()
+    ]
     if not found:
         raise ModelFormatError(
             f"no bundled DLA model ({', '.join(DEFAULT_MODELS)}); pass --model DIR"
@@ -242,7 +338,7 @@ def resolve_refiner(
     return [DLARefiner(m, **kwargs) for m in names]
 
 
-def route(finders: Sequence[DLAFinder], s2n: float) -> DLAFinder:
+def route(finders: Sequence[Finder], s2n: float) -> Finder:
     """The finder whose S/N range contains ``s2n`` (the first one when none or several do)."""
     for fd in finders:
         if fd.s2n_range[0] <= s2n < fd.s2n_range[1]:
@@ -250,7 +346,7 @@ def route(finders: Sequence[DLAFinder], s2n: float) -> DLAFinder:
     return finders[0]
 
 
-def catalog_config_for(finder: DLAFinder, base: CatalogConfig | None = None) -> CatalogConfig:
+def catalog_config_for(finder: Finder, base: CatalogConfig | None = None) -> CatalogConfig:
     """The catalogue config with the model's label half-width (vote normalisation follows it)."""
     from dataclasses import replace
 
@@ -259,7 +355,7 @@ def catalog_config_for(finder: DLAFinder, base: CatalogConfig | None = None) -> 
 
 def predict_sightlines(
     sightlines: Sequence[Sightline],
-    finders: Sequence[DLAFinder],
+    finders: Sequence[Finder],
     catalog: CatalogConfig | None = None,
     *,
     refiner: DLARefiner | Sequence[DLARefiner] | None = None,
@@ -411,8 +507,8 @@ def predict_files(
     finders = load_finders(models)  # fail early on a bad model
     refs = resolve_refiner(refiner)
     names = [str(m) for m in models] if models else [f.name for f in finders]
-    model_paths = [str(f.saved.path) for f in finders]
-    hashes_full = [f.saved.weights_hash for f in finders]
+    model_paths = [f.source for f in finders]
+    hashes_full = [f.weights_hash for f in finders]
     for r in refs:
         names.append(r.name)
         hashes_full.append(r.saved.weights_hash)
