@@ -120,9 +120,9 @@ class DLAFinder:
         return str(self.saved.path)
 
     @property
-    def weights_hash(self) -> str:
-        """sha256 of the weights."""
-        return str(self.saved.weights_hash)
+    def weights_hashes(self) -> list[str]:
+        """sha256 of the weights (one per network)."""
+        return [str(self.saved.weights_hash)]
 
     def _predict_windows(self, sl: Sightline) -> SightlinePrediction:
         w = self.engine.config.window
@@ -248,9 +248,9 @@ class EnsembleFinder:
         return "+".join(m.source for m in self.members)
 
     @property
-    def weights_hash(self) -> str:
-        """Member weight hashes joined by '+'."""
-        return "+".join(m.weights_hash for m in self.members)
+    def weights_hashes(self) -> list[str]:
+        """The members' weight hashes."""
+        return [h for m in self.members for h in m.weights_hashes]
 
     @property
     def samplerange(self) -> int:
@@ -260,22 +260,18 @@ class EnsembleFinder:
     def predict(
         self, sightlines: Sequence[Sightline], *, calibrated: bool = True
     ) -> list[SightlinePrediction]:
-        """Members' per-pixel outputs, averaged pixel by pixel."""
+        """Members' per-pixel outputs, averaged pixel by pixel (the constructor's checks make
+        every member predict on the same pixels)."""
         outs = [m.predict(sightlines, calibrated=calibrated) for m in self.members]
-        res = []
-        for preds in zip(*outs, strict=True):
-            p0 = preds[0]
-            if any(not np.array_equal(p.pixel, p0.pixel) for p in preds[1:]):
-                raise RuntimeError("ensemble members predicted on different pixels")
-            res.append(
-                SightlinePrediction(
-                    p0.pixel,
-                    np.mean([p.confidence for p in preds], axis=0),
-                    np.mean([p.offset for p in preds], axis=0),
-                    np.mean([p.nhi for p in preds], axis=0),
-                )
+        return [
+            SightlinePrediction(
+                preds[0].pixel,
+                np.mean([p.confidence for p in preds], axis=0),
+                np.mean([p.offset for p in preds], axis=0),
+                np.mean([p.nhi for p in preds], axis=0),
             )
-        return res
+            for preds in zip(*outs, strict=True)
+        ]
 
 
 Finder = DLAFinder | EnsembleFinder
@@ -508,7 +504,7 @@ def predict_files(
     refs = resolve_refiner(refiner)
     names = [str(m) for m in models] if models else [f.name for f in finders]
     model_paths = [f.source for f in finders]
-    hashes_full = [f.weights_hash for f in finders]
+    hashes_full = [h for f in finders for h in f.weights_hashes]
     for r in refs:
         names.append(r.name)
         hashes_full.append(r.saved.weights_hash)
