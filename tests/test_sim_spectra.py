@@ -520,3 +520,44 @@ def test_fn_nhi_distribution_follows_the_fn_spline():
     assert np.median(x[x >= 20.3]) == pytest.approx(np.median(y), abs=0.01)
     with pytest.raises(ValueError, match="unknown N_HI distribution"):
         igm.draw_nhi(np.random.default_rng(0), 3, "flat")
+
+
+def test_zmag_table_draws_follow_the_desi_counts(tmp_path):
+    """(z, r) drawn from DESI's EDR number counts reproduce the table's marginals in the ranges.
+
+    With 40,000 draws over z 2.33-4.5 and 16.5 < r < 23 the share above z = 3.3 and above 3.8
+    and the share fainter than r = 22 are each within 1.5 points of the table's own (cells cut
+    by a range edge counted pro rata); every draw lies in the ranges.
+    """
+    from surveynet.sim.spectra import draw_zmag, load_zmag_table
+
+    path = shared_path("igm/dn_dzdM_EDR.fits")
+    table = load_zmag_table(path)
+    zc, rc, dn = table
+    z, r = draw_zmag(np.random.default_rng(5), 40_000, table, (2.33, 4.5), (16.5, 23.0))
+    assert z.min() >= 2.33 and z.max() <= 4.5 and r.min() >= 16.5 and r.max() <= 23.0
+
+    def share(sel_z, sel_r):  # the table's share over fully-inside cells (edges pro rata)
+        wz = np.clip((np.minimum(zc + 0.05, 4.5) - np.maximum(zc - 0.05, 2.33)) / 0.1, 0, 1)
+        wr = np.clip((np.minimum(rc + 0.05, 23.0) - np.maximum(rc - 0.05, 16.5)) / 0.1, 0, 1)
+        w = dn * wz[:, None] * wr[None, :]
+        return w[np.ix_(sel_z, sel_r)].sum() / w.sum()
+
+    all_r = np.ones(rc.size, bool)
+    all_z = np.ones(zc.size, bool)
+    assert np.mean(z > 3.3) == pytest.approx(share(zc > 3.3, all_r), abs=0.015)
+    assert np.mean(z > 3.8) == pytest.approx(share(zc > 3.8, all_r), abs=0.015)
+    assert np.mean(r > 22.0) == pytest.approx(share(all_z, rc > 22.0), abs=0.015)
+    assert 0.05 < np.mean(z > 3.3) < 0.2  # DESI: most Lya quasars are at z < 3
+    # the simulator uses it when the config names the table
+    cfg = preset_config("dla", qso_zmag_table=str(path), qso_mag_range=(16.5, 23.0))
+    _, truth = simulate_spectra(40, seed=2, config=cfg)
+    zq = np.asarray(truth["TRUTH"]["Z"])
+    assert zq.min() >= 2.33 and zq.max() <= 4.5
+    # a broken table is an error naming the file and the missing HDU
+    bad = tmp_path / "counts.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(zc, name="Z_CENTERS")]).writeto(bad)
+    with pytest.raises(ConfigError, match=r"counts\.fits: no HDU RMAG_CENTERS"):
+        load_zmag_table(bad)
+    with pytest.raises(ConfigError, match="no quasars in z"):
+        draw_zmag(np.random.default_rng(0), 3, table, (6.0, 7.0), (16.5, 23.0))

@@ -35,10 +35,21 @@ the uniform ``mix`` of the other sets), and an absorber in 35 % of the sightline
 purity carries the false positives of absorber-free sightlines in their survey proportion.
 test_fn:  8000 spectra, seed 9102, survey-like; a development set for choices made on it.
 final6_fn: 20000 spectra, seed 9108, survey-like; held out, reported.
+The ``*_desi`` sets (``_desi``, ninth session) are the survey-like sets with the DESI quasar
+population: (z_qso, r) drawn jointly from the DESI EDR number counts (desisim ``dn_dzdM_EDR.fits``
+in ``../shared/data/igm``; ``SURVEYNET_SHARED`` overrides the folder) over z 2.33-4.5 and the DESI
+QSO target range 16.5 < r < 23 (Chaussidon et al. 2023, ApJ 944, 107). The median z_qso is then
+2.65 and 1.8 % of the quasars lie at z > 3.8, against 3.4 and 32 % in the uniform z of the other
+sets.
+train_desi:  20000 spectra, seed 121, the training recipe of preset ``dla`` (N_HI ``mix``, 80 % with
+             absorbers, 20 % close pairs) with the DESI (z_qso, r).
+test_desi:   8000 spectra, seed 9202; development set.
+final7_desi: 20000 spectra, seed 9208; held out, reported.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +70,28 @@ def _survey(n: int, seed: int, n_files: int) -> dict:
         dla_nhi_distribution="fn",
         dla_probability=0.35,
         resolution=False,
+    )
+    return dict(n=n, seed=seed, n_files=n_files, config=cfg)
+
+
+def _shared() -> Path:
+    return Path(os.environ.get("SURVEYNET_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+
+
+def _desi(n: int, seed: int, n_files: int, train: bool = False) -> dict:
+    """Survey-like recipe with DESI's joint (z_qso, r) distribution over 16.5 < r < 23
+    (``train``: the training recipe of preset ``dla`` instead, with that (z_qso, r))."""
+    survey = (
+        {}
+        if train
+        else dict(dla_overlap_probability=0.05, dla_nhi_distribution="fn", dla_probability=0.35)
+    )
+    cfg = preset_config(
+        "dla",
+        resolution=False,
+        qso_zmag_table=str(_shared() / "data" / "igm" / "dn_dzdM_EDR.fits"),
+        qso_mag_range=(16.5, 23.0),
+        **survey,
     )
     return dict(n=n, seed=seed, n_files=n_files, config=cfg)
 
@@ -94,6 +127,9 @@ SETS = {
     "final6": _held_out(4000, 9008, 8),
     "test_fn": _survey(8000, 9102, 8),
     "final6_fn": _survey(20000, 9108, 20),
+    "train_desi": _desi(20000, 121, 20, train=True),
+    "test_desi": _desi(8000, 9202, 8),
+    "final7_desi": _desi(20000, 9208, 20),
 }
 
 if __name__ == "__main__":

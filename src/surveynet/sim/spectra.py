@@ -111,6 +111,9 @@ class SpectraSimConfig:
     - ``qso_*``: redshift range and the QSO_HZ share above ``qso_z_split``; r-magnitude range with
       dN/dm ~ 10^(``mag_slope`` m); broken power law slopes (Vanden Berk 2001, Telfer 2002) with
       per-object scatter; line EW/sigma log-normal scatter; CIV blueshift upper bound (km/s).
+      ``qso_zmag_table`` (path to a DESI ``dn_dzdM`` FITS file, e.g.
+      ``../shared/data/igm/dn_dzdM_EDR.fits``) draws (z, r) jointly from the survey's number
+      counts within the z and magnitude ranges instead (:func:`draw_zmag`).
     - ``forest*``: on/off, tau_eff fit (``becker13``, ``fg08``, ``kim07``, ``gpdla_dr16``),
       lognormal amplitude ``forest_sigma_g`` and correlation (pixels), Lyman-beta on/off;
       ``lyman_limit`` adds Lyman-limit systems with dN/dz = ``lls_dndz`` (1 + z)^``lls_dndz_index``.
@@ -141,6 +144,7 @@ class SpectraSimConfig:
     qso_z_split: float = 2.1
     qso_hz_fraction: float = 0.617
     qso_mag_range: tuple[float, float] = (17.0, 23.0)
+    qso_zmag_table: str | None = None
     mag_slope: float = 0.3
     qso_alpha_blue: float = -0.44
     qso_alpha_red: float = -2.45
@@ -359,6 +363,74 @@ def _power_law_mags(
         return lo + u * (hi - lo)
     a = slope * np.log(10.0)
     return lo + np.log1p(u * np.expm1(a * (hi - lo))) / a
+
+
+_ZMAG_CACHE: dict[str, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
+
+
+def load_zmag_table(
+    path: str | os.PathLike[str],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """``(z_centres, r_centres, dn)`` of a DESI quasar number-count table (desisim
+    ``dn_dzdM_EDR.fits``: HDUs Z_CENTERS, RMAG_CENTERS, DN_DZDM of shape (n_z, n_r)); cached."""
+    from astropy.io import fits
+
+    key = str(Path(path).resolve())
+    if key not in _ZMAG_CACHE:
+        try:
+            with fits.open(path) as hdul:
+                names = {h.name for h in hdul}
+                for need in ("Z_CENTERS", "RMAG_CENTERS", "DN_DZDM"):
+                    if need not in names:
+                        raise ConfigError(f"{path}: no HDU {need} (qso_zmag_table)")
+                zc = np.asarray(hdul["Z_CENTERS"].data, dtype=np.float64)
+                rc = np.asarray(hdul["RMAG_CENTERS"].data, dtype=np.float64)
+                dn = np.asarray(hdul["DN_DZDM"].data, dtype=np.float64)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read qso_zmag_table ({exc})") from exc
+        if dn.shape != (zc.size, rc.size) or zc.size < 2 or rc.size < 2:
+            raise ConfigError(
+                f"{path}: DN_DZDM has shape {dn.shape}, expected (len Z_CENTERS, len RMAG_CENTERS)"
+                f" = ({zc.size}, {rc.size})"
+            )
+        if not np.all(np.isfinite(dn)) or dn.min() < 0:
+            raise ConfigError(f"{path}: DN_DZDM must be finite and >= 0")
+        _ZMAG_CACHE[key] = (zc, rc, dn)
+    return _ZMAG_CACHE[key]
+
+
+def _bin_edges(c: NDArray[np.float64]) -> NDArray[np.float64]:
+    mid = 0.5 * (c[1:] + c[:-1])
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def draw_zmag(
+    rng: np.random.Generator,
+    n: int,
+    table: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+    z_range: tuple[float, float],
+    mag_range: tuple[float, float],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Redshifts and r magnitudes drawn jointly from a number-count table (:func:`load_zmag_table`)
+    restricted to ``z_range`` x ``mag_range``: a cell is drawn with probability dN times the
+    fraction of it inside the ranges, then (z, r) uniformly within that part of the cell."""
+    zc, rc, dn = table
+    ze, re = _bin_edges(zc), _bin_edges(rc)
+    zlo = np.clip(ze[:-1], *z_range)
+    zhi = np.clip(ze[1:], *z_range)
+    rlo = np.clip(re[:-1], *mag_range)
+    rhi = np.clip(re[1:], *mag_range)
+    fz = (zhi - zlo) / np.diff(ze)
+    fr = (rhi - rlo) / np.diff(re)
+    w = dn * fz[:, None] * fr[None, :]
+    total = w.sum()
+    if not total > 0:
+        raise ConfigError(f"qso_zmag_table has no quasars in z {z_range} x r {mag_range}")
+    cell = rng.choice(w.size, size=n, p=(w / total).ravel())
+    iz, ir = np.divmod(cell, rc.size)
+    z = zlo[iz] + rng.uniform(0.0, 1.0, n) * (zhi[iz] - zlo[iz])
+    mag = rlo[ir] + rng.uniform(0.0, 1.0, n) * (rhi[ir] - rlo[ir])
+    return z, mag
 
 
 def _add_gaussians(
@@ -917,12 +989,23 @@ def _simulate_batch(
     # ---- quasars (also the sources of BAD spectra drawn as QSO)
     iq = np.nonzero(src == "QSO")[0]
     if iq.size:
-        hz = rng.uniform(0.0, 1.0, iq.size) < cfg.qso_hz_fraction
-        zlo = min(max(cfg.qso_z_split, cfg.qso_z_min), cfg.qso_z_max)
-        z = np.where(
-            hz, rng.uniform(zlo, cfg.qso_z_max, iq.size), rng.uniform(cfg.qso_z_min, zlo, iq.size)
-        )
-        mags[iq] = _power_law_mags(rng, iq.size, *cfg.qso_mag_range, cfg.mag_slope)
+        if cfg.qso_zmag_table:
+            z, mags[iq] = draw_zmag(
+                rng,
+                iq.size,
+                load_zmag_table(cfg.qso_zmag_table),
+                (cfg.qso_z_min, cfg.qso_z_max),
+                cfg.qso_mag_range,
+            )
+        else:
+            hz = rng.uniform(0.0, 1.0, iq.size) < cfg.qso_hz_fraction
+            zlo = min(max(cfg.qso_z_split, cfg.qso_z_min), cfg.qso_z_max)
+            z = np.where(
+                hz,
+                rng.uniform(zlo, cfg.qso_z_max, iq.size),
+                rng.uniform(cfg.qso_z_min, zlo, iq.size),
+            )
+            mags[iq] = _power_law_mags(rng, iq.size, *cfg.qso_mag_range, cfg.mag_slope)
         m, info = _make_qsos(rng, z, tid[iq], cfg, templates)
         model[iq] = m
         truth["Z"][iq] = z
