@@ -587,6 +587,22 @@ def test_matcher_edge_cases():
     assert np.allclose(r3.truth["DZ"][1], 0.125)
     empty = match_absorbers(t, p[:0])
     assert not np.any(empty.truth["MATCHED"]) and summarize(empty)["purity"] is None
+    # a confidence cut drops predictions before matching: the confident one 1 A farther wins
+    pc = Table(
+        {
+            "TARGETID": [1, 1],
+            "Z_DLA": [2.5 + 1 / LYA_REST, 2.5 + 2 / LYA_REST],
+            "NHI": [20.5, 20.5],
+            "DLA_CONFIDENCE": [0.3, 0.9],
+        }
+    )
+    r4 = match_absorbers(t[:1], pc, MatchConfig(min_confidence=0.4))
+    assert len(r4.pred) == 1 and r4.truth["PRED_INDEX"][0] == 0
+    assert np.isclose(r4.truth["DZ"][0], 2 / LYA_REST)
+    assert match_absorbers(t[:1], pc).truth["PRED_INDEX"][0] == 0  # no cut: the nearer one
+    assert np.isclose(match_absorbers(t[:1], pc).truth["DZ"][0], 1 / LYA_REST)
+    with pytest.raises(InputError, match="DLA_CONFIDENCE"):
+        match_absorbers(t, p, MatchConfig(min_confidence=0.4))
     w = window_metrics(np.array([1, 1, 0, 0, -1]), np.array([0.9, 0.2, 0.1, 0.7, 0.9]))
     assert w["confusion"] == [[1, 1], [1, 1]] and w["n_windows"] == 4
 
@@ -674,6 +690,12 @@ def test_evaluate_end_to_end_on_catalog(tmp_path):
         (m["tp"], m["fn"], m["fp"]) == (1, 0, 0) and m["completeness"] == 1.0 and m["purity"] == 1.0
     )
     assert m["windows"]["accuracy"] == 1.0 and (tmp_path / "ev" / "window_confusion.png").exists()
+    # a confidence cut above the catalogue's confidence leaves the truth DLA missed
+    conf = float(cat.dlas["DLA_CONFIDENCE"][0])
+    cut = evaluate(cpath, truth, tmp_path / "ev2", MatchConfig(min_confidence=conf + 1e-6))
+    assert (cut["tp"], cut["fn"], cut["fp"]) == (0, 1, 0) and cut["config"]["min_confidence"] > 0
+    kept = evaluate(cpath, truth, tmp_path / "ev3", MatchConfig(min_confidence=conf))
+    assert (kept["tp"], kept["fn"]) == (1, 0)
 
 
 def test_parks_mix_and_low_s2n_sets():

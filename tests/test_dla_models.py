@@ -318,6 +318,40 @@ def test_init_grows_an_fcn_by_identity_blocks(tmp_path):
         init_from(FCN(other.model.fcn), other, path)
 
 
+def test_error_channel_and_init_adding_it(tmp_path):
+    """Channel -1 is the 1-sigma error capped at ``clip``; growing a saved FCN by that channel
+    starts with the saved outputs whatever the error, and trains and predicts end to end."""
+    from surveynet.dla.inputs import channel_stack
+    from surveynet.dla.predict import DLAFinder
+    from surveynet.dla.train import init_from, train_model
+
+    path, cfg, sls = _train(tmp_path / "base", "dla_fcn")
+    sl = sls[0]
+    spec = InputSpec(channels=(0, -1), clip=10.0)
+    x = channel_stack(sl, spec)
+    e = np.asarray(sl.error, float)
+    ok = np.isfinite(e)
+    assert np.allclose(x[1][ok], np.minimum(e[ok], 10.0)) and np.all(x[1][~ok] == 10.0)
+    assert np.array_equal(x[0], channel_stack(sl, InputSpec())[0])
+    with pytest.raises(ValueError, match="input channels"):
+        InputSpec(channels=(0, -2))
+    grown = apply_overrides(cfg, ["input.channels=[0,-1]", "model.fcn.in_channels=2"])
+    two = FCN(grown.model.fcn)
+    assert init_from(two, grown, path)["grown_from_in_channels"] == 1
+    one = FCN(cfg.model.fcn).double().eval()
+    init_from(one, cfg, path)
+    two = two.double().eval()
+    xin = torch.randn(2, 2, 4 * 300, dtype=torch.float64)
+    assert torch.allclose(two(xin), one(xin[:, :1]), atol=1e-12)
+    ft = train_model(
+        apply_overrides(grown, ["train.epochs=1"]), sls, tmp_path / "ft", quiet=True, init=path
+    )
+    finder = DLAFinder(ft, dtype=np.float64)
+    assert finder.spec.channels == (0, -1) and finder.engine.config.in_channels == 2
+    p = finder.predict(sls[:1])[0]
+    assert np.all(np.isfinite(p.confidence)) and p.pixel.size > 0
+
+
 def test_nhi_bias_is_median_residual_and_subtracted(tmp_path):
     from surveynet.dla.predict import DLAFinder, nhi_bias
 

@@ -1,19 +1,20 @@
 """Point-8 figures of a DLA catalogue on a held-out mock, per S/N range.
 
     python experiments/dla/heldout_figures.py CATALOG.fits TRUTH.fits OUT.json [--rule dz]
-        [--common-range OTHER.fits]
+        [--common-range OTHER.fits] [--min-confidence C]
 
 For S/N > 3 and truth log N_HI >= 20.3: completeness, purity, sigma(dz), sigma(dlogN) (std and
-1.4826 MAD); ``completeness_as_dla`` counts only the truth DLAs whose match was catalogued with
-log N_HI >= 20.3 (completeness counts any non-LYB match, as DESI's ``label_catalog``).
-``--common-range OTHER.fits`` keeps only the sightlines both catalogues searched and, in each, the
-wavelengths both searched (truth and predicted absorbers alike), so that two finders with
-different search ranges (a blue-camera and an all-camera model) are compared on the same
-absorbers. For 1 < S/N < 3: completeness and purity, plus the best completeness reachable at
-purity >= 90 % by a cut on DLA_CONFIDENCE (counting DLA-typed predictions only). Matching is the
-core's DESI rule (:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda| <= 10 A, unique, LYB
-excluded; with ``--rule dz`` Parks' |dz| < 0.015, about 18 A at z = 3); truth absorbers count
-only inside the searched range of each sightline (QSOCAT WAVE_MIN..WAVE_MAX).
+1.4826 MAD); ``completeness_as_dla`` counts only the truth DLAs whose match was catalogued with log
+N_HI >= 20.3 (completeness counts any non-LYB match, as DESI's ``label_catalog``). ``--common-range
+OTHER.fits`` keeps only the sightlines both catalogues searched and, in each, the wavelengths both
+searched (truth and predicted absorbers alike), so that two finders with different search ranges (a
+blue-camera and an all-camera model) are compared on the same absorbers. ``--min-confidence C``
+drops the catalogue absorbers with DLA_CONFIDENCE < C first (a purity cut;
+``MatchConfig.min_confidence``). For 1 < S/N < 3: completeness and purity, plus the best
+completeness reachable at purity >= 90 % by a cut on DLA_CONFIDENCE (counting DLA-typed predictions
+only). Matching is the core's DESI rule (:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda|
+<= 10 A, unique, LYB excluded; with ``--rule dz`` Parks' |dz| < 0.015, about 18 A at z = 3); truth
+absorbers count only inside the searched range of each sightline (QSOCAT WAVE_MIN..WAVE_MAX).
 """
 
 from __future__ import annotations
@@ -71,9 +72,15 @@ def _restrict(cat, other_path: str):
 
 
 def figures(
-    catalog_path: str, truth_path: str, rule: str = "dlambda", common_range: str | None = None
+    catalog_path: str,
+    truth_path: str,
+    rule: str = "dlambda",
+    common_range: str | None = None,
+    min_confidence: float = 0.0,
 ) -> dict:
     cat = read_catalog(catalog_path)
+    if min_confidence > 0:
+        cat.dlas = cat.dlas[np.asarray(cat.dlas["DLA_CONFIDENCE"], float) >= min_confidence]
     if common_range is not None:
         cat = _restrict(cat, common_range)
     truth, _ = read_truth_absorbers(truth_path)
@@ -101,6 +108,7 @@ def figures(
         "n_sightlines": len(q),
         "match_rule": rule,
         "common_range": common_range,
+        "min_confidence": min_confidence,
     }
     cfg = MatchConfig(rule=rule)
     for name, lo, hi in (
@@ -174,7 +182,12 @@ if __name__ == "__main__":
         k = args.index("--common-range")
         common = args[k + 1]
         del args[k : k + 2]
-    res = figures(args[0], args[1], rule, common)
+    min_conf = 0.0
+    if "--min-confidence" in args:
+        k = args.index("--min-confidence")
+        min_conf = float(args[k + 1])
+        del args[k : k + 2]
+    res = figures(args[0], args[1], rule, common, min_conf)
     text = json.dumps(res, indent=1)
     if len(args) > 2:
         with open(args[2], "w") as fh:

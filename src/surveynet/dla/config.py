@@ -338,6 +338,9 @@ class MatchConfig:
         S/N bin edges of the completeness/purity tables.
     nhi_bins : tuple of float
         log N_HI bin edges.
+    min_confidence : float
+        Predictions with DLA_CONFIDENCE below this are dropped before matching: the purity cut
+        of a user who keeps only confident absorbers (0 keeps all; ``--set min_confidence=0.4``).
     """
 
     rule: Literal["dlambda", "dz"] = "dlambda"
@@ -350,6 +353,7 @@ class MatchConfig:
     dla_nhi_min: float = 20.2999
     s2n_bins: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 1e9)
     nhi_bins: tuple[float, ...] = (19.3, 20.0, 20.3, 20.6, 21.0, 21.5, 23.0)
+    min_confidence: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -89,7 +89,9 @@ def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None
     truth : Table
         Columns TARGETID, Z_DLA, NHI.
     pred : Table
-        Columns TARGETID, Z_DLA, NHI and optionally ABSORBER_TYPE ("DLA", "SUBDLA", "LYB").
+        Columns TARGETID, Z_DLA, NHI and optionally ABSORBER_TYPE ("DLA", "SUBDLA", "LYB");
+        with ``config.min_confidence > 0`` also DLA_CONFIDENCE (rows below it are dropped, and
+        the returned ``pred`` table is the kept rows).
     config : MatchConfig, optional
 
     Returns
@@ -111,6 +113,13 @@ def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None
         for c in ("TARGETID", "Z_DLA", "NHI"):
             if c not in t.colnames:
                 raise InputError(f"{name} table has no {c} column", column=c)
+    if cfg.min_confidence > 0:
+        if "DLA_CONFIDENCE" not in pred.colnames:
+            raise InputError(
+                "pred table has no DLA_CONFIDENCE column (min_confidence > 0)",
+                column="DLA_CONFIDENCE",
+            )
+        pred = pred[np.asarray(pred["DLA_CONFIDENCE"], np.float64) >= cfg.min_confidence]
     tol = cfg.max_dlambda if cfg.rule == "dlambda" else cfg.max_dz
     t_tid = np.asarray(truth["TARGETID"], np.int64)
     t_z = np.asarray(truth["Z_DLA"], np.float64)
@@ -450,6 +459,10 @@ def evaluate(
             f"{out / 'metrics.json'} exists; pass overwrite=True (--overwrite) to replace it"
         )
     pred, qsos = _read_predictions(Path(catalog_path))
+    if cfg.min_confidence > 0:  # the same cut as match_absorbers, kept aligned with s2n_p below
+        if "DLA_CONFIDENCE" not in pred.colnames:
+            raise InputError("no DLA_CONFIDENCE column (min_confidence > 0)", path=catalog_path)
+        pred = pred[np.asarray(pred["DLA_CONFIDENCE"], np.float64) >= cfg.min_confidence]
     truth, _ = read_truth_absorbers(truth_path)
     n_truth_all = len(truth)
     truth = truth[np.asarray(truth["NHI"], float) > cfg.truth_nhi_floor]

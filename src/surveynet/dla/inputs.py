@@ -20,6 +20,9 @@ from surveynet.dla.config import DatasetConfig
 from surveynet.dla.datasets import PixelLabels, label_sightline
 from surveynet.dla.sightline import Sightline
 
+#: channel code of the 1-sigma error in :attr:`InputSpec.channels`
+ERROR_CHANNEL = -1
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -28,7 +31,8 @@ class InputSpec:
     Attributes
     ----------
     channels : tuple of int
-        0 = raw flux, k > 0 = median filter of size k (e.g. (0, 3, 7, 15)).
+        0 = raw flux, k > 0 = median filter of size k (e.g. (0, 3, 7, 15)), ``ERROR_CHANNEL``
+        (-1) = the flux's 1-sigma error capped at ``clip`` (``clip`` where there is no data).
     pad_npix : int
         Edge padding uses the mean of the first/last ``pad_npix`` pixels.
     rest_range : tuple of float
@@ -50,6 +54,14 @@ class InputSpec:
     border_factor: int = 2
     label_wave_min: float = 3570.0
     clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.channels if k != ERROR_CHANNEL and (k < 0 or (k > 0 and k % 2 == 0))]
+        if bad or not self.channels:
+            raise ValueError(
+                f"input channels must be 0 (flux), odd median-filter sizes or -1 (error), "
+                f"got {list(self.channels)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -87,7 +99,13 @@ def channel_stack(sl: Sightline, spec: InputSpec) -> NDArray[np.float32]:
     """Input channels ``(C, n_pix)`` of a sightline (finite, clipped flux)."""
     f = np.nan_to_num(np.asarray(sl.flux, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     f = np.clip(f, -spec.clip, spec.clip)
-    rows = [f if k == 0 else medfilt(f, k) for k in spec.channels]
+    rows = []
+    for k in spec.channels:
+        if k == ERROR_CHANNEL:
+            e = np.asarray(sl.error, dtype=np.float64)
+            rows.append(np.where(np.isfinite(e) & (e >= 0), np.minimum(e, spec.clip), spec.clip))
+        else:
+            rows.append(f if k == 0 else medfilt(f, k))
     return np.asarray(rows, dtype=np.float32)
 
 

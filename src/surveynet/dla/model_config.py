@@ -341,14 +341,15 @@ class InputConfig:
     Attributes
     ----------
     channels : tuple of int
-        0 = raw flux, k > 0 = median filter of size k; low S/N: (0, 3, 7, 15).
+        0 = raw flux, k > 0 = median filter of size k; low S/N: (0, 3, 7, 15); -1 = the 1-sigma
+        error capped at ``clip`` (e.g. (0, -1): flux and error).
     s2n_range : tuple of float
         Train on sightlines with s2n_range[0] <= S/N < s2n_range[1]; at prediction time the
         model is applied in this S/N range when paired with another model.
     pad_npix : int
         Edge padding uses the mean of the first/last ``pad_npix`` pixels.
     clip : float
-        Flux clipped to [-clip, clip].
+        Flux clipped to [-clip, clip] (the error channel to [0, clip]).
     """
 
     channels: tuple[int, ...] = (0,)

@@ -272,7 +272,10 @@ def init_from(
 
     The saved architecture and its config must equal ``config.model`` (except the fields an
     architecture config lists in ``TRAINING_FIELDS``, which only shape the training samples),
-    with one exception that deepens a fully-convolutional finder: when only ``fcn.dilations``
+    with two exceptions for a fully-convolutional finder. When only ``fcn.in_channels`` grows,
+    the saved first convolution fills the first input channels and the added channels' weights
+    start at zero, so the finder starts with the saved model's outputs (e.g. adding the error
+    channel, ``input.channels=[0,-1]``). When only ``fcn.dilations``
     differs and the saved list is a prefix of the new one, the saved blocks are loaded and the
     appended residual blocks start as the identity (their 1x1 output convolution is zeroed:
     ``relu(h + 0) = h`` for ``h >= 0``), so the deeper network starts with exactly the saved
@@ -312,6 +315,18 @@ def init_from(
                 "initialised from %s, %d identity blocks appended", saved.name, len(new) - len(old)
             )
             meta["grown_from_dilations"] = old
+            return meta
+    if diff == ["in_channels"] and isinstance(model, FCN):
+        old_c, new_c = int(saved.config["in_channels"]), int(arch["in_channels"])
+        if new_c > old_c:
+            state = model.state_dict()
+            w = state["stem.0.weight"].clone()
+            w.zero_()
+            w[:, :old_c] = tensors["stem.0.weight"]
+            tensors["stem.0.weight"] = w
+            model.load_state_dict(tensors)
+            log.info("initialised from %s, %d input channels added", saved.name, new_c - old_c)
+            meta["grown_from_in_channels"] = old_c
             return meta
     if diff:
         raise ConfigError(
