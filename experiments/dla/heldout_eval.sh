@@ -6,12 +6,15 @@
 # N_HI from f(N), absorbers in 35 % of sightlines), generated after the models and options were
 # chosen on `test` (seed 9001), `test_real` (9002) and `test_fn` (9102); `final` (9003) to
 # `final5` (9007) carried earlier sessions' reports: MOCK=final5 reruns that one (SURVEY= skips
-# the survey-like mock).
+# the survey-like mock). `final7_desi` (seed 9208, 20,000 spectra; DESI= skips it) is the
+# survey-like recipe with DESI's (z_qso, r) population (ninth session; needs ../shared/data/igm),
+# also scored with the purity cut DLA_CONFIDENCE >= 0.4.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
 F=${MOCK:-final6}
 S=${SURVEY-final6_fn}
+D=${DESI-final7_desi}
 E=$RUNS/eval_$F
 mkdir -p "$E"
 # catalogues MOCK OUT "name:predict args" ...: one catalogue per variant, then `dla evaluate`
@@ -52,4 +55,9 @@ for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
 done
 # the survey-like mock: the default catalogue and the finders alone
 [ -z "$S" ] || catalogues $S "$RUNS/eval_$S" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
+if [ -n "$D" ]; then
+  catalogues $D "$RUNS/eval_$D" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
+  python experiments/dla/heldout_figures.py $RUNS/eval_$D/cat_nobal.fits $M/$D/truth.fits \
+    $RUNS/eval_$D/figures_nobal_conf0.4.json --min-confidence 0.4
+fi
 surveynet bench dla --json $E/bench.json

@@ -41,8 +41,9 @@ in ``../shared/data/igm``; ``SURVEYNET_SHARED`` overrides the folder) over z 2.3
 QSO target range 16.5 < r < 23 (Chaussidon et al. 2023, ApJ 944, 107). The median z_qso is then
 2.65 and 1.8 % of the quasars lie at z > 3.8, against 3.4 and 32 % in the uniform z of the other
 sets.
-train_desi:  20000 spectra, seed 121, the training recipe of preset ``dla`` (N_HI ``mix``, 80 % with
-             absorbers, 20 % close pairs) with the DESI (z_qso, r).
+train_desi:  20000 spectra, seed 121, the training recipe of preset ``dla`` (N_HI ``mix``, 80 %
+             with absorbers, 20 % close pairs) with the DESI (z_qso, r); train_desi2 (seed 122)
+             doubles it.
 test_desi:   8000 spectra, seed 9202; development set.
 final7_desi: 20000 spectra, seed 9208; held out, reported.
 """
@@ -128,6 +129,7 @@ SETS = {
     "test_fn": _survey(8000, 9102, 8),
     "final6_fn": _survey(20000, 9108, 20),
     "train_desi": _desi(20000, 121, 20, train=True),
+    "train_desi2": _desi(20000, 122, 20, train=True),
     "test_desi": _desi(8000, 9202, 8),
     "final7_desi": _desi(20000, 9208, 20),
 }
