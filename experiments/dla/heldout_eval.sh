@@ -6,15 +6,15 @@
 # N_HI from f(N), absorbers in 35 % of sightlines), generated after the models and options were
 # chosen on `test` (seed 9001), `test_real` (9002) and `test_fn` (9102); `final` (9003) to
 # `final5` (9007) carried earlier sessions' reports: MOCK=final5 reruns that one (SURVEY= skips
-# the survey-like mock). `final7_desi` (seed 9208, 20,000 spectra; DESI= skips it) is the
-# survey-like recipe with DESI's (z_qso, r) population (ninth session; needs ../shared/data/igm),
-# also scored with the purity cut DLA_CONFIDENCE >= 0.4.
+# the survey-like mock). `final7_desi` and `final8_desi` (seeds 9208, 9209, 20,000 spectra each;
+# DESI= skips them) are the survey-like recipe with DESI's (z_qso, r) population (ninth session;
+# needs ../shared/data/igm), also scored with the purity cut DLA_CONFIDENCE >= 0.4.
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
 F=${MOCK:-final6}
 S=${SURVEY-final6_fn}
-D=${DESI-final7_desi}
+D=${DESI-final7_desi final8_desi}
 E=$RUNS/eval_$F
 mkdir -p "$E"
 # catalogues MOCK OUT "name:predict args" ...: one catalogue per variant, then `dla evaluate`
@@ -53,11 +53,13 @@ for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
       $E/figures0c_$1_$rule.json --rule $rule --common-range $E/cat0_$2.fits
   done
 done
-# the survey-like mock: the default catalogue and the finders alone
+# the survey-like mock: the default catalogue and the finders alone; then the DESI-population
+# mocks, also with the purity cut and the ideal-observer detectability
 [ -z "$S" ] || catalogues $S "$RUNS/eval_$S" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
-if [ -n "$D" ]; then
-  catalogues $D "$RUNS/eval_$D" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
-  python experiments/dla/heldout_figures.py $RUNS/eval_$D/cat_nobal.fits $M/$D/truth.fits \
-    $RUNS/eval_$D/figures_nobal_conf0.4.json --min-confidence 0.4
-fi
+for d in $D; do
+  catalogues $d "$RUNS/eval_$d" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
+  python experiments/dla/heldout_figures.py $RUNS/eval_$d/cat_nobal.fits $M/$d/truth.fits \
+    $RUNS/eval_$d/figures_nobal_conf0.4.json --min-confidence 0.4
+  python experiments/dla/ideal_observer.py $d $RUNS/eval_$d/cat_nobal.fits $RUNS/eval_$d/ideal.json
+done
 surveynet bench dla --json $E/bench.json
