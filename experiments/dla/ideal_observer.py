@@ -105,9 +105,9 @@ def main(set_name: str, catalog: str, out: str) -> dict:
         x = snr_mf[sel]
         r = {
             "n_dla": int(sel.sum()),
-            "share_snr_mf_ge": {str(t): float(np.mean(x >= t)) for t in (3, 4, 5, 8)},
+            "share_snr_mf_ge": {str(t): float(np.mean(x >= t)) for t in (3, 3.5, 4, 5, 8)},
             "share_snr_mf_forest_ge": {
-                str(t): float(np.mean(snr_forest[sel] >= t)) for t in (3, 4, 5, 8)
+                str(t): float(np.mean(snr_forest[sel] >= t)) for t in (3, 3.5, 4, 5, 8)
             },
             "median_snr_mf": float(np.median(x)),
         }
