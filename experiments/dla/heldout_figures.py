@@ -27,7 +27,7 @@ import numpy as np
 
 from surveynet.dla.catalog import read_catalog
 from surveynet.dla.config import LYA_REST, MatchConfig
-from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers, summarize
+from surveynet.dla.evaluate import confident, match_absorbers, read_truth_absorbers, summarize
 
 
 def _sig(x: np.ndarray) -> dict[str, float | None]:
@@ -80,8 +80,7 @@ def figures(
     min_confidence: float = 0.0,
 ) -> dict:
     cat = read_catalog(catalog_path)
-    if min_confidence > 0:
-        cat.dlas = cat.dlas[np.asarray(cat.dlas["DLA_CONFIDENCE"], float) >= min_confidence]
+    cat.dlas = confident(cat.dlas, MatchConfig(min_confidence=min_confidence), catalog_path)
     if common_range is not None:
         cat = _restrict(cat, common_range)
     truth, _ = read_truth_absorbers(truth_path)
@@ -112,6 +111,7 @@ def figures(
         "min_confidence": min_confidence,
     }
     cfg = MatchConfig(rule=rule)
+    z_of = {int(t): float(z) for t, z in zip(q["TARGETID"], q["Z_QSO"], strict=True)}
     for name, lo, hi in (
         ("s2n_gt_3", 3.0, np.inf),
         ("s2n_1_3", 1.0, 3.0),
@@ -169,7 +169,6 @@ def figures(
         )
         # completeness and purity by quasar redshift (DESI has 10 % of its z > 2.33 quasars
         # above z = 3.3, the seed's uniform z 53 %)
-        z_of = {int(t): float(z) for t, z in zip(q["TARGETID"], q["Z_QSO"], strict=True)}
         tz = np.array([z_of[int(t)] for t in np.asarray(tr["TARGETID"], np.int64)])
         pz = np.array([z_of[int(t)] for t in np.asarray(res.pred["TARGETID"], np.int64)])
         d["by_z_qso"] = []

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "MatchResult",
     "binned_rates",
+    "confident",
     "evaluate",
     "match_absorbers",
     "read_truth_absorbers",
@@ -79,6 +80,21 @@ def _distance(z_pred: NDArray[np.float64], z_true: float, rule: str) -> NDArray[
     if rule == "dlambda":
         return np.abs(z_pred - z_true) * LYA_REST
     return np.abs(z_pred - z_true)
+
+
+def confident(
+    pred: Table, config: MatchConfig, path: str | os.PathLike[str] | None = None
+) -> Table:
+    """The rows of ``pred`` with DLA_CONFIDENCE >= ``config.min_confidence`` (all when it is 0)."""
+    if config.min_confidence <= 0:
+        return pred
+    if "DLA_CONFIDENCE" not in pred.colnames:
+        raise InputError(
+            "pred table has no DLA_CONFIDENCE column (min_confidence > 0)",
+            path=path,
+            column="DLA_CONFIDENCE",
+        )
+    return pred[np.asarray(pred["DLA_CONFIDENCE"], np.float64) >= config.min_confidence]
 
 
 def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None) -> MatchResult:
@@ -113,13 +129,7 @@ def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None
         for c in ("TARGETID", "Z_DLA", "NHI"):
             if c not in t.colnames:
                 raise InputError(f"{name} table has no {c} column", column=c)
-    if cfg.min_confidence > 0:
-        if "DLA_CONFIDENCE" not in pred.colnames:
-            raise InputError(
-                "pred table has no DLA_CONFIDENCE column (min_confidence > 0)",
-                column="DLA_CONFIDENCE",
-            )
-        pred = pred[np.asarray(pred["DLA_CONFIDENCE"], np.float64) >= cfg.min_confidence]
+    pred = confident(pred, cfg)
     tol = cfg.max_dlambda if cfg.rule == "dlambda" else cfg.max_dz
     t_tid = np.asarray(truth["TARGETID"], np.int64)
     t_z = np.asarray(truth["Z_DLA"], np.float64)
@@ -459,10 +469,7 @@ def evaluate(
             f"{out / 'metrics.json'} exists; pass overwrite=True (--overwrite) to replace it"
         )
     pred, qsos = _read_predictions(Path(catalog_path))
-    if cfg.min_confidence > 0:  # the same cut as match_absorbers, kept aligned with s2n_p below
-        if "DLA_CONFIDENCE" not in pred.colnames:
-            raise InputError("no DLA_CONFIDENCE column (min_confidence > 0)", path=catalog_path)
-        pred = pred[np.asarray(pred["DLA_CONFIDENCE"], np.float64) >= cfg.min_confidence]
+    pred = confident(pred, cfg, catalog_path)  # cut here so that s2n_p below stays aligned
     truth, _ = read_truth_absorbers(truth_path)
     n_truth_all = len(truth)
     truth = truth[np.asarray(truth["NHI"], float) > cfg.truth_nhi_floor]

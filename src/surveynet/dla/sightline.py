@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from surveynet.dla.config import C_MS, LYA_REST, DataConfig
 from surveynet.errors import InputError
 from surveynet.io.spectra import Spectra
+from surveynet.sim.instrument import pixel_edges
 
 logger = logging.getLogger(__name__)
 
@@ -155,13 +156,6 @@ class Sightline:
 # ----------------------------------------------------------------------------- numerics
 
 
-def _edges(wave: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Pixel edges of a centre grid (midpoints, ends extrapolated by half a pixel)."""
-    w = np.asarray(wave, dtype=np.float64)
-    mid = 0.5 * (w[1:] + w[:-1])
-    return np.concatenate([[w[0] - (mid[0] - w[0])], mid, [w[-1] + (w[-1] - mid[-1])]])
-
-
 def rebin(
     wave: NDArray[np.float64],
     flux: NDArray[np.float64],
@@ -210,7 +204,7 @@ def rebin(
     if velocity_ms <= 0:
         raise ValueError(f"rebin: velocity_ms must be > 0, got {velocity_ms}")
     dlnl = np.log1p(velocity_ms / C_MS)
-    old_e = _edges(w)
+    old_e = pixel_edges(w)
     n_new = int(np.floor(np.log(w[-1] / w[0]) / dlnl)) + 1
     new_w = w[0] * np.exp(dlnl * np.arange(n_new))
     new_e = new_w * np.exp(np.array([-0.5, 0.5])[:, None] * dlnl)  # (2, m) lower/upper edges

@@ -319,9 +319,7 @@ def init_from(
     if diff == ["in_channels"] and isinstance(model, FCN):
         old_c, new_c = int(saved.config["in_channels"]), int(arch["in_channels"])
         if new_c > old_c:
-            state = model.state_dict()
-            w = state["stem.0.weight"].clone()
-            w.zero_()
+            w = torch.zeros_like(model.state_dict()["stem.0.weight"])
             w[:, :old_c] = tensors["stem.0.weight"]
             tensors["stem.0.weight"] = w
             model.load_state_dict(tensors)

@@ -171,6 +171,13 @@ READ_NOISE_VAR = 40.0
 REF_EXPTIME = 4000.0
 
 
+def pixel_edges(centres: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Bin edges of a centre grid (midpoints, ends extrapolated by half a bin)."""
+    c = np.asarray(centres, dtype=np.float64)
+    mid = 0.5 * (c[1:] + c[:-1])
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
 def master_wave() -> NDArray[np.float64]:
     """The 0.8 A master grid, 3600-9824 A (7781 pixels).
 

@@ -399,11 +399,6 @@ def load_zmag_table(
     return _ZMAG_CACHE[key]
 
 
-def _bin_edges(c: NDArray[np.float64]) -> NDArray[np.float64]:
-    mid = 0.5 * (c[1:] + c[:-1])
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-
-
 def draw_zmag(
     rng: np.random.Generator,
     n: int,
@@ -415,7 +410,7 @@ def draw_zmag(
     restricted to ``z_range`` x ``mag_range``: a cell is drawn with probability dN times the
     fraction of it inside the ranges, then (z, r) uniformly within that part of the cell."""
     zc, rc, dn = table
-    ze, re = _bin_edges(zc), _bin_edges(rc)
+    ze, re = instrument.pixel_edges(zc), instrument.pixel_edges(rc)
     zlo = np.clip(ze[:-1], *z_range)
     zhi = np.clip(ze[1:], *z_range)
     rlo = np.clip(re[:-1], *mag_range)
