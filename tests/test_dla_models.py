@@ -352,6 +352,62 @@ def test_error_channel_and_init_adding_it(tmp_path):
     assert np.all(np.isfinite(p.confidence)) and p.pixel.size > 0
 
 
+def test_noise_augmentation_degrades_to_the_target_s2n(tmp_path):
+    """``degrade`` scales the error by k = S/N / target and adds noise of error*sqrt(k^2-1);
+    samples already below the target and the padding are left alone; training with
+    ``train.noise_s2n`` is seeded per epoch, so a resumed run equals an uninterrupted one."""
+    from surveynet.dla.train import degrade, fcn_arrays, input_spec, train_model
+    from surveynet.errors import ConfigError
+    from surveynet.io.model import file_sha256
+
+    n, length = 4, 20000
+    spec = InputSpec(channels=(0, -1), clip=10.0)
+    x = torch.ones(n, 2, length)
+    x[:, 1] = 0.1
+    err = torch.full((n, length), 0.1)
+    err[:, :100] = 0.0  # padding
+    s2n = torch.tensor([10.0, 10.0, 1.0, 10.0])
+    out = degrade(x, err, s2n, (2.0, 2.0), spec, torch.Generator().manual_seed(1))
+    k = 5.0  # 10 / 2
+    for i in (0, 1, 3):
+        sd = float((out[i, 0, 100:] - 1).std())
+        assert sd == pytest.approx(0.1 * np.sqrt(k * k - 1), rel=0.03)  # 20k px: ~0.5 % error
+        assert torch.allclose(out[i, 1], torch.full((length,), 0.1 * k))
+        assert torch.all(out[i, 0, :100] == 1)
+    assert torch.equal(out[2], x[2])  # S/N 1 is below the target: untouched
+    # targets log-uniform in [1, 4] from S/N 8: k in [2, 8]
+    many = degrade(
+        torch.ones(500, 1, 2000),
+        torch.full((500, 2000), 0.125),
+        torch.full((500,), 8.0),
+        (1.0, 4.0),
+        InputSpec(),
+        torch.Generator().manual_seed(2),
+    )
+    kk = np.sqrt(1 + ((many[:, 0] - 1).std(dim=1).numpy() / 0.125) ** 2)
+    assert 1.85 < kk.min() and kk.max() < 8.6 and np.median(kk) == pytest.approx(4.0, rel=0.1)
+
+    sls = toy_sightlines(12, 5)
+    cfg = apply_overrides(DLATrainConfig(), ["train.noise_s2n=[1,3]"])
+    arr = fcn_arrays(sls[:1], input_spec(cfg), cfg.model.fcn)
+    pix = search_pixels(sls[0], cfg.data.rest_range)
+    assert np.count_nonzero(arr.error) >= pix.size and arr.s2n[0] == sls[0].s2n
+    with pytest.raises(ConfigError, match="noise_s2n"):
+        train_model(
+            apply_overrides(cfg, ["input.channels=[0,3]", "model.fcn.in_channels=2"]),
+            sls,
+            tmp_path / "x",
+            quiet=True,
+        )
+    extra = ["train.noise_s2n=[1,3]"]
+    a, _, _ = _train(tmp_path / "a", "dla_fcn", extra)
+    b, cfg_b, _ = _train(tmp_path / "b", "dla_fcn", [*extra, "train.epochs=1"])
+    b = train_model(apply_overrides(cfg_b, ["train.epochs=2"]), sls, b, quiet=True, resume=True)
+    c, _, _ = _train(tmp_path / "c", "dla_fcn")
+    assert file_sha256(a / "model.safetensors") == file_sha256(b / "model.safetensors")
+    assert file_sha256(a / "model.safetensors") != file_sha256(c / "model.safetensors")
+
+
 def test_nhi_bias_is_median_residual_and_subtracted(tmp_path):
     from surveynet.dla.predict import DLAFinder, nhi_bias
 

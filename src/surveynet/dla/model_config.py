@@ -297,6 +297,14 @@ class TrainConfig:
     calibrate_nhi : bool
         After training, store in ``preprocessing.nhi_bias`` the median log N_HI residual on the
         labelled positive pixels of the validation split, subtracted at prediction time.
+    noise_s2n : tuple of float
+        FCN noise augmentation, off at (0, 0). With (lo, hi), the training sightlines are those
+        with S/N >= lo (``input.s2n_range`` then only says where the model is applied), and in
+        every epoch each one is given fresh Gaussian noise that lowers its S/N to a target drawn
+        log-uniformly in [lo, hi]: the error is scaled by k = max(1, S/N / target) and noise of
+        sigma = error * sqrt(k^2 - 1) is added (a sightline already below the target is left
+        as it is). The validation split is degraded once, with a fixed seed. Inputs: flux and
+        error channels only (0, -1).
     """
 
     epochs: int = 10
@@ -316,6 +324,7 @@ class TrainConfig:
     lr_min_factor: float = 0.02
     calibrate_offsets: bool = True
     calibrate_nhi: bool = False
+    noise_s2n: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,7 +30,13 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from surveynet.config import config_hash, to_dict
-from surveynet.dla.inputs import InputSpec, padded_input, pixel_labels, search_pixels
+from surveynet.dla.inputs import (
+    ERROR_CHANNEL,
+    InputSpec,
+    padded_input,
+    pixel_labels,
+    search_pixels,
+)
 from surveynet.dla.model import FCN, OUTPUT_NAMES, Refiner, WindowCNN
 from surveynet.dla.model_config import (
     DLATrainConfig,
@@ -89,6 +95,8 @@ class FCNArrays:
     offset: NDArray[np.float32]  # (n, L)
     nhi: NDArray[np.float32]  # (n, L)
     mask: NDArray[np.float32]  # (n, L) 1 = labelled pixel in the search range
+    error: NDArray[np.float32]  # (n, L) 1-sigma flux error, 0 in the padding and where no data
+    s2n: NDArray[np.float32]  # (n,) the sightlines' S/N
 
 
 def fcn_arrays(
@@ -113,10 +121,15 @@ def fcn_arrays(
     off = np.zeros((n, length), np.float32)
     nhi = np.zeros((n, length), np.float32)
     mask = np.zeros((n, length), np.float32)
+    err = np.zeros((n, length), np.float32)
+    s2n = np.array([sl.s2n for sl, _, _ in regions], np.float32)
     for i, (sl, a, b) in enumerate(regions):
         full = padded_input(sl, spec, ctx + length, sl.n_pix + 2 * (ctx + length))
         s0 = ctx + length + a - ctx  # padded index of the sample's first pixel
         x[i] = full[:, s0 : s0 + length]
+        j0, j1 = max(a - ctx, 0), min(a - ctx + length, sl.n_pix)  # sightline pixels in the sample
+        e = np.asarray(sl.error[j0:j1], dtype=np.float64)
+        err[i, j0 - (a - ctx) : j1 - (a - ctx)] = np.where(np.isfinite(e), e, 0.0)
         lab = pixel_labels(sl, spec)
         m = min(b - a, length - ctx)
         seg = slice(ctx, ctx + m)
@@ -124,7 +137,49 @@ def fcn_arrays(
         off[i, seg] = lab.offset[a : a + m]
         nhi[i, seg] = lab.nhi[a : a + m]
         mask[i, seg] = lab.classification[a : a + m] >= 0
-    return FCNArrays(x, cls, off, nhi, mask)
+    return FCNArrays(x, cls, off, nhi, mask, err, s2n)
+
+
+def degrade(
+    x: torch.Tensor,
+    error: torch.Tensor,
+    s2n: torch.Tensor,
+    s2n_target: tuple[float, float],
+    spec: InputSpec,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Noise augmentation (``train.noise_s2n``): lower each sample's S/N to a random target.
+
+    The target is log-uniform in ``s2n_target``; the error is scaled by k = max(1, S/N /
+    target) and Gaussian noise of sigma = error * sqrt(k^2 - 1) is added to the flux channel
+    (clipped as the inputs are); the error channel, if any, is multiplied by k.
+
+    Parameters
+    ----------
+    x : tensor (n, C, L)
+        Input channels (flux 0 and error -1 only).
+    error : tensor (n, L)
+        1-sigma flux error (0 in the padding).
+    s2n : tensor (n,)
+        The samples' S/N.
+    s2n_target : (lo, hi)
+        Range of the target S/N.
+    spec : InputSpec
+        Channel list and clip value.
+    gen : torch.Generator
+        Source of the targets and the noise.
+    """
+    lo, hi = np.log(s2n_target[0]), np.log(s2n_target[1])
+    target = torch.exp(lo + (hi - lo) * torch.rand(len(x), generator=gen))
+    k = torch.clamp(s2n / target, min=1.0)
+    noise = torch.randn(error.shape, generator=gen) * error * torch.sqrt(k * k - 1.0)[:, None]
+    out = x.clone()
+    for c, ch in enumerate(spec.channels):
+        if ch == 0:
+            out[:, c] = torch.clamp(x[:, c] + noise, -spec.clip, spec.clip)
+        else:  # the error channel (checked by _check)
+            out[:, c] = torch.clamp(x[:, c] * k[:, None], 0.0, spec.clip)
+    return out
 
 
 @dataclass
@@ -340,6 +395,17 @@ def _check(config: DLATrainConfig) -> None:
     if isinstance(arch, RefinerConfig):
         return  # fixed inputs (flux, error, rest wavelength)
     sect = "window_cnn" if isinstance(arch, WindowCNNConfig) else "fcn"
+    lo, hi = config.train.noise_s2n
+    if (lo, hi) != (0.0, 0.0):
+        if not isinstance(arch, FCNConfig):
+            raise ConfigError("train.noise_s2n (noise augmentation) is for the dla_fcn only")
+        if not 0 < lo <= hi:
+            raise ConfigError(f"train.noise_s2n must be (lo, hi) with 0 < lo <= hi; got {(lo, hi)}")
+        if set(config.input.channels) - {0, ERROR_CHANNEL}:
+            raise ConfigError(
+                f"train.noise_s2n needs input.channels of flux (0) and error (-1) only; got "
+                f"{config.input.channels} (median-filtered channels would need recomputing)"
+            )
     if arch.in_channels != len(config.input.channels):
         raise ConfigError(
             f"model in_channels={arch.in_channels} but input.channels has "
@@ -396,11 +462,11 @@ def train_model(
     _check(config)
     tc = config.train
     spec = input_spec(config)
-    sls = select_s2n(sightlines, config.input.s2n_range)
+    augment = tuple(tc.noise_s2n) != (0.0, 0.0)
+    pool = (tc.noise_s2n[0], np.inf) if augment else config.input.s2n_range
+    sls = select_s2n(sightlines, pool)
     if len(sls) < 2:
-        raise InputError(
-            f"only {len(sls)} sightlines in S/N range {config.input.s2n_range}; need >= 2"
-        )
+        raise InputError(f"only {len(sls)} sightlines in S/N range {pool}; need >= 2")
     rng = np.random.default_rng(tc.seed)
     tr, va = _split(len(sls), tc.val_fraction, rng)
     model = _build(config)
@@ -431,14 +497,31 @@ def train_model(
             n_pos,
         )
 
+        noise_gen = torch.Generator()
+        if augment and a_va is not None:  # the validation split is degraded once, reproducibly
+            noise_gen.manual_seed(tc.seed + 1)
+            a_va.x = degrade(
+                *(torch.from_numpy(v) for v in (a_va.x, a_va.error, a_va.s2n)),
+                tc.noise_s2n,
+                spec,
+                noise_gen,
+            ).numpy()
+
         def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            x, c, o, h, m = batch
+            x, c, o, h, m = batch[:5]
+            if augment and mdl.training:
+                x = degrade(x, batch[5], batch[6], tc.noise_s2n, spec, noise_gen)
             p = mdl(x).permute(0, 2, 1).reshape(-1, 3)
             return dla_loss(p, c.reshape(-1), o.reshape(-1), h.reshape(-1), m.reshape(-1), tc)
 
+        def reseed(epoch: int) -> None:
+            noise_gen.manual_seed(tc.seed * 1_000_003 + epoch + 2)
+
         train_data = [a_tr.x, a_tr.cls, a_tr.offset, a_tr.nhi, a_tr.mask]
-        val_data = None if a_va is None else [a_va.x, a_va.cls, a_va.offset, a_va.nhi, a_va.mask]
         data_hash = arrays_sha256(train_data)
+        if augment:
+            train_data += [a_tr.error, a_tr.s2n]
+        val_data = None if a_va is None else [a_va.x, a_va.cls, a_va.offset, a_va.nhi, a_va.mask]
         n_samples = len(a_tr.x)
     elif isinstance(arch, RefinerConfig):
         from surveynet.dla.refine import refiner_arrays
@@ -497,6 +580,7 @@ def train_model(
         workdir=workdir,
         resume=resume,
         scheduler=sched,
+        epoch_start=reseed if isinstance(arch, FCNConfig) and augment else None,
     )
     tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     preprocessing = {

@@ -142,6 +142,7 @@ def fit(
     workdir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     scheduler: Any = None,
+    epoch_start: Callable[[int], None] | None = None,
 ) -> History:
     """Train ``model`` in place; return the loss history.
 
@@ -163,6 +164,9 @@ def fit(
         Continue from ``workdir/checkpoint.safetensors`` if it exists.
     scheduler : optional
         A torch LR scheduler stepped once per epoch.
+    epoch_start : callable, optional
+        Called with the 0-based epoch number before each epoch (e.g. to reseed a data
+        augmentation, so that a resumed run draws what an uninterrupted one would).
     """
     gen = torch.Generator().manual_seed(config.seed)
     history = History()
@@ -192,6 +196,8 @@ def fit(
     stale = 0
     for epoch in range(start, config.epochs):
         model.train()
+        if epoch_start is not None:
+            epoch_start(epoch)
         batches = _batches(train_data, config.batch_size, gen)
         if config.max_batches:
             batches = batches[: config.max_batches]
