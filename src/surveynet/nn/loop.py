@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,16 +67,32 @@ class History:
         return json.dumps(self.rows, indent=1)
 
 
-def _batches(
-    arrays: Sequence[np.ndarray], batch_size: int, gen: torch.Generator | None
-) -> list[Batch]:
-    n = len(arrays[0])
-    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    out = []
-    for i in range(0, n, batch_size):
-        idx = order[i : i + batch_size].numpy()
-        out.append(tuple(torch.from_numpy(np.ascontiguousarray(a[idx])) for a in arrays))
-    return out
+class _Batches:
+    """One epoch's mini-batches, copied out of the arrays one at a time (a list of all of them
+    would hold a second copy of the data set in memory)."""
+
+    def __init__(
+        self,
+        arrays: Sequence[np.ndarray],
+        batch_size: int,
+        gen: torch.Generator | None,
+        max_batches: int = 0,
+    ) -> None:
+        n = len(arrays[0])
+        self.arrays = arrays
+        self.batch_size = batch_size
+        self.order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+        self.n_batches = -(-n // batch_size)
+        if max_batches:
+            self.n_batches = min(self.n_batches, max_batches)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self) -> Iterator[Batch]:
+        for b in range(self.n_batches):
+            idx = self.order[b * self.batch_size : (b + 1) * self.batch_size].numpy()
+            yield tuple(torch.from_numpy(np.ascontiguousarray(a[idx])) for a in self.arrays)
 
 
 def _optimizer_tensors(
@@ -198,9 +214,7 @@ def fit(
         model.train()
         if epoch_start is not None:
             epoch_start(epoch)
-        batches = _batches(train_data, config.batch_size, gen)
-        if config.max_batches:
-            batches = batches[: config.max_batches]
+        batches = _Batches(train_data, config.batch_size, gen, config.max_batches)
         tot, n = 0.0, 0
         bar = tqdm(
             batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=config.quiet, leave=False
@@ -221,7 +235,7 @@ def fit(
             model.eval()
             vt, vn = 0.0, 0
             with torch.no_grad():
-                for batch in _batches(val_data, config.batch_size, None):
+                for batch in _Batches(val_data, config.batch_size, None):
                     vt += float(validation_step(model, batch)) * len(batch[0])
                     vn += len(batch[0])
             row["val_loss"] = vt / max(vn, 1)
