@@ -353,10 +353,11 @@ def test_error_channel_and_init_adding_it(tmp_path):
 
 
 def test_noise_augmentation_degrades_to_the_target_s2n(tmp_path):
-    """``degrade`` scales the error by k = S/N / target and adds noise of error*sqrt(k^2-1);
+    """``degrade`` adds noise of error*sqrt(k^2-1), k = S/N / target (in quadrature to the
+    error channel);
     samples already below the target and the padding are left alone; training with
     ``train.noise_s2n`` is seeded per epoch, so a resumed run equals an uninterrupted one."""
-    from surveynet.dla.train import degrade, fcn_arrays, input_spec, train_model
+    from surveynet.dla.train import continuum_error, degrade, fcn_arrays, input_spec, train_model
     from surveynet.errors import ConfigError
     from surveynet.io.model import file_sha256
 
@@ -372,7 +373,7 @@ def test_noise_augmentation_degrades_to_the_target_s2n(tmp_path):
     for i in (0, 1, 3):
         sd = float((out[i, 0, 100:] - 1).std())
         assert sd == pytest.approx(0.1 * np.sqrt(k * k - 1), rel=0.03)  # 20k px: ~0.5 % error
-        assert torch.allclose(out[i, 1], torch.full((length,), 0.1 * k))
+        assert torch.allclose(out[i, 1, 100:], torch.full((length - 100,), 0.1 * k))
         assert torch.all(out[i, 0, :100] == 1)
     assert torch.equal(out[2], x[2])  # S/N 1 is below the target: untouched
     # targets log-uniform in [1, 4] from S/N 8: k in [2, 8]
@@ -386,6 +387,13 @@ def test_noise_augmentation_degrades_to_the_target_s2n(tmp_path):
     )
     kk = np.sqrt(1 + ((many[:, 0] - 1).std(dim=1).numpy() / 0.125) ** 2)
     assert 1.85 < kk.min() and kk.max() < 8.6 and np.median(kk) == pytest.approx(4.0, rel=0.1)
+
+    # the added noise follows the continuum error, not the lower error in a trough
+    e = np.full(1000, 0.2)
+    e[480:520] = 0.05
+    e[10] = np.inf
+    ce = continuum_error(e)
+    assert np.allclose(ce[np.isfinite(e)], 0.2) and ce[10] == 0
 
     sls = toy_sightlines(12, 5)
     cfg = apply_overrides(DLATrainConfig(), ["train.noise_s2n=[1,3]"])

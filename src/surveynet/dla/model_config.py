@@ -301,10 +301,11 @@ class TrainConfig:
         FCN noise augmentation, off at (0, 0). With (lo, hi), the training sightlines are those
         with S/N >= lo (``input.s2n_range`` then only says where the model is applied), and in
         every epoch each one is given fresh Gaussian noise that lowers its S/N to a target drawn
-        log-uniformly in [lo, hi]: the error is scaled by k = max(1, S/N / target) and noise of
-        sigma = error * sqrt(k^2 - 1) is added (a sightline already below the target is left
-        as it is). The validation split is degraded once, with a fixed seed. Inputs: flux and
-        error channels only (0, -1).
+        log-uniformly in [lo, hi]: with k = max(1, S/N / target), noise of sigma = e * sqrt(k^2
+        - 1) is added, e the continuum-level error (running median, so the added noise does not
+        follow the troughs; a sightline already below the target is left as it is). The
+        validation split is degraded once, with a fixed seed. Inputs: flux and error channels
+        only (0, -1).
     """
 
     epochs: int = 10

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
+from scipy.ndimage import median_filter
 
 from surveynet.config import config_hash, to_dict
 from surveynet.dla.inputs import (
@@ -95,7 +96,7 @@ class FCNArrays:
     offset: NDArray[np.float32]  # (n, L)
     nhi: NDArray[np.float32]  # (n, L)
     mask: NDArray[np.float32]  # (n, L) 1 = labelled pixel in the search range
-    error: NDArray[np.float32]  # (n, L) 1-sigma flux error, 0 in the padding and where no data
+    error: NDArray[np.float32]  # (n, L) continuum-level error (:func:`continuum_error`), 0 = none
     s2n: NDArray[np.float32]  # (n,) the sightlines' S/N
 
 
@@ -128,8 +129,7 @@ def fcn_arrays(
         s0 = ctx + length + a - ctx  # padded index of the sample's first pixel
         x[i] = full[:, s0 : s0 + length]
         j0, j1 = max(a - ctx, 0), min(a - ctx + length, sl.n_pix)  # sightline pixels in the sample
-        e = np.asarray(sl.error[j0:j1], dtype=np.float64)
-        err[i, j0 - (a - ctx) : j1 - (a - ctx)] = np.where(np.isfinite(e), e, 0.0)
+        err[i, j0 - (a - ctx) : j1 - (a - ctx)] = continuum_error(sl.error)[j0:j1]
         lab = pixel_labels(sl, spec)
         m = min(b - a, length - ctx)
         seg = slice(ctx, ctx + m)
@@ -138,6 +138,20 @@ def fcn_arrays(
         nhi[i, seg] = lab.nhi[a : a + m]
         mask[i, seg] = lab.classification[a : a + m] >= 0
     return FCNArrays(x, cls, off, nhi, mask, err, s2n)
+
+
+NOISE_SMOOTH_PX = 101  # ~85 A at 62,996 m/s, wider than the troughs of log N < 21.5 DLAs
+
+
+def continuum_error(error: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The error at the continuum level: a running median over ``NOISE_SMOOTH_PX`` pixels, so
+    that it does not drop in absorption troughs (0 where the sightline has no data)."""
+    e = np.asarray(error, dtype=np.float64)
+    ok = np.isfinite(e) & (e > 0)
+    if not ok.any():
+        return np.zeros_like(e)
+    filled = np.where(ok, e, np.median(e[ok]))
+    return np.where(ok, median_filter(filled, NOISE_SMOOTH_PX, mode="nearest"), 0.0)
 
 
 def degrade(
@@ -150,16 +164,18 @@ def degrade(
 ) -> torch.Tensor:
     """Noise augmentation (``train.noise_s2n``): lower each sample's S/N to a random target.
 
-    The target is log-uniform in ``s2n_target``; the error is scaled by k = max(1, S/N /
-    target) and Gaussian noise of sigma = error * sqrt(k^2 - 1) is added to the flux channel
-    (clipped as the inputs are); the error channel, if any, is multiplied by k.
+    The target is log-uniform in ``s2n_target``; with k = max(1, S/N / target), Gaussian noise
+    of sigma = error * sqrt(k^2 - 1) is added to the flux channel (clipped as the inputs are)
+    and in quadrature to the error channel, if any. ``error`` is the continuum-level error, so
+    the added noise does not follow absorption troughs, like the sky noise that dominates
+    faint spectra (the photon noise of a bright spectrum is lower in its troughs).
 
     Parameters
     ----------
     x : tensor (n, C, L)
         Input channels (flux 0 and error -1 only).
     error : tensor (n, L)
-        1-sigma flux error (0 in the padding).
+        Continuum-level 1-sigma flux error (:func:`continuum_error`; 0 in the padding).
     s2n : tensor (n,)
         The samples' S/N.
     s2n_target : (lo, hi)
@@ -172,13 +188,14 @@ def degrade(
     lo, hi = np.log(s2n_target[0]), np.log(s2n_target[1])
     target = torch.exp(lo + (hi - lo) * torch.rand(len(x), generator=gen))
     k = torch.clamp(s2n / target, min=1.0)
-    noise = torch.randn(error.shape, generator=gen) * error * torch.sqrt(k * k - 1.0)[:, None]
+    extra = error * torch.sqrt(k * k - 1.0)[:, None]
+    noise = torch.randn(error.shape, generator=gen) * extra
     out = x.clone()
     for c, ch in enumerate(spec.channels):
         if ch == 0:
             out[:, c] = torch.clamp(x[:, c] + noise, -spec.clip, spec.clip)
         else:  # the error channel (checked by _check)
-            out[:, c] = torch.clamp(x[:, c] * k[:, None], 0.0, spec.clip)
+            out[:, c] = torch.clamp(torch.hypot(x[:, c], extra), 0.0, spec.clip)
     return out
 
 
