@@ -397,7 +397,7 @@ def test_noise_augmentation_degrades_to_the_target_s2n(tmp_path):
 
     sls = toy_sightlines(12, 5)
     cfg = apply_overrides(DLATrainConfig(), ["train.noise_s2n=[1,3]"])
-    arr = fcn_arrays(sls[:1], input_spec(cfg), cfg.model.fcn)
+    arr = fcn_arrays(sls[:1], input_spec(cfg), cfg.model.fcn, with_error=True)
     pix = search_pixels(sls[0], cfg.data.rest_range)
     assert np.count_nonzero(arr.error) >= pix.size and arr.s2n[0] == sls[0].s2n
     with pytest.raises(ConfigError, match="noise_s2n"):

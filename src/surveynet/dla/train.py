@@ -96,14 +96,19 @@ class FCNArrays:
     offset: NDArray[np.float32]  # (n, L)
     nhi: NDArray[np.float32]  # (n, L)
     mask: NDArray[np.float32]  # (n, L) 1 = labelled pixel in the search range
-    error: NDArray[np.float32]  # (n, L) continuum-level error (:func:`continuum_error`), 0 = none
     s2n: NDArray[np.float32]  # (n,) the sightlines' S/N
+    error: NDArray[np.float32] | None = None  # (n, L) :func:`continuum_error`, 0 = none
 
 
 def fcn_arrays(
-    sightlines: Sequence[Sightline], spec: InputSpec, cfg: FCNConfig, length: int | None = None
+    sightlines: Sequence[Sightline],
+    spec: InputSpec,
+    cfg: FCNConfig,
+    length: int | None = None,
+    with_error: bool = False,
 ) -> FCNArrays:
-    """One fixed-length sample per sightline: search region + context, labels and mask."""
+    """One fixed-length sample per sightline: search region + context, labels and mask (and,
+    ``with_error``, the continuum-level error that noise augmentation needs)."""
     ctx = fcn_context(cfg)
     regions = []
     for sl in sightlines:
@@ -122,14 +127,15 @@ def fcn_arrays(
     off = np.zeros((n, length), np.float32)
     nhi = np.zeros((n, length), np.float32)
     mask = np.zeros((n, length), np.float32)
-    err = np.zeros((n, length), np.float32)
+    err = np.zeros((n, length), np.float32) if with_error else None
     s2n = np.array([sl.s2n for sl, _, _ in regions], np.float32)
     for i, (sl, a, b) in enumerate(regions):
         full = padded_input(sl, spec, ctx + length, sl.n_pix + 2 * (ctx + length))
         s0 = ctx + length + a - ctx  # padded index of the sample's first pixel
         x[i] = full[:, s0 : s0 + length]
-        j0, j1 = max(a - ctx, 0), min(a - ctx + length, sl.n_pix)  # sightline pixels in the sample
-        err[i, j0 - (a - ctx) : j1 - (a - ctx)] = continuum_error(sl.error)[j0:j1]
+        if err is not None:
+            j0, j1 = max(a - ctx, 0), min(a - ctx + length, sl.n_pix)  # sightline px in the sample
+            err[i, j0 - (a - ctx) : j1 - (a - ctx)] = continuum_error(sl.error)[j0:j1]
         lab = pixel_labels(sl, spec)
         m = min(b - a, length - ctx)
         seg = slice(ctx, ctx + m)
@@ -137,7 +143,7 @@ def fcn_arrays(
         off[i, seg] = lab.offset[a : a + m]
         nhi[i, seg] = lab.nhi[a : a + m]
         mask[i, seg] = lab.classification[a : a + m] >= 0
-    return FCNArrays(x, cls, off, nhi, mask, err, s2n)
+    return FCNArrays(x, cls, off, nhi, mask, s2n, err)
 
 
 NOISE_SMOOTH_PX = 101  # ~85 A at 62,996 m/s, wider than the troughs of log N < 21.5 DLAs
@@ -502,9 +508,13 @@ def train_model(
     l2_terms = model.l2_parameters() if isinstance(model, WindowCNN) and tc.l2 > 0 else []
 
     if isinstance(arch, FCNConfig):
-        a_tr = fcn_arrays([sls[i] for i in tr], spec, arch)
+        a_tr = fcn_arrays([sls[i] for i in tr], spec, arch, with_error=augment)
         length = a_tr.x.shape[2]
-        a_va = fcn_arrays([sls[i] for i in va], spec, arch, length) if va.size else None
+        a_va = (
+            fcn_arrays([sls[i] for i in va], spec, arch, length, with_error=augment)
+            if va.size
+            else None
+        )
         n_pos = int((a_tr.cls * a_tr.mask).sum())
         log.info(
             "FCN: %d train / %d val sightlines of %d px; %d positive pixels",
