@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -505,6 +505,7 @@ def train_model(
         quiet=quiet,
         max_batches=max_batches,
     )
+    epoch_start: Callable[[int], None] | None = None  # the FCN's noise augmentation reseeds
     l2_terms = model.l2_parameters() if isinstance(model, WindowCNN) and tc.l2 > 0 else []
 
     if isinstance(arch, FCNConfig):
@@ -544,6 +545,8 @@ def train_model(
         def reseed(epoch: int) -> None:
             noise_gen.manual_seed(tc.seed * 1_000_003 + epoch + 2)
 
+        if augment:
+            epoch_start = reseed
         train_data = [a_tr.x, a_tr.cls, a_tr.offset, a_tr.nhi, a_tr.mask]
         data_hash = arrays_sha256(train_data)
         if augment:
@@ -607,7 +610,7 @@ def train_model(
         workdir=workdir,
         resume=resume,
         scheduler=sched,
-        epoch_start=reseed if isinstance(arch, FCNConfig) and augment else None,
+        epoch_start=epoch_start,
     )
     tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     preprocessing = {
