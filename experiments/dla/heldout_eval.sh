@@ -8,13 +8,16 @@
 # `final5` (9007) carried earlier sessions' reports: MOCK=final5 reruns that one (SURVEY= skips
 # the survey-like mock). `final7_desi` and `final8_desi` (seeds 9208, 9209, 20,000 spectra each;
 # DESI= skips them) are the survey-like recipe with DESI's (z_qso, r) population (ninth session;
-# needs ../shared/data/igm), also scored with the purity cut DLA_CONFIDENCE >= 0.4.
+# needs ../shared/data/igm); `final9_desi` (seed 9210) was generated in the eleventh session after
+# the absorber vetter and its threshold were chosen. Every mock is scored with the default
+# catalogue (finders, refiners, vetter), without the vetter (`novet`, the default up to the tenth
+# session) and with the finders alone (`norefine`: no refiners, no vetter).
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
 F=${MOCK:-final6}
 S=${SURVEY-final6_fn}
-D=${DESI-final7_desi final8_desi}
+D=${DESI-final7_desi final8_desi final9_desi}
 E=$RUNS/eval_$F
 mkdir -p "$E"
 # catalogues MOCK OUT "name:predict args" ...: one catalogue per variant, then `dla evaluate`
@@ -35,16 +38,17 @@ catalogues() {
   done
 }
 # bundled dla_fcn (S/N >= 3) + dla_fcn_lowsnr (S/N < 3) + the dla_refiner, dla_refiner_wide
-# localisers; BAL quasars left out as in DESI, and kept; the finders alone (--refiner none); the
-# fifth round's catalogue: the fine refiner only (no wide stage)
-catalogues $F "$E" "nobal:--skip-bal" "all:" "norefine:--skip-bal --refiner none" \
-  "fine:--skip-bal --refiner dla_refiner"
+# localisers + the dla_vetter; BAL quasars left out as in DESI, and kept; without the vetter; the
+# finders alone; the fifth round's catalogue: the fine refiner only (no wide stage, no vetter)
+catalogues $F "$E" "nobal:--skip-bal" "all:" "novet:--skip-bal --vetter none" \
+  "norefine:--skip-bal --refiner none --vetter none" \
+  "fine:--skip-bal --refiner dla_refiner --vetter none"
 # window CNN against the FCN on the same sightlines (first file; the window CNN runs at ~5/s), the
 # finders alone (--refiner none). The window CNN reads the blue camera, the FCN all cameras:
 # --common-range compares them on the absorbers and wavelengths both searched
 for m in dla_window_cnn dla_fcn; do
   surveynet dla predict $M/$F/coadd-000.fits --truth $M/$F/truth.fits --out $E/cat0_$m.fits \
-    --model $m --refiner none --skip-bal --workers 0 --overwrite
+    --model $m --refiner none --vetter none --skip-bal --workers 0 --overwrite
 done
 for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
   set -- $pair
@@ -53,13 +57,12 @@ for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
       $E/figures0c_$1_$rule.json --rule $rule --common-range $E/cat0_$2.fits
   done
 done
-# the survey-like mock: the default catalogue and the finders alone; then the DESI-population
-# mocks, also with the purity cut and the ideal-observer detectability
-[ -z "$S" ] || catalogues $S "$RUNS/eval_$S" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
+# the survey-like mock and the DESI-population mocks: the default catalogue, without the vetter
+# and the finders alone; the ideal-observer detectability of the DESI-population DLAs
+V=("nobal:--skip-bal" "novet:--skip-bal --vetter none" "norefine:--skip-bal --refiner none --vetter none")
+[ -z "$S" ] || catalogues $S "$RUNS/eval_$S" "${V[@]}"
 for d in $D; do
-  catalogues $d "$RUNS/eval_$d" "nobal:--skip-bal" "norefine:--skip-bal --refiner none"
-  python experiments/dla/heldout_figures.py $RUNS/eval_$d/cat_nobal.fits $M/$d/truth.fits \
-    $RUNS/eval_$d/figures_nobal_conf0.4.json --min-confidence 0.4
-  python experiments/dla/ideal_observer.py $d $RUNS/eval_$d/cat_nobal.fits $RUNS/eval_$d/ideal.json
+  catalogues $d "$RUNS/eval_$d" "${V[@]}"
+  python experiments/dla/ideal_observer.py $d $RUNS/eval_$d/cat_novet.fits $RUNS/eval_$d/ideal.json
 done
 surveynet bench dla --json $E/bench.json

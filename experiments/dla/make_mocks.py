@@ -48,6 +48,9 @@ test_desi:   8000 spectra, seed 9202; development set.
 final7_desi: 20000 spectra, seed 9208; held out, reported.
 final8_desi: 20000 spectra, seed 9209; a second held-out mock of the same recipe (the S/N > 3
              completeness and purity lie within a binomial error of the 98 % goal).
+test_desi2:  20000 spectra, seed 9203; a second, larger development set (eleventh session: the
+             absorber vetter and its threshold were chosen on test_desi + test_desi2).
+final9_desi: 20000 spectra, seed 9210; held out, generated after those choices.
 """
 
 from __future__ import annotations
@@ -135,6 +138,8 @@ SETS = {
     "test_desi": _desi(8000, 9202, 8),
     "final7_desi": _desi(20000, 9208, 20),
     "final8_desi": _desi(20000, 9209, 20),
+    "test_desi2": _desi(20000, 9203, 20),
+    "final9_desi": _desi(20000, 9210, 20),
 }
 
 if __name__ == "__main__":

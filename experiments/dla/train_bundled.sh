@@ -17,7 +17,7 @@
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
-for set in train_big train_big2 train_hi train_lo_big; do
+for set in train_big train_big2 train_hi train_lo_big train_desi train_desi2; do
   [ -f $M/$set/truth.fits ] || python experiments/dla/make_mocks.py "$M" $set
 done
 # FCN, high S/N (S/N >= 3): the S/N >= 3 sightlines of train_big + train_big2 (40,000 spectra,
@@ -67,6 +67,14 @@ REF_WIDE=(--set model.architecture=dla_refiner --set data.camera=all --set data.
   --set train.epochs=8 --set train.batch_size=128 --set train.lr=0.002 --set train.lr_schedule=cosine
   --set model.refiner.strong_nhi=21.3 --set model.refiner.strong_crops=4
   --set model.refiner.apply_nhi_min=20.8 --seed 22)
+# absorber vetter (eleventh session): a logistic regression on 17 features of each absorber of the
+# catalogue that the bundled finders + refiners make of train_desi + train_desi2 (the DESI quasar
+# population, training recipe; BAL quasars left out); label: a truth absorber within 10 A. The
+# fit is deterministic. The stored threshold was chosen on the development mocks test_desi +
+# test_desi2 (experiments/dla/README.md, "Eleventh round"). Runs after the finders and refiners
+# (it follows the bundled ones); ~8 min with 2 workers
+VET=(--set model.architecture=dla_vetter --set model.vetter.workers=2
+  --set model.vetter.threshold=0.45)
 train() {  # name threads "mock1 [mock2 ...]" args...  (INSTALL=0: keep it in RUNS/models only)
   local name=$1 threads=$2 mocks=$3; shift 3
   local files=() truths=() shown=()
@@ -90,7 +98,7 @@ cfg["training"]["command"] = cmd
 open(p, "w").write(json.dumps(cfg, indent=1) + "\n")
 PY
 }
-MODELS=${MODELS:-"dla_fcn dla_fcn_lowsnr dla_refiner dla_refiner_wide"}
+MODELS=${MODELS:-"dla_fcn dla_fcn_lowsnr dla_refiner dla_refiner_wide dla_vetter"}
 for m in $MODELS; do
   case $m in
     dla_fcn)
@@ -102,5 +110,6 @@ for m in $MODELS; do
     dla_window_cnn) train dla_window_cnn 1 "train_hi" "${WIN[@]}" ;;
     dla_refiner) train dla_refiner 2 "train_big train_big2" "${REF[@]}" ;;
     dla_refiner_wide) train dla_refiner_wide 2 "train_big train_big2" "${REF_WIDE[@]}" ;;
+    dla_vetter) train dla_vetter 1 "train_desi train_desi2" "${VET[@]}" ;;
   esac
 done

@@ -187,24 +187,38 @@ def rate_in_processes(
 
 
 def _time_catalog(
-    fcn: Any, refiners: Sequence[Any], grids: Any, sls: Sequence[Sightline], min_time: float
+    fcn: Any,
+    refiners: Sequence[Any],
+    grids: Any,
+    sls: Sequence[Sightline],
+    min_time: float,
+    vetter: Any = None,
 ) -> float:
-    """Sightlines/s of the whole catalogue step (finder, votes, peaks, optional refiners)."""
+    """Sightlines/s of the whole catalogue step (finder, votes, peaks, optional refiners and
+    vetter)."""
     from surveynet.dla.predict import predict_sightlines
 
     return _rate(
-        lambda x: predict_sightlines(x, [fcn], refiner=refiners, refine_sightlines=grids),
+        lambda x: predict_sightlines(
+            x, [fcn], refiner=refiners, refine_sightlines=grids, vetter=vetter
+        ),
         sls,
         min_time,
     )
 
 
 def bench_refiner(
-    fcn: Any, refiners: Sequence[Any], sls: Sequence[Sightline], min_time: float, seed: int = 7
+    fcn: Any,
+    refiners: Sequence[Any],
+    sls: Sequence[Sightline],
+    min_time: float,
+    seed: int = 7,
+    vetter: Any = None,
 ) -> dict[str, Any]:
-    """The FCN catalogue with and without the second-stage localisers (applied in turn) on the
-    same sightlines. A refiner on another pixel grid crops toy sightlines of the same seed built
-    on its grid (the same number of pixels per Angstrom as in use; the spectra differ)."""
+    """The FCN catalogue with and without the second-stage localisers (applied in turn), and
+    with the absorber vetter after them, on the same sightlines. A refiner on another pixel
+    grid crops toy sightlines of the same seed built on its grid (the same number of pixels per
+    Angstrom as in use; the spectra differ)."""
     from surveynet.dla.predict import predict_sightlines
 
     grids = []
@@ -234,7 +248,7 @@ def bench_refiner(
 
 def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> dict[str, Any]:
     """Throughput (sightlines/s) and FLOPs per sightline of both finders on the same sightlines,
-    and of the FCN catalogue with the bundled second-stage localisers."""
+    and of the FCN catalogue with the bundled second-stage localisers and absorber vetter."""
     import tempfile
 
     from surveynet.bench import gemm_gflops
@@ -293,10 +307,12 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
                 res["window_cnn_bundled_gflop_per_sightline"] / res["fcn_gflop_per_sightline"], 1
             )
         from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
+        from surveynet.dla.vet import DEFAULT_VETTER, DLAVetter
 
         refs = [DLARefiner(bundled / m) for m in DEFAULT_REFINERS if (bundled / m).is_dir()]
+        vet = DLAVetter(bundled / DEFAULT_VETTER) if (bundled / DEFAULT_VETTER).is_dir() else None
         if refs:
-            res.update(bench_refiner(fcn, refs, sls, 0.5 if quick else 2.0))
+            res.update(bench_refiner(fcn, refs, sls, 0.5 if quick else 2.0, vetter=vet))
             res["flop_ratio_anchor_over_fcn_refined"] = round(
                 res["window_cnn_anchor_gflop_per_sightline"]
                 / (res["fcn_gflop_per_sightline"] + res["refiner_gflop_per_sightline"]),

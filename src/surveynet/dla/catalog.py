@@ -367,7 +367,8 @@ def merge_core_overlaps(rows: list[dict[str, Any]], factor: float) -> list[dict[
 def peak_rows(
     sightline: Sightline, prediction: SightlinePrediction, config: CatalogConfig | None = None
 ) -> list[dict[str, Any]]:
-    """The vote peaks of one sightline as rows (pix, NHI, NHI_STD, DLA_CONFIDENCE, WAVE)."""
+    """The vote peaks of one sightline as rows (pix, NHI, NHI_STD, DLA_CONFIDENCE, VOTES, WAVE;
+    VOTES is the summed vote at the peak, DLA_CONFIDENCE = min(1, VOTES))."""
     cfg = config or CatalogConfig()
     curves = vote_curves(prediction, cfg)
     peaks = find_peaks(curves.smooth, cfg) + curves.lo
@@ -388,7 +389,8 @@ def peak_rows(
         nhi = float(vals.mean())
         if cfg.bias_correct:
             nhi = float(np.polyval(cfg.bias_poly, nhi))
-        conf = float(min(1.0, curves.conv_sum[pk - curves.lo]))
+        votes = float(curves.conv_sum[pk - curves.lo])
+        conf = min(1.0, votes)
         strong = cfg.zc_nhi_min is not None and nhi >= cfg.zc_nhi_min
         centre = zero_crossing if strong else vote_centroid
         rows.append(
@@ -397,6 +399,7 @@ def peak_rows(
                 "NHI": nhi,
                 "NHI_STD": float(vals.std()),
                 "DLA_CONFIDENCE": conf,
+                "VOTES": votes,
                 "WAVE": _wave_at(loglam, centre(prediction, int(pk), cfg)),
             }
         )
@@ -448,6 +451,13 @@ def rows_table(
             "TARGET_DEC": np.full(n, sightline.dec),
         }
     )
+    if cfg.vet_features:
+        from surveynet.dla.vet import COLUMN_PREFIX, FEATURES
+
+        for j, name in enumerate(FEATURES):
+            t[COLUMN_PREFIX + name.upper()] = np.array(
+                [rows[i]["FEATURES"][j] for i in order], float
+            )
     return t
 
 
@@ -499,6 +509,7 @@ def catalog_from_predictions(
     rest_range: tuple[float, float] | None = (900.0, 1346.0),
     refiner: Any = None,
     refine_sightlines: RefineGrids = None,
+    vetter: Any = None,
 ) -> Catalog:
     """Build the catalogue of a set of sightlines from their window or per-pixel predictions.
 
@@ -559,6 +570,14 @@ def catalog_from_predictions(
     for ref, grid in zip(refiners, grids, strict=True):
         on = grid or {}
         ref.refine([(on.get(sl.targetid, sl), rows) for sl, rows in pairs])
+    if vetter is not None or cfg.vet_features:
+        from surveynet.dla.vet import row_features
+
+        for k, (sl, pred, rows) in enumerate(zip(sightlines, restricted, peaks, strict=True)):
+            for r, f in zip(rows, row_features(sl, pred, rows), strict=True):
+                r["FEATURES"] = f
+            if vetter is not None:
+                peaks[k] = vetter.vet(rows)
     for sl, pred, rows in zip(sightlines, restricted, peaks, strict=True):
         t = rows_table(sl, rows, cfg)
         parts.append(t)

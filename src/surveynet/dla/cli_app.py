@@ -88,7 +88,13 @@ def _train_run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite and not args.resume:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     command = _train_command(args)
-    if len(args.data) == 1 and str(args.data[0]).endswith(".npz"):
+    if cfg.model.architecture == "dla_vetter":
+        from surveynet.dla.vet import train_vetter
+
+        path = train_vetter(
+            cfg, args.data, args.truth or [], out, quiet=args.quiet, command=command
+        )
+    elif len(args.data) == 1 and str(args.data[0]).endswith(".npz"):
         path = train_window_dataset(
             cfg,
             args.data[0],
@@ -136,6 +142,15 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         "model directories or bundled names; default: bundled dla_refiner,dla_refiner_wide; "
         "'none' turns it off; rounds: --set refine_iterations=N)",
     )
+    p.add_argument(
+        "--vetter",
+        default=None,
+        metavar="M",
+        help="absorber vetter: DLA_CONFIDENCE becomes its probability that the absorber is real "
+        "and absorbers below its threshold are dropped (model directory or bundled name; "
+        "default: bundled dla_vetter; 'none' keeps the vote confidence and every absorber; "
+        "threshold: --set vet_threshold=P)",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--qso-catalog", metavar="QN.fits", help="quasar catalogue (TARGETID, Z_QN, IS_QSO_QN)"
@@ -175,6 +190,7 @@ def _predict_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         skip_bal=args.skip_bal,
         refiner=args.refiner,
+        vetter=args.vetter,
     )
     n_dla = int((cat.dlas["ABSORBER_TYPE"] == "DLA").sum()) if len(cat.dlas) else 0
     print(
@@ -219,7 +235,7 @@ def _evaluate_run(args: argparse.Namespace) -> int:
 add_step(
     "dla",
     "train",
-    "train the window CNN or the fully-convolutional finder",
+    "train the window CNN, the fully-convolutional finder, a refiner or the absorber vetter",
     _train_args,
     _train_run,
 )

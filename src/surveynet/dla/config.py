@@ -275,6 +275,13 @@ class CatalogConfig:
         The refined absorber's N_HI = (1 - w) x the first stage's + w x the refiner's (predicted on
         the crop centred at the refined position); 0 keeps the first stage's. 0.7 was chosen on
         the ``test_real`` mock (experiments/dla/README.md).
+    vet_threshold : float or None
+        With a vetter (``surveynet dla predict --vetter``, :mod:`surveynet.dla.vet`), absorbers
+        whose probability of being real is below this are dropped; None: the vetter model's own
+        threshold; 0 keeps every absorber.
+    vet_features : bool
+        Add the vetter's input features to the catalogue as columns ``VET_<NAME>`` (what
+        ``surveynet dla train --set model.architecture=dla_vetter`` learns from).
     """
 
     level1: float = 0.5
@@ -301,6 +308,8 @@ class CatalogConfig:
     merge_core: float | None = 1.0
     refine_iterations: int = 3
     refine_nhi_weight: float = 0.7
+    vet_threshold: float | None = None
+    vet_features: bool = False
 
     @property
     def norm(self) -> float:

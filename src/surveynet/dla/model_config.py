@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from surveynet.dla.config import DataConfig, DatasetConfig
+from surveynet.dla.vet import FEATURES as VET_FEATURES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -329,18 +330,58 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelSection:
-    """Which architecture and the configs of the three possible ones."""
+class VetterConfig:
+    """Absorber vetter (:mod:`surveynet.dla.vet`): a logistic regression on per-absorber features.
 
-    architecture: Literal["dla_window_cnn", "dla_fcn", "dla_refiner"] = "dla_fcn"
+    Attributes
+    ----------
+    features : tuple of str
+        The input features, in order (:data:`surveynet.dla.vet.FEATURES`; fixed, stored so that
+        a model of other features is refused).
+    l2 : float
+        L2 penalty per absorber on the standardised weights.
+    threshold : float
+        Stored with the model: ``surveynet dla predict`` drops absorbers below this probability
+        (``CatalogConfig.vet_threshold`` overrides it). Choose it on a development mock.
+    finders, refiners : tuple of str
+        The models whose catalogue absorbers the vetter learns from (those it will follow).
+    skip_bal : bool
+        Leave out BAL quasars of the training mocks, as ``dla predict --skip-bal``.
+    workers : int
+        Worker processes for the training catalogues (0: in process).
+    """
+
+    features: tuple[str, ...] = VET_FEATURES
+    l2: float = 1e-3
+    threshold: float = 0.0
+    finders: tuple[str, ...] = ("dla_fcn", "dla_fcn_lowsnr")
+    refiners: tuple[str, ...] = ("dla_refiner", "dla_refiner_wide")
+    skip_bal: bool = True
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if tuple(self.features) != VET_FEATURES:
+            raise ValueError(f"model.vetter.features is fixed: {list(VET_FEATURES)}")
+        if self.l2 < 0 or not 0.0 <= self.threshold < 1.0:
+            raise ValueError("model.vetter: l2 must be >= 0 and threshold in [0, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSection:
+    """Which architecture and the configs of the possible ones."""
+
+    architecture: Literal["dla_window_cnn", "dla_fcn", "dla_refiner", "dla_vetter"] = "dla_fcn"
     window_cnn: WindowCNNConfig = field(default_factory=WindowCNNConfig)
     fcn: FCNConfig = field(default_factory=FCNConfig)
     refiner: RefinerConfig = field(default_factory=RefinerConfig)
+    vetter: VetterConfig = field(default_factory=VetterConfig)
 
-    def arch_config(self) -> WindowCNNConfig | FCNConfig | RefinerConfig:
+    def arch_config(self) -> WindowCNNConfig | FCNConfig | RefinerConfig | VetterConfig:
         """The config of the selected architecture."""
         if self.architecture == "dla_window_cnn":
             return self.window_cnn
+        if self.architecture == "dla_vetter":
+            return self.vetter
         return self.refiner if self.architecture == "dla_refiner" else self.fcn
 
 

@@ -26,6 +26,7 @@ from surveynet.dla.config import CatalogConfig, DataConfig
 from surveynet.dla.inputs import InputSpec, padded_input, search_pixels
 from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
 from surveynet.dla.sightline import Sightline
+from surveynet.dla.vet import resolve_vetter
 from surveynet.errors import InputError, ModelFormatError
 
 log = logging.getLogger(__name__)
@@ -356,6 +357,7 @@ def predict_sightlines(
     *,
     refiner: DLARefiner | Sequence[DLARefiner] | None = None,
     refine_sightlines: RefineGrids = None,
+    vetter: Any = None,
 ) -> Catalog:
     """Absorber catalogue of preprocessed sightlines (DLACAT + QSOCAT tables).
 
@@ -363,7 +365,8 @@ def predict_sightlines(
     turned into absorbers by :func:`surveynet.dla.catalog.catalog_from_predictions` (dla.md §5)
     with the vote normalisation of that model's label half-width; a ``refiner`` (or several,
     in turn) moves every vote peak before the merge (``refine_sightlines``: TARGETID ->
-    sightline on its grid, one mapping per refiner).
+    sightline on its grid, one mapping per refiner); a ``vetter``
+    (:class:`surveynet.dla.vet.DLAVetter`) then sets DLA_CONFIDENCE and drops improbable ones.
     """
     from surveynet.dla.catalog import catalog_from_predictions
 
@@ -384,6 +387,7 @@ def predict_sightlines(
                 rest_range=fd.spec.rest_range,
                 refiner=refiner,
                 refine_sightlines=refine_sightlines,
+                vetter=vetter,
             )
         )
     return merge_catalogs(parts)
@@ -409,6 +413,7 @@ def predict_file(
     catalog: dict[str, Any] | None = None,
     skip_bal: bool = False,
     refiner: str | Sequence[str] | None = None,
+    vetter: str | None = None,
 ) -> Catalog:
     """Catalogue of one DESI spectra/coadd file (module level, for the Dask runner).
 
@@ -428,6 +433,8 @@ def predict_file(
         Leave out quasars ``qso_catalog`` flags as BAL (``DataConfig.skip_bal``).
     refiner : str or sequence of str, optional
         Second-stage localisers applied in turn (model directories or bundled names); None: none.
+    vetter : str, optional
+        Absorber vetter (model directory or bundled name, :mod:`surveynet.dla.vet`); None: none.
     """
     import dataclasses
 
@@ -444,6 +451,7 @@ def predict_file(
     # models may read their sightlines differently (camera, pixel size): each S/N-routed model
     # gets the sightlines of its own data config (the S/N does not depend on the camera); the
     # file is read once
+    vet = None if vetter is None else resolve_vetter(vetter, ccfg.vet_threshold)
     data_of = {id(fd): dataclasses.replace(fd.data, skip_bal=skip_bal) for fd in finders}
     configs = list(dict.fromkeys(data_of.values()))
     ref_data = [dataclasses.replace(r.data, skip_bal=skip_bal) for r in refs]
@@ -460,7 +468,11 @@ def predict_file(
         if len(configs) > 1:
             sls = [sl for sl in sls if data_of[id(route(finders, sl.s2n))] == d]
         log.info("%s: %d sightlines (camera %s)", path, len(sls), d.camera)
-        parts.append(predict_sightlines(sls, finders, ccfg, refiner=refs, refine_sightlines=grids))
+        parts.append(
+            predict_sightlines(
+                sls, finders, ccfg, refiner=refs, refine_sightlines=grids, vetter=vet
+            )
+        )
     return parts[0] if len(parts) == 1 else merge_catalogs(parts)
 
 
@@ -478,12 +490,15 @@ def predict_files(
     overwrite: bool = False,
     skip_bal: bool = False,
     refiner: str | os.PathLike[str] | None = None,
+    vetter: str | os.PathLike[str] | None = None,
 ) -> tuple[Path, int, Catalog]:
     """Run the finder over many files (Dask runner) and write one merged catalogue atomically.
 
     Bad files are reported (logged) and skipped; the others complete. ``skip_bal`` leaves out
     BAL-flagged quasars (see :func:`predict_file`). ``refiner``: the second-stage localiser
     (:func:`resolve_refiner`: None = the bundled ``dla_refiner``, "none" = no refinement).
+    ``vetter``: the absorber vetter (:func:`surveynet.dla.vet.resolve_vetter`: None = the bundled
+    ``dla_vetter``, "none" = none).
 
     Returns
     -------
@@ -509,6 +524,10 @@ def predict_files(
         names.append(r.name)
         hashes_full.append(r.saved.weights_hash)
     ccfg = catalog or CatalogConfig()
+    vet = resolve_vetter(vetter, ccfg.vet_threshold)
+    if vet is not None:
+        names.append(vet.name)
+        hashes_full.append(vet.saved.weights_hash)
     results = run_batch(
         predict_file,
         [str(p) for p in inputs],
@@ -522,6 +541,7 @@ def predict_files(
         catalog=to_dict(ccfg),
         skip_bal=skip_bal,
         refiner=[str(r.saved.path) for r in refs],
+        vetter=None if vet is None else str(vet.saved.path),
     )
     n_bad = report_failures(results)
     good = [r.value for r in results if r.ok]
@@ -530,9 +550,11 @@ def predict_files(
     merged = merge_catalogs(good)
     # short header values (FITS cards are 80 characters; full paths and hashes are logged)
     short = "+".join(Path(n).name for n in names)[:68]
-    width = {1: 16, 2: 8, 3: 5}.get(len(hashes_full), 4)
+    # (at most 23 characters: the MODELHSH card and its comment fill 80)
+    width = max(3, min(16, (24 - len(hashes_full)) // len(hashes_full)))
     hashes = "+".join(h[:width] for h in hashes_full)[:33]
     extra = "".join(f" + refiner {r.saved.path}" for r in refs)
+    extra += "" if vet is None else f" + vetter {vet.saved.path}"
     log.info("models %s%s (sha256 %s)", model_paths, extra, hashes_full)
     path = write_catalog(
         out, merged, config=ccfg, model_name=short, model_hash=hashes, overwrite=overwrite

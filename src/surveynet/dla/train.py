@@ -44,6 +44,7 @@ from surveynet.dla.model_config import (
     FCNConfig,
     RefinerConfig,
     TrainConfig,
+    VetterConfig,
     WindowCNNConfig,
 )
 from surveynet.dla.sightline import Sightline
@@ -415,6 +416,11 @@ def init_from(
 
 def _check(config: DLATrainConfig) -> None:
     arch = config.model.arch_config()
+    if isinstance(arch, VetterConfig):
+        raise ConfigError(
+            "model.architecture=dla_vetter learns from catalogues, not sightlines: use "
+            "surveynet.dla.vet.train_vetter (what `surveynet dla train` runs for it)"
+        )
     if isinstance(arch, RefinerConfig):
         return  # fixed inputs (flux, error, rest wavelength)
     sect = "window_cnn" if isinstance(arch, WindowCNNConfig) else "fcn"
