@@ -400,7 +400,7 @@ def train_vetter(
         "n_absorbers": len(y),
         "n_real": int(y.sum()),
         "log_loss": logloss,
-        "inputs": [str(f) for f in files],
+        "n_files": len(files),
     }
     path = save_model(
         out,
