@@ -243,6 +243,11 @@ def bench_refiner(
             _time_catalog(fcn, refiners, grids, sls, min_time), 1
         ),
     }
+    if vetter is not None:
+        res["vetter_model"] = vetter.name
+        res["fcn_refined_vetted_catalog_sightlines_per_s"] = round(
+            _time_catalog(fcn, refiners, grids, sls, min_time, vetter), 1
+        )
     return res
 
 

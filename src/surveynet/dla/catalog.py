@@ -23,7 +23,11 @@ centre pixel) and the fully-convolutional model (one prediction per pixel):
    log wavelength), or the peak pixel itself when there is none or ``centroid_radius`` = 0
    (the anchor); with ``zc_nhi_min`` set, absorbers at least that strong are placed at the zero
    crossing of offset against pixel instead (:func:`zero_crossing`);
-7. absorbers inside the black core (optical depth 1, times ``merge_core``) of a stronger one
+7. optional second-stage localisers (:mod:`surveynet.dla.refine`) move each absorber, then an
+   optional vetter (:mod:`surveynet.dla.vet`) replaces ``DLA_CONFIDENCE`` by its probability
+   that the absorber is real and drops those below its threshold (``surveynet dla predict``
+   uses the bundled ones by default);
+8. absorbers inside the black core (optical depth 1, times ``merge_core``) of a stronger one
    are merged into it (:func:`merge_core_overlaps`): the votes of one strong absorber can split
    into two peaks, and two absorbers inside one black core cannot be resolved.
 
@@ -88,7 +92,7 @@ _COMMENTS = {
     "NHI": "log10 N_HI [cm-2]",
     "NHI_STD": "std of window log10 N_HI [dex]",
     "Z_DLA": "absorber redshift (Lyman-alpha)",
-    "DLA_CONFIDENCE": "min(1, summed votes at peak)",
+    "DLA_CONFIDENCE": "P(real) of the vetter, else min(1, votes)",
     "S2N": "median flux/error, rest 1420-1480 A",
     "WAVE_MIN": "bluest searched window centre",
     "WAVE_MAX": "reddest searched window centre",
