@@ -159,7 +159,7 @@ def mock(tmp_path_factory):
 @pytest.mark.filterwarnings(
     "ignore:.*could not be saved in native FITS format:astropy.units.UnitsWarning"
 )
-def test_train_vetter_and_predict_with_it(tmp_path, mock):
+def test_train_vetter_and_predict_with_it(tmp_path, mock, caplog):
     """`dla train --set model.architecture=dla_vetter` fits the bundled finders' absorbers of a
     mock (deterministically); `dla predict --vetter` gives each absorber that probability."""
     pytest.importorskip("torch")
@@ -207,3 +207,21 @@ def test_train_vetter_and_predict_with_it(tmp_path, mock):
     assert np.all(cats["cut"]["DLA_CONFIDENCE"] >= 0.3)
     assert len(cats["cut"]) == int(np.sum(allc["DLA_CONFIDENCE"] >= 0.3))
     assert len(cats["none"]) == len(allc) and "VET_VOIGT_LR" not in cats["cut"].names
+
+    # a vetter applied to another finder / refiner chain than it learnt from is flagged
+    import logging
+
+    from surveynet.dla.predict import predict_files
+
+    for refiner, flagged in ((None, False), ("none", True)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="surveynet.dla.predict"):
+            predict_files(
+                files,
+                tmp_path / f"r{flagged}.fits",
+                qso_catalog=truth,
+                refiner=refiner,
+                vetter=tmp_path / "a",
+                quiet=True,
+            )
+        assert ("miscalibrated" in caplog.text) == flagged

@@ -476,6 +476,23 @@ def predict_file(
     return parts[0] if len(parts) == 1 else merge_catalogs(parts)
 
 
+def _model_dirs(models: Sequence[str]) -> list[str]:
+    """Resolved directories of model names/paths ('+' joins ensemble members); unknown ones kept
+    as given."""
+    from surveynet.io.model import resolve_model_path
+
+    out = []
+    for m in models:
+        parts = []
+        for part in str(m).split("+"):
+            try:
+                parts.append(str(resolve_model_path(part).resolve()))
+            except ModelFormatError:
+                parts.append(part)
+        out.append("+".join(parts))
+    return out
+
+
 def predict_files(
     inputs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -528,6 +545,16 @@ def predict_files(
     if vet is not None:
         names.append(vet.name)
         hashes_full.append(vet.saved.weights_hash)
+        learnt = [list(vet.saved.config.get(k, [])) for k in ("finders", "refiners")]
+        used = [model_paths, [str(r.saved.path) for r in refs]]
+        if [_model_dirs(x) for x in learnt] != [_model_dirs(x) for x in used]:
+            log.warning(
+                "vetter %s learnt from the absorbers of %s + refiners %s, this run uses %s + "
+                "refiners %s: its probabilities may be miscalibrated (--vetter none turns it off)",
+                vet.name,
+                *learnt,
+                *used,
+            )
     results = run_batch(
         predict_file,
         [str(p) for p in inputs],
