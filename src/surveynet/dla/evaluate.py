@@ -316,6 +316,23 @@ def window_metrics(
 # ----------------------------------------------------------------------------- files
 
 
+def searched(truth: Table, qsos: Table) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Which truth absorbers a catalogue could have found: those of a searched sightline (QSOCAT
+    TARGETID) inside its searched observed range (WAVE_MIN..WAVE_MAX, when given); and each
+    absorber's QSOCAT row (0 where its sightline is not there)."""
+    q_tid = np.asarray(qsos["TARGETID"], np.int64)
+    t_tid = np.asarray(truth["TARGETID"], np.int64)
+    keep = np.isin(t_tid, q_tid)
+    lookup = {int(t): k for k, t in enumerate(q_tid)}
+    row = np.array([lookup.get(int(t), 0) for t in t_tid], np.int64)
+    if "WAVE_MIN" in qsos.colnames:
+        lam = (1.0 + np.asarray(truth["Z_DLA"], float)) * LYA_REST
+        keep &= (lam >= np.asarray(qsos["WAVE_MIN"], float)[row]) & (
+            lam <= np.asarray(qsos["WAVE_MAX"], float)[row]
+        )
+    return keep, row
+
+
 def read_truth_absorbers(path: str | os.PathLike[str]) -> tuple[Table, Table | None]:
     """Truth absorbers (TARGETID, Z_DLA, NHI) and, when available, the targets (TARGETID, Z_QSO).
 
@@ -476,16 +493,7 @@ def evaluate(
     s2n_t = np.full(len(truth), np.nan)
     s2n_p = np.asarray(pred["S2N"], float) if "S2N" in pred.colnames else np.full(len(pred), np.nan)
     if qsos is not None and len(qsos):
-        q_tid = np.asarray(qsos["TARGETID"], np.int64)
-        t_tid = np.asarray(truth["TARGETID"], np.int64)
-        keep = np.isin(t_tid, q_tid)
-        lookup = {int(t): k for k, t in enumerate(q_tid)}
-        row = np.array([lookup.get(int(t), 0) for t in t_tid], np.int64)
-        if "WAVE_MIN" in qsos.colnames:
-            lam = (1.0 + np.asarray(truth["Z_DLA"], float)) * LYA_REST
-            keep &= (lam >= np.asarray(qsos["WAVE_MIN"], float)[row]) & (
-                lam <= np.asarray(qsos["WAVE_MAX"], float)[row]
-            )
+        keep, row = searched(truth, qsos)
         if "S2N" in qsos.colnames:
             s2n_t = np.asarray(qsos["S2N"], float)[row]
         truth = truth[keep]

@@ -315,8 +315,8 @@ def vetter_training_table(
     with a truth absorber inside the searched range.
     """
     from surveynet.config import to_dict
-    from surveynet.dla.config import LYA_REST, CatalogConfig, MatchConfig
-    from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers
+    from surveynet.dla.config import CatalogConfig, MatchConfig
+    from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers, searched
     from surveynet.dla.predict import load_finders, merge_catalogs, predict_file
     from surveynet.io.model import resolve_model_path
     from surveynet.runner import report_failures, run_batch
@@ -342,20 +342,7 @@ def vetter_training_table(
             raise InputError(f"vetter features failed: {bad.error}", path=bad.item)
         cat = merge_catalogs([r.value for r in results])
         tab, _ = read_truth_absorbers(truth)
-        q = cat.qsos
-        span = {
-            int(t): (float(a), float(b))
-            for t, a, b in zip(q["TARGETID"], q["WAVE_MIN"], q["WAVE_MAX"], strict=True)
-        }
-        lam = (1.0 + np.asarray(tab["Z_DLA"], float)) * LYA_REST
-        inside = np.array(
-            [
-                int(t) in span and span[int(t)][0] <= w <= span[int(t)][1]
-                for t, w in zip(tab["TARGETID"], lam, strict=True)
-            ],
-            bool,
-        )
-        res = match_absorbers(tab[inside], cat.dlas, MatchConfig())
+        res = match_absorbers(tab[searched(tab, cat.qsos)[0]], cat.dlas, MatchConfig())
         keep = np.char.strip(np.asarray(res.pred["ABSORBER_TYPE"]).astype(str)) != "LYB"
         xs.append(
             np.column_stack(
