@@ -68,6 +68,9 @@ FEATURES: tuple[str, ...] = (
 #: catalogue column of feature ``name`` (``CatalogConfig.vet_features``)
 COLUMN_PREFIX = "VET_"
 
+#: tensors of a ``dla_vetter`` model (feature standardisation, then the logistic regression)
+TENSORS = ("mean", "scale", "weight", "bias")
+
 #: bundled vetter of ``surveynet dla predict``
 DEFAULT_VETTER = "dla_vetter"
 
@@ -164,6 +167,14 @@ def row_features(
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def logistic_probability(
+    tensors: dict[str, NDArray[Any]], x: NDArray[np.floating[Any]]
+) -> NDArray[np.float64]:
+    """P(real) of (n, n_features) features under ``dla_vetter`` tensors (:func:`fit_logistic`)."""
+    z = ((np.asarray(x, np.float64) - tensors["mean"]) / tensors["scale"]) @ tensors["weight"]
+    return 1.0 / (1.0 + np.exp(-(z + float(np.asarray(tensors["bias"]).reshape(-1)[0]))))
+
+
 def fit_logistic(
     x: NDArray[np.floating[Any]], y: NDArray[Any], *, l2: float = 1e-3, max_iter: int = 100
 ) -> dict[str, NDArray[np.float64]]:
@@ -233,16 +244,13 @@ class DLAVetter:
                 f"{list(FEATURES)}"
             )
         k = len(FEATURES)
-        for name, size in (("mean", k), ("scale", k), ("weight", k), ("bias", 1)):
+        for name, size in zip(TENSORS, (k, k, k, 1), strict=True):
             if name not in saved.tensors or np.size(saved.tensors[name]) != size:
                 raise ModelFormatError(
                     f"{saved.path}: tensor {name!r} missing or not of size {size}"
                 )
         self.saved = saved
-        self.mean = np.asarray(saved.tensors["mean"], np.float64)
-        self.scale = np.asarray(saved.tensors["scale"], np.float64)
-        self.weight = np.asarray(saved.tensors["weight"], np.float64)
-        self.bias = float(np.asarray(saved.tensors["bias"]).reshape(-1)[0])
+        self.tensors = {k: np.asarray(saved.tensors[k], np.float64) for k in TENSORS}
         self.threshold = float(
             saved.config.get("threshold", 0.0) if threshold is None else threshold
         )
@@ -254,18 +262,15 @@ class DLAVetter:
 
     def probability(self, features: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
         """Probability that each absorber is real, from its (n, n_features) features."""
-        z = ((np.asarray(features, np.float64) - self.mean) / self.scale) @ self.weight + self.bias
-        return 1.0 / (1.0 + np.exp(-z))
+        return logistic_probability(self.tensors, features)
 
     def vet(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Set each row's ``DLA_CONFIDENCE`` to the vetter's probability (the first stage's
-        value is kept as ``VOTE_CONFIDENCE``); return the rows at or above the threshold.
-        Each row carries its :func:`row_features` as ``FEATURES``."""
+        """Set each row's ``DLA_CONFIDENCE`` to the vetter's probability; return the rows at or
+        above the threshold. Each row carries its :func:`row_features` as ``FEATURES``."""
         if not rows:
             return rows
         p = self.probability(np.array([r["FEATURES"] for r in rows]))
         for r, pk in zip(rows, p, strict=True):
-            r["VOTE_CONFIDENCE"] = r["DLA_CONFIDENCE"]
             r["DLA_CONFIDENCE"] = float(pk)
         return [r for r in rows if r["DLA_CONFIDENCE"] >= self.threshold]
 
@@ -379,8 +384,7 @@ def train_vetter(
     x, y = vetter_training_table(files, truths, vc, quiet=quiet)
     log.info("vetter: %d absorbers, %.1f %% real", len(y), 100.0 * y.mean())
     tensors = fit_logistic(x, y, l2=vc.l2)
-    z = ((x - tensors["mean"]) / tensors["scale"]) @ tensors["weight"] + tensors["bias"][0]
-    p = np.clip(1.0 / (1.0 + np.exp(-z)), 1e-12, 1 - 1e-12)
+    p = np.clip(logistic_probability(tensors, x), 1e-12, 1 - 1e-12)
     logloss = float(-np.mean(y * np.log(p) + (~y) * np.log(1 - p)))
     training = {
         "command": command,
