@@ -157,7 +157,7 @@ def test_refiner_engine_matches_torch_and_trains(tmp_path):
     # refine(): one round moves by the (clipped) predicted offset from the rounded pixel
     sl = sls[0]
     rows = [{"WAVE": float(10 ** sl.loglam[900]), "NHI": 21.0}]
-    ref.iterations, ref.nhi_weight = 1, 0.25
+    ref.iterations, ref.nhi_weight, ref.shifts = 1, 0.25, 0
     ref.refine([(sl, rows)])
     assert rows[0]["REFINE_NHI"] == pytest.approx(expect[1, 2], abs=1e-6)
     assert rows[0]["NHI"] == pytest.approx(0.75 * 21.0 + 0.25 * expect[1, 2], abs=1e-6)
@@ -166,6 +166,19 @@ def test_refiner_engine_matches_torch_and_trains(tmp_path):
     assert moved == pytest.approx(900 + step, abs=1e-6)
     assert rows[0]["WAVE_FIRST"] == pytest.approx(10 ** sl.loglam[900])
     assert 0 <= rows[0]["REFINE_P"] <= 1
+    # test-time shifts: the last round's position is the mean over the crops at 900-2..900+2 of
+    # (crop centre + clipped offset), its N_HI the mean of theirs
+    shifted = np.arange(898, 903)
+    each = model(torch.from_numpy(refiner_input(sl, shifted, ref.config).astype(np.float64)))
+    each = each.detach().numpy()
+    rows = [{"WAVE": float(10 ** sl.loglam[900]), "NHI": 21.0}]
+    ref.shifts = 2
+    n_before = ref.n_crops
+    ref.refine([(sl, rows)])
+    assert ref.n_crops - n_before == 5
+    est = shifted + np.clip(each[:, 1], -ref.config.reach, ref.config.reach)
+    assert pixel_position(sl, rows[0]["WAVE"]) == pytest.approx(est.mean(), abs=1e-6)
+    assert rows[0]["REFINE_NHI"] == pytest.approx(each[:, 2].mean(), abs=1e-6)
 
 
 def test_refiner_is_not_a_finder(tmp_path):
@@ -292,7 +305,8 @@ def test_apply_nhi_min_leaves_weaker_absorbers_alone(tmp_path):
     ref.refine([(sl, [weak, strong])])
     assert weak == {"WAVE": w, "NHI": 21.0}  # untouched: no refiner columns either
     assert "REFINE_NHI" in strong and strong["WAVE_FIRST"] == w
-    assert ref.n_crops == ref.iterations  # one absorber cropped per round
+    # one absorber cropped per round, the last round at 2 x shifts + 1 positions
+    assert ref.n_crops == ref.iterations - 1 + 2 * ref.shifts + 1
     # a later stage keeps the first stage's position in WAVE_FIRST
     ref.config = replace(ref.config, apply_nhi_min=None)
     first = strong["WAVE_FIRST"]

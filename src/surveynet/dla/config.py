@@ -275,6 +275,11 @@ class CatalogConfig:
         The refined absorber's N_HI = (1 - w) x the first stage's + w x the refiner's (predicted on
         the crop centred at the refined position); 0 keeps the first stage's. 0.7 was chosen on
         the ``test_real`` mock (experiments/dla/README.md).
+    refine_shifts : int
+        Test-time averaging in each refiner's last round: the crop is also taken at the current
+        pixel shifted by -k..+k pixels, and the refined position (and the refiner's logit and
+        N_HI) is the mean over the 2k + 1 crops of (crop centre + predicted offset). 0: one crop.
+        4 was chosen on the development mocks (experiments/dla/README.md, "Twelfth round").
     vet_threshold : float or None
         With a vetter (``surveynet dla predict --vetter``, :mod:`surveynet.dla.vet`), absorbers
         whose probability of being real is below this are dropped; None: the vetter model's own
@@ -308,6 +313,7 @@ class CatalogConfig:
     merge_core: float | None = 1.0
     refine_iterations: int = 3
     refine_nhi_weight: float = 0.7
+    refine_shifts: int = 4
     vet_threshold: float | None = None
     vet_features: bool = False
 

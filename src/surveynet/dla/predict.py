@@ -447,6 +447,7 @@ def predict_file(
         "none" if not refiner else refiner,
         iterations=ccfg.refine_iterations,
         nhi_weight=ccfg.refine_nhi_weight,
+        shifts=ccfg.refine_shifts,
     )
     # models may read their sightlines differently (camera, pixel size): each S/N-routed model
     # gets the sightlines of its own data config (the S/N does not depend on the camera); the

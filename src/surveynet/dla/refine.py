@@ -6,7 +6,9 @@ core. The refiner is a small CNN (:class:`surveynet.dla.model.Refiner`, numpy tw
 :class:`surveynet.dla.engine.RefinerEngine`) that looks at a crop of the sightline centred on the
 catalogue position and predicts the offset to the nearest absorber (and its log N_HI and a
 logit that there is one within ``reach``); the catalogue position is moved by the offset and the
-crop taken again, ``iterations`` times (:meth:`DLARefiner.refine`).
+crop taken again, ``iterations`` times (:meth:`DLARefiner.refine`). The last round averages over
+crops shifted by a few pixels (test-time augmentation): each shifted crop gives its own estimate
+of the position (crop centre + offset), and their mean scatters less than one crop's.
 
 Training crops (:func:`refiner_arrays`) are centred on the truth absorbers with a jitter (half
 Gaussian, half uniform over +-``reach``) plus random searched pixels, so the refiner never sees
@@ -155,6 +157,9 @@ class DLARefiner:
         Crop-predict-move rounds per absorber.
     nhi_weight : float
         Weight of the refiner's log N_HI in the refined row's ``NHI`` (0: keep the first stage's).
+    shifts : int
+        The last round averages the refiner over crops shifted by -``shifts``..+``shifts`` pixels
+        (``CatalogConfig.refine_shifts``); 0: one crop.
     dtype : numpy dtype
         Engine precision.
     """
@@ -165,6 +170,7 @@ class DLARefiner:
         *,
         iterations: int = 3,
         nhi_weight: float = 0.7,
+        shifts: int = 4,
         dtype: Any = np.float32,
     ) -> None:
         from surveynet.io.model import load_model
@@ -182,9 +188,12 @@ class DLARefiner:
         self.data = from_dict(DataConfig, pre["data"]) if "data" in pre else DataConfig()
         self.iterations = int(iterations)
         self.nhi_weight = float(nhi_weight)
+        self.shifts = int(shifts)
         self.n_crops = 0  # crops evaluated so far (the benchmark's FLOP count)
-        if self.iterations < 1 or not 0.0 <= self.nhi_weight <= 1.0:
-            raise ValueError("refiner: iterations must be >= 1 and nhi_weight in [0, 1]")
+        if self.iterations < 1 or not 0.0 <= self.nhi_weight <= 1.0 or self.shifts < 0:
+            raise ValueError(
+                "refiner: iterations must be >= 1, nhi_weight in [0, 1] and shifts >= 0"
+            )
 
     @property
     def name(self) -> str:
@@ -195,7 +204,9 @@ class DLARefiner:
         """Move each absorber row (``WAVE``, observed Lyman-alpha wavelength in A) in place.
 
         Each round crops every absorber at its current pixel, predicts the offset to the nearest
-        absorber (clipped to +-``reach``) and moves the position by it; the rows get
+        absorber (clipped to +-``reach``) and moves the position by it; the last round takes the
+        mean of the position estimates (and outputs) of the crops shifted by
+        -``shifts``..+``shifts`` pixels. The rows get
         ``WAVE`` (refined), ``WAVE_FIRST`` (the first stage's, kept through a chain of
         refiners), ``REFINE_P`` (probability of an absorber within ``reach`` at the last round)
         and ``REFINE_NHI``; ``NHI`` becomes (1 - ``nhi_weight``) x NHI + ``nhi_weight`` x
@@ -212,14 +223,23 @@ class DLARefiner:
                 todo += [(sl, r) for r in rows]
         if not todo:
             return
-        self.n_crops += self.iterations * len(todo)
+        shifts = np.arange(-self.shifts, self.shifts + 1)
+        self.n_crops += (self.iterations - 1 + shifts.size) * len(todo)
         pos = np.array([pixel_position(sl, r["WAVE"]) for sl, r in todo])
         out = np.zeros((len(todo), 3))
-        for _ in range(self.iterations):
+        for it in range(self.iterations):
             centre = np.rint(pos).astype(np.int64)
-            x = np.concatenate([refiner_input(sl, centre[a:b], cfg) for sl, a, b in spans])
-            out = np.asarray(self.engine(x), dtype=np.float64)
-            pos = centre + np.clip(out[:, 1], -cfg.reach, cfg.reach)
+            last = it == self.iterations - 1
+            est, outs = [], []
+            for s in shifts if last else np.zeros(1, np.int64):
+                x = np.concatenate(
+                    [refiner_input(sl, centre[a:b] + s, cfg) for sl, a, b in spans]
+                )
+                o = np.asarray(self.engine(x), dtype=np.float64)
+                outs.append(o)
+                est.append(centre + s + np.clip(o[:, 1], -cfg.reach, cfg.reach))
+            out = np.mean(outs, axis=0)
+            pos = np.mean(est, axis=0)
         for (sl, r), p, o in zip(todo, pos, out, strict=True):
             r.setdefault("WAVE_FIRST", r["WAVE"])
             r["WAVE"] = float(10.0 ** (sl.loglam[0] + p * (sl.loglam[1] - sl.loglam[0])))
