@@ -9,15 +9,16 @@
 # the survey-like mock). `final7_desi` and `final8_desi` (seeds 9208, 9209, 20,000 spectra each;
 # DESI= skips them) are the survey-like recipe with DESI's (z_qso, r) population (ninth session;
 # needs ../shared/data/igm); `final9_desi` (seed 9210) was generated in the eleventh session after
-# the absorber vetter and its threshold were chosen. Every mock is scored with the default
-# catalogue (finders, refiners, vetter), without the vetter (`novet`, the default up to the tenth
-# session) and with the finders alone (`norefine`: no refiners, no vetter).
+# the absorber vetter and its threshold were chosen, `final10_desi` (seed 9211) in the twelfth
+# after the refiner's test-time shifts were tried on the development mocks. Every mock is scored
+# with the default catalogue (finders, refiners, vetter), without the vetter (`novet`, the default
+# up to the tenth session) and with the finders alone (`norefine`: no refiners, no vetter).
 set -euo pipefail
 RUNS=${1:-/work/dla_runs}
 M=$RUNS/mocks
 F=${MOCK:-final6}
 S=${SURVEY-final6_fn}
-D=${DESI-final7_desi final8_desi final9_desi}
+D=${DESI-final7_desi final8_desi final9_desi final10_desi}
 E=$RUNS/eval_$F
 mkdir -p "$E"
 # catalogues MOCK OUT "name:predict args" ...: one catalogue per variant, then `dla evaluate`

@@ -51,6 +51,8 @@ final8_desi: 20000 spectra, seed 9209; a second held-out mock of the same recipe
 test_desi2:  20000 spectra, seed 9203; a second, larger development set (eleventh session: the
              absorber vetter and its threshold were chosen on test_desi + test_desi2).
 final9_desi: 20000 spectra, seed 9210; held out, generated after those choices.
+final10_desi: 20000 spectra, seed 9211; held out, generated in the twelfth session after the
+             refiner's test-time shifts (tried, not bundled) were chosen on the development mocks.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ SETS = {
     "final8_desi": _desi(20000, 9209, 20),
     "test_desi2": _desi(20000, 9203, 20),
     "final9_desi": _desi(20000, 9210, 20),
+    "final10_desi": _desi(20000, 9211, 20),
 }
 
 if __name__ == "__main__":

@@ -140,7 +140,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         metavar="M",
         help="second-stage localisers moving every vote peak, applied in turn (comma-separated "
         "model directories or bundled names; default: bundled dla_refiner,dla_refiner_wide; "
-        "'none' turns it off; rounds: --set refine_iterations=N)",
+        "'none' turns it off; rounds: --set refine_iterations=N; averaging the last round over "
+        "crops shifted by -K..K pixels: --set refine_shifts=K)",
     )
     p.add_argument(
         "--vetter",

@@ -6,9 +6,9 @@ core. The refiner is a small CNN (:class:`surveynet.dla.model.Refiner`, numpy tw
 :class:`surveynet.dla.engine.RefinerEngine`) that looks at a crop of the sightline centred on the
 catalogue position and predicts the offset to the nearest absorber (and its log N_HI and a
 logit that there is one within ``reach``); the catalogue position is moved by the offset and the
-crop taken again, ``iterations`` times (:meth:`DLARefiner.refine`). The last round averages over
-crops shifted by a few pixels (test-time augmentation): each shifted crop gives its own estimate
-of the position (crop centre + offset), and their mean scatters less than one crop's.
+crop taken again, ``iterations`` times (:meth:`DLARefiner.refine`). Optionally the last round
+averages over crops shifted by a few pixels (test-time augmentation, ``shifts``): each shifted
+crop gives its own estimate of the position (crop centre + offset).
 
 Training crops (:func:`refiner_arrays`) are centred on the truth absorbers with a jitter (half
 Gaussian, half uniform over +-``reach``) plus random searched pixels, so the refiner never sees
@@ -170,7 +170,7 @@ class DLARefiner:
         *,
         iterations: int = 3,
         nhi_weight: float = 0.7,
-        shifts: int = 4,
+        shifts: int = 0,
         dtype: Any = np.float32,
     ) -> None:
         from surveynet.io.model import load_model
