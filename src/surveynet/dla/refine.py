@@ -232,9 +232,7 @@ class DLARefiner:
             last = it == self.iterations - 1
             est, outs = [], []
             for s in shifts if last else np.zeros(1, np.int64):
-                x = np.concatenate(
-                    [refiner_input(sl, centre[a:b] + s, cfg) for sl, a, b in spans]
-                )
+                x = np.concatenate([refiner_input(sl, centre[a:b] + s, cfg) for sl, a, b in spans])
                 o = np.asarray(self.engine(x), dtype=np.float64)
                 outs.append(o)
                 est.append(centre + s + np.clip(o[:, 1], -cfg.reach, cfg.reach))
