@@ -279,7 +279,7 @@ class CatalogConfig:
         Test-time averaging in each refiner's last round: the crop is also taken at the current
         pixel shifted by -k..+k pixels, and the refined position (and the refiner's logit and
         N_HI) is the mean over the 2k + 1 crops of (crop centre + predicted offset). 0: one crop.
-        k = 4 lowered sigma(dz) by 1-2 % on the held-out mocks for 3.6x the refiners' time, so it
+        k = 4 lowered sigma(dz) by 1-2 % on the held-out mocks for 3.7x the refiners' time, so it
         is off by default (experiments/dla/README.md, "Twelfth round").
     vet_threshold : float or None
         With a vetter (``surveynet dla predict --vetter``, :mod:`surveynet.dla.vet`), absorbers
