@@ -59,11 +59,14 @@ for pair in "dla_window_cnn dla_fcn" "dla_fcn dla_window_cnn"; do
   done
 done
 # the survey-like mock and the DESI-population mocks: the default catalogue, without the vetter
-# and the finders alone; the ideal-observer detectability of the DESI-population DLAs
+# and the finders alone; the ideal-observer detectability of the DESI-population DLAs (the
+# position bound beside the bundled catalogue's sigma(dz): ideal_nobal.json)
 V=("nobal:--skip-bal" "novet:--skip-bal --vetter none" "norefine:--skip-bal --refiner none --vetter none")
 [ -z "$S" ] || catalogues $S "$RUNS/eval_$S" "${V[@]}"
 for d in $D; do
   catalogues $d "$RUNS/eval_$d" "${V[@]}"
   python experiments/dla/ideal_observer.py $d $RUNS/eval_$d/cat_novet.fits $RUNS/eval_$d/ideal.json
+  python experiments/dla/ideal_observer.py $d $RUNS/eval_$d/cat_nobal.fits \
+    $RUNS/eval_$d/ideal_nobal.json
 done
 surveynet bench dla --json $E/bench.json
