@@ -111,7 +111,12 @@ def _position_bound(sel, lam_t, dz, matched, sig_lam, sig_lam_forest) -> list[di
     return rows
 
 
-def main(set_name: str, catalog: str, out: str) -> dict:
+def regenerate(set_name: str):
+    """The mock set ``set_name`` of ``make_mocks.py`` regenerated in memory (bit-identical to
+    its files): ``(spec, truth, final, kept, row_of)`` with ``final`` the noise-free models on
+    the master grid in flux units (before the LSF), ``kept`` TARGETID -> (model before, model
+    after the absorbers were multiplied in, simulator units) for sightlines with absorbers, and
+    ``row_of`` TARGETID -> row."""
     kw = SETS[set_name]
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     original = sp._insert_dlas
@@ -132,6 +137,11 @@ def main(set_name: str, catalog: str, out: str) -> dict:
         sp._insert_dlas = original
     final = np.asarray(truth["MODEL"]["FLUX"])
     row_of = {int(t): k for k, t in enumerate(np.asarray(spec.fibermap["TARGETID"]))}
+    return spec, truth, final, kept, row_of
+
+
+def main(set_name: str, catalog: str, out: str) -> dict:
+    spec, truth, final, kept, row_of = regenerate(set_name)
     master = sp.instrument.master_wave()
     dla = truth["DLA_META"]
     cat = read_catalog(catalog)
