@@ -68,5 +68,10 @@ for d in $D; do
   python experiments/dla/ideal_observer.py $d $RUNS/eval_$d/cat_novet.fits $RUNS/eval_$d/ideal.json
   python experiments/dla/ideal_observer.py $d $RUNS/eval_$d/cat_nobal.fits \
     $RUNS/eval_$d/ideal_nobal.json
+  # the blind search of an observer given the continuum and forest, at 1 < S/N < 3
+  python experiments/dla/ideal_search.py $d $RUNS/eval_$d/cat_nobal.fits \
+    $RUNS/eval_$d/ideal_search_lo.fits --s2n 1 3
+  python experiments/dla/heldout_figures.py $RUNS/eval_$d/ideal_search_lo.fits \
+    $RUNS/mocks/$d/truth.fits $RUNS/eval_$d/figures_ideal_search_lo.json
 done
 surveynet bench dla --json $E/bench.json
