@@ -140,6 +140,12 @@ def regenerate(set_name: str):
     return spec, truth, final, kept, row_of
 
 
+def flux_scale(final_row: np.ndarray, post: np.ndarray) -> float:
+    """Factor from the simulator's model units (``kept``) to the final flux units of a row."""
+    ok = post > 1e-3 * np.max(post)
+    return float(np.median(final_row[ok] / post[ok]))
+
+
 def main(set_name: str, catalog: str, out: str) -> dict:
     spec, truth, final, kept, row_of = regenerate(set_name)
     master = sp.instrument.master_wave()
@@ -163,8 +169,7 @@ def main(set_name: str, catalog: str, out: str) -> dict:
             continue
         pre, post = kept[tid]
         k = row_of[tid]
-        ok = post > 1e-3 * np.max(post)
-        scale = float(np.median(final[k][ok] / post[ok]))
+        scale = flux_scale(final[k], post)
         d = scale * (pre - post)
         near = np.abs(master - lam) < 200.0
         # other absorbers of the sightline within the window add to d: keep only this one's

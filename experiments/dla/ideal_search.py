@@ -44,16 +44,16 @@ from astropy.table import Table
 from scipy.signal import fftconvolve
 
 from surveynet.dla.catalog import Catalog, read_catalog, write_catalog
-from surveynet.dla.config import LYA_REST
-from surveynet.sim.instrument import ARMS, BANDS, apply_resolution, master_wave
+from surveynet.dla.config import BEST_V_MS, LYA_REST
+from surveynet.sim.instrument import ARMS, BANDS, C_KMS, apply_resolution, master_wave
 from surveynet.sim.voigt import core_half_width, voigt_tau
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ideal_observer import regenerate
+from ideal_observer import flux_scale, regenerate
 from make_mocks import SETS
 
-#: the finder's log-wavelength pixel (62,996 m/s; dla.md section 1.4)
-DLOG = float(np.log10(1.0 + 62996.0 / 299792458.0))
+#: the finder's log-wavelength pixel (the B camera's 62,996 m/s; dla.md section 1.4)
+DLOG = float(np.log10(1.0 + BEST_V_MS["b"] / (1e3 * C_KMS)))
 NHI_GRID = tuple(np.round(np.arange(19.8, 22.45, 0.1), 2))
 STAT_MIN = 2.0
 
@@ -131,8 +131,7 @@ def main(set_name: str, catalog: str, out: str, s2n: tuple[float, float]) -> Cat
         k = row_of[tid]
         if tid in kept:
             pre, post = kept[tid]
-            ok = post > 1e-3 * np.max(post)
-            m0 = float(np.median(final[k][ok] / post[ok])) * pre.astype(np.float64)
+            m0 = flux_scale(final[k], post) * pre.astype(np.float64)
         else:
             m0 = final[k].astype(np.float64)
         a = np.zeros(nbin)
