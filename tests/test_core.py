@@ -224,3 +224,91 @@ def test_bench_spectra_json(tmp_path, capsys):
     assert "simulate_spectra_per_s" in capsys.readouterr().out
     assert main(["bench", "nope"]) == 1
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ numpy ops vs torch (float64)
+CONV_CASES = [
+    # (length, kernel, stride, dilation, padding)
+    (50, 3, 1, 1, "valid"),
+    (50, 3, 1, 4, "same"),
+    (64, 5, 2, 3, "same"),
+    (61, 4, 3, 2, (3, 1)),
+    (443, 10, 2, 1, "same"),
+    (40, 3, 1, 8, (8, 8)),
+    (33, 7, 4, 1, "valid"),
+]
+
+
+@pytest.mark.parametrize(("n", "k", "s", "d", "padding"), CONV_CASES)
+def test_numpy_conv1d_matches_torch_with_dilation(n, k, s, d, padding):
+    """numpy conv1d (im2col) and conv1d_taps_nlc vs torch.nn.functional.conv1d, float64.
+
+    Tolerance: 1e-10 absolute on O(1) outputs (float64 summation-order differences only).
+    """
+    torch = pytest.importorskip("torch")
+    from surveynet.nn import numpy_ops as ops
+
+    rng = np.random.default_rng(n * 100 + k * 10 + d)
+    x = rng.standard_normal((3, 4, n))
+    w = rng.standard_normal((5, 4, k)) / np.sqrt(4 * k)
+    b = rng.standard_normal(5)
+    left, right = ops.resolve_padding(n, k, s, padding, d)
+    xt = torch.nn.functional.pad(torch.from_numpy(x), (left, right))
+    ref = torch.nn.functional.conv1d(
+        xt, torch.from_numpy(w), torch.from_numpy(b), stride=s, dilation=d
+    ).numpy()
+    out = ops.conv1d(x, w, b, stride=s, padding=padding, dilation=d)
+    assert out.shape == ref.shape == (3, 5, ops.conv_output_length(n, k, s, padding, d))
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
+    if padding == "same":
+        assert out.shape[-1] == -(-n // s)  # TensorFlow 'SAME': ceil(n / s)
+    if s == 1:
+        xn = np.ascontiguousarray(x.transpose(0, 2, 1))
+        taps = ops.conv1d_taps_nlc(xn, w, b, padding=padding, dilation=d)
+        np.testing.assert_allclose(taps.transpose(0, 2, 1), ref, rtol=0, atol=1e-10)
+        wide = ops.conv1d_taps_nlc(xn, w, b, padding=padding, dilation=d, gap=left + right + 5)
+        np.testing.assert_allclose(wide.transpose(0, 2, 1), ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(("n", "k", "s", "padding"), [(50, 2, 2, "valid"), (51, 3, 2, "same")])
+def test_numpy_maxpool_matches_torch(n, k, s, padding):
+    """maxpool1d (N, C, L) and maxpool1d_nlc (N, L, C) vs torch max_pool1d; exact."""
+    torch = pytest.importorskip("torch")
+    from surveynet.nn import numpy_ops as ops
+
+    x = np.random.default_rng(n).standard_normal((2, 3, n))
+    left, right = ops.resolve_padding(n, k, s, padding)
+    xt = torch.nn.functional.pad(torch.from_numpy(x), (left, right), value=-np.inf)
+    ref = torch.nn.functional.max_pool1d(xt, k, s).numpy()
+    np.testing.assert_array_equal(ops.maxpool1d(x, k, s, padding=padding), ref)
+    nlc = ops.maxpool1d_nlc(np.ascontiguousarray(x.transpose(0, 2, 1)), k, s, padding=padding)
+    np.testing.assert_array_equal(nlc.transpose(0, 2, 1), ref)
+
+
+def test_same_padding_with_dilation():
+    from surveynet.nn.numpy_ops import same_padding
+
+    # span (k - 1) d + 1 = 9: stride 1 keeps the length with 4 + 4
+    assert same_padding(100, 3, 1, dilation=4) == (4, 4)
+    assert same_padding(100, 3, 2, dilation=4) == (3, 4)
+    with pytest.raises(ValueError):
+        same_padding(10, 0, 1)
+
+
+def test_time_call_policy():
+    """One warm-up call, then ``repeat`` trials; a warm-up as long as the budget is the answer."""
+    import time
+
+    from surveynet.bench import time_call
+
+    calls: list[int] = []
+    t = time_call(lambda: calls.append(1), min_time=0.0, repeat=3)
+    assert len(calls) == 4 and t >= 0.0
+    calls.clear()
+    time_call(lambda: calls.append(1), min_time=0.0, repeat=2, warmup=False)
+    assert len(calls) == 2
+    calls.clear()
+    slow = time_call(lambda: (calls.append(1), time.sleep(0.03)), min_time=0.01, repeat=2)
+    assert len(calls) == 1 and slow >= 0.03  # warm-up >= repeat * min_time: timed once
+    with pytest.raises(ValueError):
+        time_call(lambda: None, repeat=0)

@@ -11,47 +11,35 @@ from scipy.signal import medfilt
 
 from conftest import shared_path
 from surveynet.config import from_dict, to_dict
-from surveynet.dla.catalog import (
-    SightlinePrediction,
-    catalog_from_predictions,
-    find_peaks,
-    read_catalog,
-    vote_centroid,
-    vote_curves,
-    write_catalog,
-)
+from surveynet.constants import LYA_REST, LYB_REST
+from surveynet.dla.catalog import catalog_from_predictions, read_catalog, write_catalog
 from surveynet.dla.config import (
     BEST_V_MS,
-    C_MS,
-    LYA_REST,
-    LYB_REST,
-    CatalogConfig,
+    GRID_C_MS,
     DataConfig,
     DatasetConfig,
-    DLACoreConfig,
+    DLAConfig,
+    EvaluateConfig,
     InsertConfig,
-    MatchConfig,
+    PredictConfig,
 )
-from surveynet.dla.datasets import (
+from surveynet.dla.data import (
     label_sightline,
     load_dataset,
     make_datasets,
     make_smoothdatasets,
-    rest_range_pixels,
-    save_dataset,
-)
-from surveynet.dla.evaluate import evaluate, match_absorbers, summarize, window_metrics
-from surveynet.dla.insert import absorber_pixels, insert_dlas, insert_dlas_many, sample_nhi
-from surveynet.dla.sightline import (
-    Dla,
-    Sightline,
     merge_cameras,
     read_dla_truth,
     read_qso_redshifts,
     read_sightlines,
     rebin,
+    save_dataset,
     sightlines_from_spectra,
 )
+from surveynet.dla.evaluate import evaluate, match_absorbers, summarize, window_metrics
+from surveynet.dla.insert import absorber_pixels, insert_dlas, insert_dlas_many, sample_nhi
+from surveynet.dla.postprocess import SightlinePrediction, find_peaks, vote_centroid, vote_curves
+from surveynet.dla.sightline import Dla, Sightline, search_pixels
 from surveynet.errors import InputError
 from surveynet.io.spectra import Spectra
 from surveynet.sim.voigt import rest_equivalent_width
@@ -80,12 +68,12 @@ def dla_at_pixel(sl: Sightline, ix: int, nhi: float = 21.0) -> Dla:
 
 
 def test_config_round_trip_and_defaults():
-    cfg = DLACoreConfig()
-    assert from_dict(DLACoreConfig, to_dict(cfg)) == cfg
+    cfg = DLAConfig()
+    assert from_dict(DLAConfig, to_dict(cfg)) == cfg
     assert cfg.data.velocity_ms == BEST_V_MS["b"] == 62996.0
     assert DataConfig(camera="all").velocity_ms == 44735.0
     assert cfg.dataset.half_width() == 60 and cfg.dataset.half_width(600) == 90
-    assert cfg.catalog.norm == 80.0 and CatalogConfig(samplerange=90).norm == 120.0
+    assert cfg.predict.norm == 80.0 and PredictConfig(samplerange=90).norm == 120.0
     with pytest.raises(ValueError):
         DatasetConfig(medfilt_sizes=(3, 4))
 
@@ -98,13 +86,13 @@ def test_rebin_noise_free_flux_conserved_and_grid():
     f = 1.0 + 1e-4 * (w - 4000.0)
     wn, fn, _ = rebin(w, f, np.full_like(w, 0.5), 62996.0)
     dll = np.diff(np.log(wn))
-    assert np.allclose(dll, np.log1p(62996.0 / C_MS), rtol=1e-10)
+    assert np.allclose(dll, np.log1p(62996.0 / GRID_C_MS), rtol=1e-10)
     # a linear flux stays linear (overlap-weighted mean of a linear function), to 1e-6 relative
     assert np.allclose(fn, 1.0 + 1e-4 * (wn - 4000.0), rtol=0, atol=2e-4)
     # integral of the flux conserved to 0.1 % inside the covered range
     sel = (w >= wn[0]) & (w <= wn[-1])
     int_old = np.sum(f[sel]) * 0.8
-    int_new = np.sum(fn * wn * np.log1p(62996.0 / C_MS))
+    int_new = np.sum(fn * wn * np.log1p(62996.0 / GRID_C_MS))
     assert abs(int_new / int_old - 1.0) < 2e-3
 
 
@@ -185,13 +173,13 @@ def test_sightlines_from_spectra_normalisation_s2n_filters():
     norm = (rest >= 1420) & (rest <= 1480)
     assert abs(np.median(sl.flux[norm]) - 1.0) < 0.05  # normalised by the 1420-1480 A median
     assert sl.wave[-1] <= 5948.5 + 1  # blue camera only
-    assert np.allclose(np.diff(sl.loglam), np.log10(1 + 62996.0 / C_MS), rtol=1e-8)
+    assert np.allclose(np.diff(sl.loglam), np.log10(1 + 62996.0 / GRID_C_MS), rtol=1e-8)
     assert sightlines_from_spectra(sp, {11: 3.0}, DataConfig(s2n_min=6.0)) == []
     allc = sightlines_from_spectra(
         sp, Table({"TARGETID": [11], "Z": [3.0]}), DataConfig(camera="all")
     )
     assert allc[0].wave[-1] > 7000 and np.allclose(
-        np.diff(allc[0].loglam), np.log10(1 + 44735.0 / C_MS)
+        np.diff(allc[0].loglam), np.log10(1 + 44735.0 / GRID_C_MS)
     )
 
 
@@ -395,7 +383,7 @@ def test_make_datasets_balanced_and_full():
     assert np.allclose(ds.flux[k, 0], sl.flux[j - 200 : j + 200])
     assert np.all(ds.labels_offset[ds.labels_classifier == 0] == 0)
     full = make_datasets([sl], balanced=False)
-    px = rest_range_pixels(sl)
+    px = search_pixels(sl)
     assert len(full) == px.size and np.array_equal(full.pixel, px)
     assert set(np.unique(full.labels_classifier).tolist()) == {-1, 0, 1}
     # padding: off-spectrum parts take the mean of the first 50 pixels
@@ -473,7 +461,7 @@ def test_peak_finder_on_synthetic_votes():
     assert np.allclose(quiet.offset_hist, 1 / 80) and np.allclose(quiet.conv_sum, 5 / 80)
     sdss = vote_curves(
         SightlinePrediction(np.arange(50), np.zeros(50), np.full(50, 7.0), np.zeros(50)),
-        CatalogConfig(zero_negative_offsets=False),
+        PredictConfig(zero_negative_offsets=False),
     )
     assert (
         sdss.offset_hist[:7].sum() == 0 and sdss.offset_hist[-1] == 8 / 80
@@ -484,7 +472,7 @@ def test_peak_finder_on_synthetic_votes():
 
 def test_catalog_from_predictions_window_and_pixel_forms(tmp_path):
     sl = flat_sightline(z_qso=3.5, n=3200, start=3800.0)
-    px = rest_range_pixels(sl)
+    px = search_pixels(sl)
     a, b = int(px[0]) + 300, int(px[0]) + 900
     # absorber at b and its Lyman-beta ghost a (lambda ratio 1025.72/1215.67) with a lower N_HI
     b_wave = sl.wave[b]
@@ -505,7 +493,7 @@ def test_catalog_from_predictions_window_and_pixel_forms(tmp_path):
         "DLA",
     ]
     assert cat.qsos["N_DLA"].tolist() == [1]
-    path = write_catalog(tmp_path / "dla.fits", cat, config=DLACoreConfig(), model_name="m", seed=3)
+    path = write_catalog(tmp_path / "dla.fits", cat, config=DLAConfig(), model_name="m", seed=3)
     from astropy.io import fits
 
     with fits.open(path) as h:
@@ -540,7 +528,7 @@ def test_catalog_from_predictions_window_and_pixel_forms(tmp_path):
 
 def test_nhi_window_split_between_close_peaks():
     sl = flat_sightline(z_qso=3.5, n=3200, start=3800.0)
-    px = rest_range_pixels(sl)
+    px = search_pixels(sl)
     c1, c2 = int(px[0]) + 400, int(px[0]) + 460  # 60 px apart < 2R = 80: split at half-way
     pred = synthetic_votes(sl.n_pix, [c1, c2], [20.5, 21.5])
     pred.nhi[c1 + 1 : c2] = 30.0  # windows between the peaks are never averaged
@@ -577,12 +565,12 @@ def test_matcher_edge_cases():
     s = summarize(r)
     # truth log N 20.0 is not a DLA; TARGETID 4 and 5 predictions are false positives
     assert (s["tp"], s["fn"], s["fp"]) == (2, 2, 2)
-    r2 = match_absorbers(t, p, MatchConfig(allow_lyb=True, unique=False))
+    r2 = match_absorbers(t, p, EvaluateConfig(allow_lyb=True, unique=False))
     assert r2.truth["MATCHED"].tolist() == [True, True, True, False, False]
     assert r2.truth["PRED_TYPE"][2] == "LYB" and not r2.truth["AS_DLA"][2]
     b = Table({"TARGETID": [1, 1], "Z_DLA": [2.5, 3.0], "NHI": [21.0, 21.0]})
     q = Table({"TARGETID": [1, 1], "Z_DLA": [2.75, 3.125], "NHI": [21.0, 21.0]})
-    r3 = match_absorbers(b, q, MatchConfig(rule="dz", max_dz=0.25, unique=False))
+    r3 = match_absorbers(b, q, EvaluateConfig(rule="dz", max_dz=0.25, unique=False))
     assert r3.truth["MATCHED"].tolist() == [False, True]  # |dz| = 0.25 exactly is not < 0.25
     assert np.allclose(r3.truth["DZ"][1], 0.125)
     empty = match_absorbers(t, p[:0])
@@ -596,13 +584,13 @@ def test_matcher_edge_cases():
             "DLA_CONFIDENCE": [0.3, 0.9],
         }
     )
-    r4 = match_absorbers(t[:1], pc, MatchConfig(min_confidence=0.4))
+    r4 = match_absorbers(t[:1], pc, EvaluateConfig(min_confidence=0.4))
     assert len(r4.pred) == 1 and r4.truth["PRED_INDEX"][0] == 0
     assert np.isclose(r4.truth["DZ"][0], 2 / LYA_REST)
     assert match_absorbers(t[:1], pc).truth["PRED_INDEX"][0] == 0  # no cut: the nearer one
     assert np.isclose(match_absorbers(t[:1], pc).truth["DZ"][0], 1 / LYA_REST)
     with pytest.raises(InputError, match="DLA_CONFIDENCE"):
-        match_absorbers(t, p, MatchConfig(min_confidence=0.4))
+        match_absorbers(t, p, EvaluateConfig(min_confidence=0.4))
     w = window_metrics(np.array([1, 1, 0, 0, -1]), np.array([0.9, 0.2, 0.1, 0.7, 0.9]))
     assert w["confusion"] == [[1, 1], [1, 1]] and w["n_windows"] == 4
 
@@ -616,12 +604,12 @@ def test_parks_golden(tmp_path):
     assert len(truth) == 11403 and len(qsos) == 10000
     assert np.unique(pred["ABSORBER_TYPE"], return_counts=True)[1].tolist() == [11182, 1710, 536]
     # variant "as DLA": nearest non-LYB prediction, |dz| < 0.015, matched N_HI > 20.2999
-    r = match_absorbers(truth, pred, MatchConfig(rule="dz", unique=False, allow_lyb=False))
+    r = match_absorbers(truth, pred, EvaluateConfig(rule="dz", unique=False, allow_lyb=False))
     n_dla = int(np.sum(r.truth["AS_DLA"]))
     assert n_dla == 11104
     assert abs(100 * n_dla / 11403 - 97.4) < 0.05  # tolerance: +-0.05 percentage point
     # variant "any HI absorber": LYB-typed predictions may match
-    r = match_absorbers(truth, pred, MatchConfig(rule="dz", unique=False, allow_lyb=True))
+    r = match_absorbers(truth, pred, EvaluateConfig(rule="dz", unique=False, allow_lyb=True))
     n_any = int(np.sum(r.truth["MATCHED"]))
     assert n_any == 11294
     assert abs(100 * n_any / 11403 - 99.0) < 0.05
@@ -634,7 +622,7 @@ def test_evaluate_parks_files_writes_metrics_and_plots(tmp_path):
         shared_path("dla/test_dlas_96629_predictions.json.gz"),
         shared_path("dla/test_dlas_96629_10000.json.gz"),
         tmp_path,
-        MatchConfig(rule="dz", unique=False),
+        EvaluateConfig(rule="dz", unique=False),
     )
     assert (
         m["n_matched_as_dla"] == 11104 and m["fp"] == 158
@@ -657,7 +645,7 @@ def test_evaluate_parks_files_writes_metrics_and_plots(tmp_path):
 def test_evaluate_end_to_end_on_catalog(tmp_path):
     """Catalogue written from synthetic predictions, truth in DLA_META: perfect recovery."""
     sl = flat_sightline(z_qso=3.5, n=3200, start=3800.0)
-    px = rest_range_pixels(sl)
+    px = search_pixels(sl)
     c = int(px[0]) + 500
     sl.dlas = [dla_at_pixel(sl, c, 21.0)]
     cat = catalog_from_predictions([sl], [synthetic_votes(sl.n_pix, [c], [21.0])])
@@ -692,9 +680,9 @@ def test_evaluate_end_to_end_on_catalog(tmp_path):
     assert m["windows"]["accuracy"] == 1.0 and (tmp_path / "ev" / "window_confusion.png").exists()
     # a confidence cut above the catalogue's confidence leaves the truth DLA missed
     conf = float(cat.dlas["DLA_CONFIDENCE"][0])
-    cut = evaluate(cpath, truth, tmp_path / "ev2", MatchConfig(min_confidence=conf + 1e-6))
+    cut = evaluate(cpath, truth, tmp_path / "ev2", EvaluateConfig(min_confidence=conf + 1e-6))
     assert (cut["tp"], cut["fn"], cut["fp"]) == (0, 1, 0) and cut["config"]["min_confidence"] > 0
-    kept = evaluate(cpath, truth, tmp_path / "ev3", MatchConfig(min_confidence=conf))
+    kept = evaluate(cpath, truth, tmp_path / "ev3", EvaluateConfig(min_confidence=conf))
     assert (kept["tp"], kept["fn"]) == (1, 0)
 
 
@@ -702,7 +690,7 @@ def test_parks_mix_and_low_s2n_sets():
     """v7.1 on the mix and low-S/N sets (dla.md 6.2), |dz| < 0.015, nearest non-LYB prediction."""
     from surveynet.dla.parks import read_parks_predictions, read_parks_truth
 
-    cfg = MatchConfig(rule="dz", unique=False, allow_lyb=False)
+    cfg = EvaluateConfig(rule="dz", unique=False, allow_lyb=False)
     truth = read_parks_truth(shared_path("dla/mix_test_23559_10000.json"))
     pred, _ = read_parks_predictions(shared_path("dla/mixed_predictions.json.gz"))
     r = match_absorbers(truth, pred, cfg).truth
@@ -731,7 +719,7 @@ def test_parks_mix_and_low_s2n_sets():
 def _perfect_prediction(sl: Sightline, rest_range=(900.0, 1346.0)) -> SightlinePrediction:
     """Per-pixel outputs a perfect finder would give: the labels themselves."""
     lab = label_sightline(sl, rest_range=rest_range)
-    px = rest_range_pixels(sl, rest_range)
+    px = search_pixels(sl, rest_range)
     conf = (lab.classification[px] == 1).astype(float)
     return SightlinePrediction(px, conf, lab.offset[px], lab.nhi[px])
 
@@ -746,7 +734,7 @@ def test_noise_free_dla_perfect_outputs_unbiased_z(frac):
 
     wb = 3600.0 + 0.8 * np.arange(2751)
     z_qso = 2.9  # rest 1420-1480 A (normalisation) inside the blue camera
-    dlnl = np.log1p(BEST_V_MS["b"] / C_MS)
+    dlnl = np.log1p(BEST_V_MS["b"] / GRID_C_MS)
     lam = wb[0] * np.exp(dlnl * (1500 + frac))  # between rebinned pixel centres
     z_dla = lam / LYA_REST - 1.0
     flux = 2.0 * np.exp(-voigt_tau(wb, z_dla, 21.0, n_lines=1))
@@ -763,7 +751,7 @@ def test_noise_free_dla_perfect_outputs_unbiased_z(frac):
     # data convention: the black core of the rebinned flux is centred on the truth (0.5 px)
     core = np.flatnonzero(sl.flux < 0.01)
     assert abs(0.5 * (core[0] + core[-1]) - x_true) <= 0.5
-    cat = catalog_from_predictions([sl], [_perfect_prediction(sl)], CatalogConfig())
+    cat = catalog_from_predictions([sl], [_perfect_prediction(sl)], PredictConfig())
     assert len(cat.dlas) == 1
     lam_pred = (1 + cat.dlas["Z_DLA"][0]) * LYA_REST
     x_pred = np.interp(np.log10(lam_pred), sl.loglam, np.arange(sl.n_pix))
@@ -786,11 +774,11 @@ def test_vote_centroid_subpixel_and_flat_ridge():
         z = cat.dlas["Z_DLA"][0]
         return (np.log10((1 + z) * LYA_REST) - sl.loglam[0]) / DLOGLAM
 
-    assert abs(x_of(CatalogConfig(zc_nhi_min=None)) - centre) < 0.01
+    assert abs(x_of(PredictConfig(zc_nhi_min=None)) - centre) < 0.01
     # integer pixel of the anchor
-    assert abs(x_of(CatalogConfig(centroid_radius=0, zc_nhi_min=None)) - centre) > 0.49
+    assert abs(x_of(PredictConfig(centroid_radius=0, zc_nhi_min=None)) - centre) > 0.49
     # N_HI 21.0 >= zc_nhi_min: the zero crossing of the offsets, exact for unshrunk offsets too
-    assert abs(x_of(CatalogConfig(centroid_radius=0)) - centre) < 0.01
+    assert abs(x_of(PredictConfig(centroid_radius=0)) - centre) < 0.01
 
 
 def test_zero_crossing_used_only_for_strong_absorbers():
@@ -807,11 +795,11 @@ def test_zero_crossing_used_only_for_strong_absorbers():
         z = cat.dlas["Z_DLA"][0]
         return (np.log10((1 + z) * LYA_REST) - sl.loglam[0]) / DLOGLAM
 
-    cfg = CatalogConfig(zc_nhi_min=21.5, zc_radius=30)
+    cfg = PredictConfig(zc_nhi_min=21.5, zc_radius=30)
     assert abs(x_of(21.8, cfg) - centre) < 0.01
     # below the threshold: the vote centroid (here 2 px off), as with the localiser switched off
     weak = x_of(21.2, cfg)
-    assert weak == pytest.approx(x_of(21.2, CatalogConfig(zc_nhi_min=None)), abs=1e-9)
+    assert weak == pytest.approx(x_of(21.2, PredictConfig(zc_nhi_min=None)), abs=1e-9)
     assert abs(weak - centre) > 1
 
 
@@ -836,8 +824,8 @@ def test_split_votes_inside_a_black_core_merge_into_one_absorber():
     assert w[1813] - w[1788] < core_half_width(21.4, w[1800] / LYA_REST - 1)  # inside one core
     assert w[1960] - w[1813] > core_half_width(21.6, w[1800] / LYA_REST - 1)
 
-    plain = catalog_from_predictions([sl], [pred], CatalogConfig(merge_core=None), rest_range=None)
-    merged = catalog_from_predictions([sl], [pred], CatalogConfig(), rest_range=None)
+    plain = catalog_from_predictions([sl], [pred], PredictConfig(merge_core=None), rest_range=None)
+    merged = catalog_from_predictions([sl], [pred], PredictConfig(), rest_range=None)
     assert len(plain.dlas) == 3
     assert len(merged.dlas) == 2
     # the stronger one is kept with its own position and N_HI; the weak neighbour is untouched

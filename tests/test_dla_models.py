@@ -13,14 +13,17 @@ torch = pytest.importorskip("torch")
 
 from surveynet.config import apply_overrides, from_dict, to_dict  # noqa: E402
 from surveynet.dla.bench import finder_flops, toy_sightlines  # noqa: E402
-from surveynet.dla.engine import FCNEngine, WindowCNNEngine, same_padding  # noqa: E402
-from surveynet.dla.inputs import InputSpec, pixel_labels, search_pixels  # noqa: E402
+from surveynet.dla.config import DLAConfig, FCNConfig, WindowCNNConfig  # noqa: E402
+from surveynet.dla.data import pixel_labels  # noqa: E402
+from surveynet.dla.engine import FCNEngine, WindowCNNEngine  # noqa: E402
 from surveynet.dla.model import FCN, WindowCNN, count_parameters, window_lengths  # noqa: E402
-from surveynet.dla.model_config import DLATrainConfig, FCNConfig, WindowCNNConfig  # noqa: E402
+from surveynet.dla.preprocess import InputSpec  # noqa: E402
+from surveynet.dla.sightline import search_pixels  # noqa: E402
+from surveynet.nn.numpy_ops import same_padding  # noqa: E402
 
 torch.set_num_threads(1)
 
-PARITY_TOL = 1e-5  # numpy engine vs torch, float64 (brief: <= 1e-5)
+PARITY_TOL = 1e-6  # numpy engine vs torch, float64
 
 
 def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -85,6 +88,38 @@ def test_fcn_engine_parity(cfg):
     assert np.abs(out - ref).max() <= PARITY_TOL
 
 
+def test_refiner_engine_parity():
+    from surveynet.dla.config import RefinerConfig
+    from surveynet.dla.engine import RefinerEngine
+    from surveynet.dla.model import Refiner
+
+    cfg = RefinerConfig()
+    torch.manual_seed(0)
+    m = Refiner(cfg).double().eval()
+    x = np.random.default_rng(3).standard_normal((5, cfg.in_channels, cfg.crop))
+    ref = m(torch.from_numpy(x)).detach().numpy()
+    out = RefinerEngine(_state(m), cfg, dtype=np.float64)(x)
+    assert out.shape == (5, 3)
+    assert np.abs(out - ref).max() <= PARITY_TOL
+
+
+def test_engine_builders_take_tensors_config_options():
+    # one builder signature for every numpy engine: (tensors, config, **options)
+    from surveynet.dla.config import RefinerConfig
+    from surveynet.dla.engine import build_fcn_engine, build_refiner_engine, build_window_engine
+    from surveynet.dla.model import Refiner
+
+    for build, model, cfg in (
+        (build_fcn_engine, FCN, FCNConfig()),
+        (build_window_engine, WindowCNN, WindowCNNConfig()),
+        (build_refiner_engine, Refiner, RefinerConfig()),
+    ):
+        st = _state(model(cfg))
+        e = build(st, to_dict(cfg), dtype=np.float64)
+        assert e.config == cfg and e.dtype == np.float64
+        assert build(st, cfg).dtype == np.float32  # a config dataclass is accepted as is
+
+
 def test_fcn_receptive_field_covers_a_window():
     cfg = FCNConfig()
     assert cfg.receptive_field >= 400
@@ -118,10 +153,10 @@ def test_engine_rejects_wrong_tensors():
 
 def test_config_round_trip_and_overrides():
     cfg = apply_overrides(
-        DLATrainConfig(), ["model.architecture=dla_window_cnn", "model.window_cnn.fc1=64"]
+        DLAConfig(), ["model.architecture=dla_window_cnn", "model.window_cnn.fc1=64"]
     )
     assert cfg.model.arch_config().fc1 == 64
-    assert from_dict(DLATrainConfig, to_dict(cfg)) == cfg
+    assert from_dict(DLAConfig, to_dict(cfg)) == cfg
 
 
 def test_pixel_labels_consistent_with_core():
@@ -148,7 +183,7 @@ def _train(tmp_path, arch: str, extra=()):
         ]
     else:
         over += ["model.fcn.width=8", "model.fcn.stem_channels=[8,8]", "model.fcn.head_hidden=8"]
-    cfg = apply_overrides(DLATrainConfig(), over)
+    cfg = apply_overrides(DLAConfig(), over)
     return train_model(cfg, sls, tmp_path / arch, quiet=True, command="test"), cfg, sls
 
 
@@ -250,7 +285,7 @@ def test_channel_mismatch_is_a_config_error(tmp_path):
     from surveynet.dla.train import train_model
     from surveynet.errors import ConfigError
 
-    cfg = apply_overrides(DLATrainConfig(), ["input.channels=[0,3,7,15]"])
+    cfg = apply_overrides(DLAConfig(), ["input.channels=[0,3,7,15]"])
     with pytest.raises(ConfigError, match="in_channels"):
         train_model(cfg, toy_sightlines(4, 1), tmp_path / "m", quiet=True)
 
@@ -321,8 +356,8 @@ def test_init_grows_an_fcn_by_identity_blocks(tmp_path):
 def test_error_channel_and_init_adding_it(tmp_path):
     """Channel -1 is the 1-sigma error capped at ``clip``; growing a saved FCN by that channel
     starts with the saved outputs whatever the error, and trains and predicts end to end."""
-    from surveynet.dla.inputs import channel_stack
     from surveynet.dla.predict import DLAFinder
+    from surveynet.dla.preprocess import channel_stack
     from surveynet.dla.train import init_from, train_model
 
     path, cfg, sls = _train(tmp_path / "base", "dla_fcn")
@@ -396,7 +431,7 @@ def test_noise_augmentation_degrades_to_the_target_s2n(tmp_path):
     assert np.allclose(ce[np.isfinite(e)], 0.2) and ce[10] == 0
 
     sls = toy_sightlines(12, 5)
-    cfg = apply_overrides(DLATrainConfig(), ["train.noise_s2n=[1,3]"])
+    cfg = apply_overrides(DLAConfig(), ["train.noise_s2n=[1,3]"])
     arr = fcn_arrays(sls[:1], input_spec(cfg), cfg.model.fcn, with_error=True)
     pix = search_pixels(sls[0], cfg.data.rest_range)
     assert np.count_nonzero(arr.error) >= pix.size and arr.s2n[0] == sls[0].s2n

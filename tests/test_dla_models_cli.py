@@ -66,7 +66,8 @@ def test_train_predict_evaluate_chain(tmp_path, mock, capsys):
     meta = json.loads((model / "config.json").read_text())
     assert meta["architecture"] == "dla_fcn" and "dla train" in meta["training"]["command"]
     assert meta["training"]["seed"] == 4
-    # refusing to overwrite without --overwrite
+    # refusing to overwrite without --overwrite, before any work: the model is untouched
+    before = (model / "model.safetensors").stat().st_mtime_ns
     rc = main(
         [
             "dla",
@@ -80,9 +81,11 @@ def test_train_predict_evaluate_chain(tmp_path, mock, capsys):
             "--quiet",
         ]
     )
-    assert rc != 0  # refused without --overwrite
+    assert rc == 1  # refused without --overwrite
+    assert "exists" in capsys.readouterr().err
+    assert (model / "model.safetensors").stat().st_mtime_ns == before
 
-    # a bad file among good ones: reported, the others complete, exit code 1
+    # a bad file among good ones: reported, the others complete, exit code 3, FAILED HDU
     bad = tmp_path / "bad.fits"
     bad.write_text("not fits")
     cat = tmp_path / "cat.fits"
@@ -103,12 +106,38 @@ def test_train_predict_evaluate_chain(tmp_path, mock, capsys):
             "--quiet",
         ]
     )
-    assert rc == 1
+    assert rc == 3
     with fits.open(cat) as h:
-        assert {"DLACAT", "QSOCAT"} <= {x.name for x in h}
+        assert {"DLACAT", "QSOCAT", "FAILED"} <= {x.name for x in h}
         assert h[0].header["PIPELINE"] == "dla" and h[0].header["MODELHSH"]
         assert len(h["QSOCAT"].data) > 0
         assert "Z_DLA" in h["DLACAT"].columns.names and "Z" not in h["DLACAT"].columns.names
+        failed = h["FAILED"].data
+        assert [s.strip() for s in failed["SOURCE"]] == [str(bad)] and failed["ERROR"][0].strip()
+    # the resolved config beside the catalogue: the --model flag is its predict.models key
+    saved = json.loads((tmp_path / "cat.config.json").read_text())
+    assert saved["predict"]["models"] == [str(model)] and saved["train"]["seed"] == 0
+    # a second run without --overwrite is refused before any work
+    assert (
+        main(
+            [
+                "dla",
+                "predict",
+                *map(str, files),
+                "--out",
+                str(cat),
+                "--model",
+                str(model),
+                "--truth",
+                str(truth),
+                "--workers",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
+    assert "exists" in capsys.readouterr().err
     out = tmp_path / "eval"
     assert (
         main(["dla", "evaluate", str(cat), "--truth", str(truth), "--out", str(out), "--quiet"])
@@ -117,6 +146,13 @@ def test_train_predict_evaluate_chain(tmp_path, mock, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"completeness", "purity", "tp", "fn", "fp"} <= set(metrics)
     assert "completeness" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["evaluate"]["max_dlambda"] == 10.0
+    # evaluate refuses to overwrite without --overwrite; old flat keys are named with their section
+    args = ["dla", "evaluate", str(cat), "--truth", str(truth), "--out", str(out), "--quiet"]
+    assert main(args) == 1 and "exists" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--set", "min_confidence=0.5"]) == 1
+    assert "evaluate.min_confidence" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--set", "evaluate.min_confidence=0.5"]) == 0
     # --skip-bal: the BAL quasars of the truth are not searched, the others are
     from astropy.table import Table
 
@@ -145,8 +181,8 @@ def test_bench_quick_registered():
 
 
 def test_flops_counts():
+    from surveynet.dla.config import FCNConfig
     from surveynet.dla.engine import FCNEngine
-    from surveynet.dla.model_config import FCNConfig
 
     cfg = FCNConfig()
     e = FCNEngine.__new__(FCNEngine)
@@ -158,7 +194,7 @@ def test_flops_counts():
 
 
 def test_training_sightlines_from_several_mocks(tmp_path, mock):
-    from surveynet.dla.train import read_training_sightlines
+    from surveynet.dla.data import read_training_sightlines
     from surveynet.errors import InputError
     from surveynet.sim.spectra import preset_config, simulate_to_files
 
@@ -186,7 +222,7 @@ def test_models_with_different_cameras_each_get_their_own_sightlines(tmp_path, m
 
     from surveynet.config import apply_overrides
     from surveynet.dla.bench import toy_sightlines
-    from surveynet.dla.model_config import DLATrainConfig
+    from surveynet.dla.config import DLAConfig
     from surveynet.dla.predict import predict_file
     from surveynet.dla.train import train_model
     from surveynet.io.spectra import read_spectra
@@ -201,8 +237,8 @@ def test_models_with_different_cameras_each_get_their_own_sightlines(tmp_path, m
         "data.pixel_velocity_ms=62996",
     ]
     sls = toy_sightlines(6, 3, s2n=2.0)
-    lo = apply_overrides(DLATrainConfig(), [*tiny, "input.s2n_range=[0,3]", "data.camera=b"])
-    hi = apply_overrides(DLATrainConfig(), [*tiny, "input.s2n_range=[3,1e9]", "data.camera=all"])
+    lo = apply_overrides(DLAConfig(), [*tiny, "input.s2n_range=[0,3]", "data.camera=b"])
+    hi = apply_overrides(DLAConfig(), [*tiny, "input.s2n_range=[3,1e9]", "data.camera=all"])
     m_lo = train_model(lo, sls, tmp_path / "lo", quiet=True)
     m_hi = train_model(hi, toy_sightlines(6, 4), tmp_path / "hi", quiet=True)
     both = predict_file(str(files[0]), models=[str(m_lo), str(m_hi)], qso_catalog=str(truth))
@@ -230,16 +266,16 @@ def test_refiners_on_other_grids_are_read_once_each_and_applied_in_turn(tmp_path
     catalogue as predict_sightlines given those grids by hand."""
     from surveynet.config import apply_overrides
     from surveynet.dla.bench import toy_sightlines
-    from surveynet.dla.model_config import DLATrainConfig
+    from surveynet.dla.config import DLAConfig
+    from surveynet.dla.data import read_sightlines
     from surveynet.dla.predict import DLAFinder, predict_file, predict_sightlines
     from surveynet.dla.refine import DLARefiner
-    from surveynet.dla.sightline import read_sightlines
     from surveynet.dla.train import train_model
 
     files, truth = mock
     fine = ["data.camera=all", "data.pixel_velocity_ms=62996"]
     fcn_cfg = apply_overrides(
-        DLATrainConfig(),
+        DLAConfig(),
         [
             *fine,
             "model.fcn.width=8",
@@ -256,7 +292,7 @@ def test_refiners_on_other_grids_are_read_once_each_and_applied_in_turn(tmp_path
         ("wide", ["data.camera=all", "data.pixel_velocity_ms=125992", *tiny_ref]),
         ("fine", [*fine, *tiny_ref]),
     ):
-        cfg = apply_overrides(DLATrainConfig(), over)
+        cfg = apply_overrides(DLAConfig(), over)
         v = cfg.data.pixel_velocity_ms
         models[name] = train_model(cfg, toy_sightlines(6, 5, velocity_ms=v), tmp_path / name)
     fcn = train_model(fcn_cfg, toy_sightlines(6, 4), tmp_path / "fcn", quiet=True)
@@ -265,7 +301,7 @@ def test_refiners_on_other_grids_are_read_once_each_and_applied_in_turn(tmp_path
         str(files[0]),
         models=[str(fcn)],
         qso_catalog=str(truth),
-        catalog=catalog,
+        config=catalog,
         refiner=[str(models["wide"]), str(models["fine"])],
     )
     assert len(got.dlas) > 0
@@ -275,13 +311,13 @@ def test_refiners_on_other_grids_are_read_once_each_and_applied_in_turn(tmp_path
     grids = [{s.targetid: s for s in read_sightlines(files[0], truth, r.data)} for r in refs]
     assert grids[0][sls[0].targetid].n_pix < sls[0].n_pix  # the wide refiner's coarser grid
     from surveynet.config import from_dict
-    from surveynet.dla.config import CatalogConfig
+    from surveynet.dla.config import PredictConfig
 
     by_hand = predict_sightlines(
-        sls, [fd], from_dict(CatalogConfig, catalog), refiner=refs, refine_sightlines=grids
+        sls, [fd], from_dict(PredictConfig, catalog), refiner=refs, refine_sightlines=grids
     )
     np.testing.assert_allclose(got.dlas["Z_DLA"], by_hand.dlas["Z_DLA"], rtol=0, atol=1e-9)
-    alone = predict_sightlines(sls, [fd], from_dict(CatalogConfig, catalog))
+    alone = predict_sightlines(sls, [fd], from_dict(PredictConfig, catalog))
     assert len(alone.dlas) != len(got.dlas) or not np.allclose(
         alone.dlas["Z_DLA"], got.dlas["Z_DLA"]
     )

@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from surveynet.constants import LYA_REST
 from surveynet.dla.bench import toy_sightlines
-from surveynet.dla.catalog import SightlinePrediction, catalog_from_predictions
-from surveynet.dla.config import LYA_REST, CatalogConfig
-from surveynet.dla.model_config import RefinerConfig
-from surveynet.dla.refine import pixel_position, refiner_arrays, refiner_input, refiner_targets
-from surveynet.dla.sightline import Dla, Sightline
+from surveynet.dla.config import PredictConfig, RefinerConfig
+from surveynet.dla.postprocess import SightlinePrediction
+from surveynet.dla.predict import catalog_with_stages
+from surveynet.dla.refine import refiner_arrays, refiner_input, refiner_targets
+from surveynet.dla.sightline import Dla, Sightline, pixel_position
 
 PARITY_TOL = 1e-5  # numpy engine vs torch, float64
 
@@ -107,12 +108,12 @@ def test_catalog_refines_peaks_before_the_core_merge():
         conf[c - 20 : c + 21] = 0.99
         off[c - 20 : c + 21] = c - pix[c - 20 : c + 21]
     pred = SightlinePrediction(pix, conf, off, np.full(n, 21.5))
-    cfg = CatalogConfig()
-    plain = catalog_from_predictions([sl], [pred], cfg, rest_range=None)
+    cfg = PredictConfig()
+    plain = catalog_with_stages([sl], [pred], cfg, rest_range=None)
     assert len(plain.dlas) == 2
     target = float(10 ** sl.loglam[1530])
     stub = _StandIn(lambda w: target)
-    cat = catalog_from_predictions([sl], [pred], cfg, rest_range=None, refiner=stub)
+    cat = catalog_with_stages([sl], [pred], cfg, rest_range=None, refiner=stub)
     assert len(stub.seen) == 2
     # both moved onto one position, then merged as one absorber inside one black core
     assert len(cat.dlas) == 1
@@ -121,7 +122,7 @@ def test_catalog_refines_peaks_before_the_core_merge():
 
 def _tiny_refiner(tmp_path, epochs: int = 1):
     from surveynet.config import apply_overrides
-    from surveynet.dla.model_config import DLATrainConfig
+    from surveynet.dla.config import DLAConfig
     from surveynet.dla.train import train_model
 
     over = [
@@ -132,7 +133,7 @@ def _tiny_refiner(tmp_path, epochs: int = 1):
         f"train.epochs={epochs}",
         "train.batch_size=16",
     ]
-    cfg = apply_overrides(DLATrainConfig(), over)
+    cfg = apply_overrides(DLAConfig(), over)
     sls = toy_sightlines(10, 4)
     return train_model(cfg, sls, tmp_path / "ref", quiet=True, command="test"), cfg, sls
 
@@ -194,8 +195,8 @@ def test_refiner_is_not_a_finder(tmp_path):
 @pytest.fixture(scope="module")
 def mock_sightlines(tmp_path_factory):
     """Sightlines of a small fresh mock (seed 4242, never used for training) on the refiner grid."""
+    from surveynet.dla.data import read_sightlines
     from surveynet.dla.refine import DEFAULT_REFINER, DLARefiner
-    from surveynet.dla.sightline import read_sightlines
     from surveynet.io.model import bundled_models_dir
     from surveynet.sim.spectra import preset_config, simulate_to_files
 
@@ -210,7 +211,7 @@ def mock_sightlines(tmp_path_factory):
 
 def test_bundled_refiner_recentres_displaced_dlas(mock_sightlines):
     """Absorbers placed 12-25 px (about 13-26 A) off come back within a few pixels."""
-    from surveynet.dla.inputs import search_pixels
+    from surveynet.dla.sightline import search_pixels
 
     ref, sls = mock_sightlines
     rng = np.random.default_rng(1)
@@ -270,10 +271,10 @@ def test_refiners_apply_in_turn_each_on_its_own_grid():
     conf[1480:1521] = 0.99
     off[1480:1521] = 1500 - pix[1480:1521]
     pred = SightlinePrediction(pix, conf, off, np.full(n, 21.5))
-    cfg = CatalogConfig()
-    plain = catalog_from_predictions([sl], [pred], cfg, rest_range=None)
+    cfg = PredictConfig()
+    plain = catalog_with_stages([sl], [pred], cfg, rest_range=None)
     wide, fine = _StandIn(lambda w: w + 3.0), _StandIn(lambda w: w - 1.0)
-    cat = catalog_from_predictions(
+    cat = catalog_with_stages(
         [sl],
         [pred],
         cfg,
@@ -285,7 +286,7 @@ def test_refiners_apply_in_turn_each_on_its_own_grid():
     w0 = (1 + plain.dlas["Z_DLA"][0]) * LYA_REST
     assert (1 + cat.dlas["Z_DLA"][0]) * LYA_REST == pytest.approx(w0 + 2.0, abs=1e-6)
     with pytest.raises(ValueError, match="2 refiners but 1 refine_sightlines"):
-        catalog_from_predictions(
+        catalog_with_stages(
             [sl], [pred], cfg, rest_range=None, refiner=[wide, fine], refine_sightlines=[None]
         )
 
@@ -328,9 +329,9 @@ def test_resolve_refiner_names(tmp_path):
 def test_bundled_wide_refiner_recentres_strong_dlas(tmp_path_factory):
     """The wide-context stage on its own 2x grid brings strong DLAs (log N >= 21.5) started
     20-40 A off back within a few A; it leaves log N < apply_nhi_min rows alone."""
-    from surveynet.dla.inputs import search_pixels
+    from surveynet.dla.data import read_sightlines
     from surveynet.dla.refine import DLARefiner
-    from surveynet.dla.sightline import read_sightlines
+    from surveynet.dla.sightline import search_pixels
     from surveynet.io.model import bundled_models_dir
     from surveynet.sim.spectra import preset_config, simulate_to_files
 

@@ -56,8 +56,8 @@ def _sightline(with_dla: bool, seed: int = 0):
 
 
 def test_row_features_tell_a_dla_from_an_empty_stretch():
-    from surveynet.dla.catalog import SightlinePrediction
-    from surveynet.dla.config import LYA_REST
+    from surveynet.constants import LYA_REST
+    from surveynet.dla.postprocess import SightlinePrediction
 
     wave_dla = 3.7 * LYA_REST
     feats = []
@@ -90,7 +90,7 @@ def test_row_features_tell_a_dla_from_an_empty_stretch():
 
 def _write_vetter(path, weight, bias, threshold=0.0, features=FEATURES):
     from surveynet.config import to_dict
-    from surveynet.dla.model_config import VetterConfig
+    from surveynet.dla.config import VetterConfig
     from surveynet.io.model import save_model
 
     cfg = to_dict(VetterConfig(threshold=threshold))
@@ -106,8 +106,9 @@ def _write_vetter(path, weight, bias, threshold=0.0, features=FEATURES):
 
 
 def test_vetter_sets_the_confidence_and_drops_absorbers_below_its_threshold(tmp_path):
-    from surveynet.dla.catalog import SightlinePrediction, catalog_from_predictions
-    from surveynet.dla.config import CatalogConfig
+    from surveynet.dla.config import PredictConfig
+    from surveynet.dla.postprocess import SightlinePrediction
+    from surveynet.dla.predict import catalog_with_stages
     from surveynet.dla.vet import DLAVetter, resolve_vetter
     from surveynet.errors import ModelFormatError
 
@@ -124,18 +125,18 @@ def test_vetter_sets_the_confidence_and_drops_absorbers_below_its_threshold(tmp_
     w[FEATURES.index("voigt_lr")] = 1.0  # p = sigmoid(voigt_lr - 3)
     path = _write_vetter(tmp_path / "v", w, -3.0, threshold=0.5)
     vet = DLAVetter(path)
-    cfg = CatalogConfig(vet_features=True, merge_core=None)
-    plain = catalog_from_predictions([sl], [pred], cfg, rest_range=None).dlas
+    cfg = PredictConfig(vet_features=True, merge_core=None)
+    plain = catalog_with_stages([sl], [pred], cfg, rest_range=None).dlas
     assert len(plain) == 2 and np.all(plain["DLA_CONFIDENCE"] <= 1)
     x = np.column_stack([np.asarray(plain["VET_" + n.upper()]) for n in FEATURES])
     p = vet.probability(x)
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-(x[:, FEATURES.index("voigt_lr")] - 3))))
     assert (p >= 0.5).sum() == 1  # the DLA passes, the empty stretch does not
-    kept = catalog_from_predictions([sl], [pred], cfg, rest_range=None, vetter=vet).dlas
+    kept = catalog_with_stages([sl], [pred], cfg, rest_range=None, vetter=vet).dlas
     assert len(kept) == 1
     np.testing.assert_allclose(kept["DLA_CONFIDENCE"], p[p >= 0.5], rtol=1e-12)
     assert kept["Z_DLA"][0] == plain["Z_DLA"][p >= 0.5][0]
-    every = catalog_from_predictions(
+    every = catalog_with_stages(
         [sl], [pred], cfg, rest_range=None, vetter=DLAVetter(path, threshold=0.0)
     ).dlas
     np.testing.assert_allclose(np.sort(every["DLA_CONFIDENCE"]), np.sort(p), rtol=1e-12)
@@ -164,7 +165,8 @@ def test_train_vetter_and_predict_with_it(tmp_path, mock, caplog):
     mock (deterministically); `dla predict --vetter` gives each absorber that probability."""
     pytest.importorskip("torch")
     from surveynet.cli import main
-    from surveynet.dla.vet import DLAVetter, vetter_training_table
+    from surveynet.dla.train import vetter_training_table
+    from surveynet.dla.vet import DLAVetter
     from surveynet.io.model import load_model
 
     files, truth = mock
@@ -178,7 +180,7 @@ def test_train_vetter_and_predict_with_it(tmp_path, mock, caplog):
     meta = json.loads((tmp_path / "a" / "config.json").read_text())
     assert meta["architecture"] == "dla_vetter" and meta["config"]["threshold"] == 0.3
     from surveynet.config import from_dict
-    from surveynet.dla.model_config import VetterConfig
+    from surveynet.dla.config import VetterConfig
 
     x, y = vetter_training_table(files, [truth], from_dict(VetterConfig, a.config), quiet=True)
     assert meta["training"]["n_absorbers"] == len(y) and 0 < y.sum() < len(y)
@@ -187,9 +189,11 @@ def test_train_vetter_and_predict_with_it(tmp_path, mock, caplog):
     assert p[y].mean() > p[~y].mean()
 
     cats = {}
-    no_merge = ["--set", "merge_core=null"]  # merged rows keep the larger of two confidences
+    # merged rows keep the larger of two confidences
+    no_merge = ["--set", "predict.merge_core=null"]
+    every = ["--set", "predict.vet_threshold=0", "--set", "predict.vet_features=true"]
     for name, extra in (
-        ("all", ["--set", "vet_threshold=0", "--set", "vet_features=true", *no_merge]),
+        ("all", [*every, *no_merge]),
         ("cut", no_merge),
         ("none", ["--vetter", "none", *no_merge]),
     ):
@@ -225,3 +229,21 @@ def test_train_vetter_and_predict_with_it(tmp_path, mock, caplog):
                 quiet=True,
             )
         assert ("miscalibrated" in caplog.text) == flagged
+
+
+def test_vetter_training_names_a_bad_file_among_good_ones(tmp_path, mock, capsys):
+    """A coadd that cannot be read ends vetter training with a one-line reason naming the file
+    (it used to end in an AttributeError on the runner's result), and nothing is written."""
+    pytest.importorskip("torch")
+    from surveynet.cli import main
+
+    files, truth = mock
+    bad = tmp_path / "broken.fits"
+    bad.write_text("not fits")
+    out = tmp_path / "vet"
+    args = ["dla", "train", *map(str, files), str(bad), "--truth", str(truth), "--out", str(out)]
+    args += ["--set", "model.architecture=dla_vetter", "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "vetter features failed" in err[0]
+    assert not out.exists()

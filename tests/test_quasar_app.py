@@ -16,7 +16,9 @@ from astropy.io import fits
 from astropy.table import Table
 
 from surveynet.cli import main
+from surveynet.config import to_dict
 from surveynet.io.spectra import Spectra
+from surveynet.quasar import data as qd
 from surveynet.quasar import evaluate as ev
 from surveynet.quasar import train as tr
 from surveynet.quasar.config import GridConfig, QuasarConfig, QuasarNetConfig, TrainConfig
@@ -62,7 +64,7 @@ def test_objective_boxes_offsets_and_weights() -> None:
 
 
 def test_bal_labels_rule() -> None:
-    got = tr.bal_labels(np.array([1, 1, 0, 0]), np.array([300.0, 0.0, 0.0, 50.0]))
+    got = qd.bal_labels(np.array([1, 1, 0, 0]), np.array([300.0, 0.0, 0.0, 50.0]))
     assert got.tolist() == [1, 0, -1, 0]
 
 
@@ -336,21 +338,38 @@ def test_cosine_schedule_resumed_from_constant_run_equals_single_run(tmp_path: P
     def cfg(epochs: int) -> QuasarConfig:
         return QuasarConfig(model=model, train=TrainConfig(epochs=epochs, batch_size=16, seed=2))
 
-    cos = {"lr_schedule": "cosine", "lr_decay_start": 1, "lr_min": 1e-5}
-    a = tr.train(cfg(3), data, tmp_path / "a", quiet=True, command="x", **cos)
+    def cos(epochs: int) -> QuasarConfig:
+        return QuasarConfig(
+            model=model,
+            train=TrainConfig(
+                epochs=epochs,
+                batch_size=16,
+                seed=2,
+                lr_schedule="cosine",
+                lr_decay_start=1,
+                lr_min=1e-5,
+            ),
+        )
+
+    a = tr.train(cos(3), data, tmp_path / "a", quiet=True, command="x")
     tr.train(cfg(1), data, tmp_path / "b", quiet=True, command="x")
-    b = tr.train(cfg(3), data, tmp_path / "b", quiet=True, resume=True, command="x", **cos)
+    b = tr.train(cos(3), data, tmp_path / "b", quiet=True, resume=True, command="x")
     ha = json.loads((a / "history.json").read_text())
     hb = json.loads((b / "history.json").read_text())
     # float32 CPU: resumed and uninterrupted runs agree to 1e-5 relative
     for ra, rb in zip(ha, hb, strict=True):
         assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-5)
     meta = json.loads((a / "config.json").read_text())
-    assert meta["training"]["lr_schedule"] == {"kind": "cosine", "decay_start": 1, "lr_min": 1e-5}
-    f = tr.lr_factor("cosine", 3, 1, 0.0)
+    t = meta["training"]["config"]["train"]
+    assert (t["lr_schedule"], t["lr_decay_start"], t["lr_min"]) == ("cosine", 1, 1e-5)
+    # the work folder is <out>.work
+    assert (tmp_path / "b.work" / "checkpoint.safetensors").is_file()
+    from surveynet.nn.train import lr_factor
+
+    f = lr_factor("cosine", 3, 1, 0.0)
     assert [f(0), f(1), f(2)] == pytest.approx([1.0, 1.0, 0.5])
     with pytest.raises(ValueError, match="decay start"):
-        tr.lr_factor("cosine", 3, 3)
+        lr_factor("cosine", 3, 3)
 
 
 def test_load_dataset_rejects_bad_npz(tmp_path: Path) -> None:
@@ -359,7 +378,7 @@ def test_load_dataset_rejects_bad_npz(tmp_path: Path) -> None:
     p = tmp_path / "bad.npz"
     np.savez(p, X=np.zeros((2, 443), np.float32))
     with pytest.raises(InputError, match=r"bad\.npz.*Z"):
-        tr.load_dataset([p])
+        qd.load_dataset([p])
 
 
 # ------------------------------------------------------------------------------ predict
@@ -567,20 +586,26 @@ def test_evaluate_cli_writes_metrics_and_plots(
     hdu = fits.table_to_hdu(Table({"TARGETID": [1], "OBJTYPE": ["QSO"], "Z": [1.0]}))
     hdu.header["EXTNAME"] = "TRUTH"
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(t2)
-    assert main(["quasar", "evaluate", str(cat), "--truth", str(t2), "--out", str(out)]) == 1
+    argv = ["quasar", "evaluate", str(cat), "--truth", str(t2), "--out", str(out)]
+    assert main([*argv, "--overwrite"]) == 1
 
 
 # ------------------------------------------------------------------------------ bundled model, demo
 def test_bundled_model_loads_with_its_command() -> None:
+    from surveynet.config import from_dict
     from surveynet.io.model import load_model
-    from surveynet.quasar.cli_app import DEFAULT_MODEL
+    from surveynet.quasar.config import DEFAULT_MODEL
     from surveynet.quasar.engine import load_engine
 
     saved = load_model(DEFAULT_MODEL, pipeline="quasar")
     cmd = saved.meta["training"]["command"]
     assert cmd.startswith("surveynet quasar train ") and "--seed 4" in cmd and "--init" in cmd
     assert "experiments/quasar/train_bundled.sh" in saved.meta["training"]["reproduce"]
-    assert saved.meta["training"]["train"]["offset_weight"] == 100
+    # the model directory layout of docs/architecture.md: the full config in training.config
+    assert not (saved.path / "quasar_config.json").exists()
+    full = from_dict(QuasarConfig, saved.meta["training"]["config"])
+    assert full.train.offset_weight == 100 and full.train.lr_schedule == "cosine"
+    assert to_dict(full.model) == saved.config
     assert saved.meta["training"]["data_command"].startswith("surveynet quasar prepare --simulate")
     assert (saved.path / "model.safetensors").stat().st_size < 5_000_000  # small enough to ship
     eng = load_engine(DEFAULT_MODEL)
@@ -589,15 +614,15 @@ def test_bundled_model_loads_with_its_command() -> None:
 
 def test_bundled_model_on_fresh_mock(tmp_path: Path) -> None:
     """Regression guard on a small fresh mock (seed never used in training); loose bounds."""
-    from surveynet.quasar.cli_app import DEFAULT_MODEL
+    from surveynet.quasar.config import DEFAULT_MODEL
     from surveynet.quasar.predict import predict_files
     from surveynet.sim.spectra import SpectraSimConfig, simulate_to_files
 
     files, truth = simulate_to_files(
         tmp_path / "m", 300, 4242, n_files=1, config=SpectraSimConfig(resolution=False)
     )
-    cat, res = predict_files(files, tmp_path / "c.fits", model=DEFAULT_MODEL, quiet=True)
-    assert cat is not None and all(r.ok for r in res)
+    cat, failures = predict_files(files, tmp_path / "c.fits", model=DEFAULT_MODEL, quiet=True)
+    assert cat.is_file() and failures == []
     m = ev.evaluate(cat, truth, tmp_path / "ev", overwrite=True)
     assert m["purity_at_0.5"] > 0.9 and m["completeness_at_0.5"] > 0.9
     assert m["sigma_dv_kms"] < 900  # 424 km/s on 5,000 spectra (docs/quasar_evaluate.md)
@@ -605,7 +630,7 @@ def test_bundled_model_on_fresh_mock(tmp_path: Path) -> None:
 
 def test_demo_stage(mock: dict[str, Path], tmp_path: Path) -> None:
     from surveynet.demo import DemoContext
-    from surveynet.quasar.cli_app import quasar_demo
+    from surveynet.quasar.demo import quasar_demo
 
     ctx = DemoContext(out=tmp_path, spectra=[mock["f1"], mock["f2"]], truth=mock["truth"], seed=0)
     sec = quasar_demo(ctx)

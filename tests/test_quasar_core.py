@@ -14,6 +14,7 @@ import pytest
 
 from conftest import shared_path
 from surveynet.config import from_dict, to_dict
+from surveynet.constants import LYA_REST
 from surveynet.errors import ConfigError, InputError, ModelFormatError
 from surveynet.quasar.config import (
     GridConfig,
@@ -324,7 +325,7 @@ def test_process_preds_by_hand():
     w = GridConfig.log().wave()
     res = process_preds(preds, w)
     lam = 3600 * 10 ** (0.001 * 4.5 * 443 / 13)
-    assert res.z_line[0, 0] == pytest.approx(lam / 1215.67 - 1, rel=1e-6)
+    assert res.z_line[0, 0] == pytest.approx(lam / LYA_REST - 1, rel=1e-6)
     assert res.c_line[0, 2] == 0.95
     assert res.zbest[0] == pytest.approx(index_to_wave(np.array(7 * 443 / 13), w) / 1908.734 - 1)
     assert res.is_qso(0.5, 1).tolist() == [True]
@@ -353,7 +354,7 @@ def test_index_to_wave_log_grid_edges():
 
 
 def test_errors_name_the_input(tmp_path):
-    from surveynet.io.keras import read_keras_quasarnet
+    from surveynet.quasar.convert import read_keras_quasarnet
 
     bad = tmp_path / "bad.h5"
     bad.write_text("not hdf5")

@@ -57,7 +57,7 @@ def test_conv1d_matches_torch(n, k, s):
     b = rng.standard_normal(5)
     ref = F.conv1d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=s).numpy()
     np.testing.assert_allclose(ops.conv1d(x, w, b, stride=s), ref, rtol=0, atol=1e-10)  # float64
-    left, right = ops.tf_same_padding(n, k, s)
+    left, right = ops.same_padding(n, k, s)
     xp = F.pad(torch.from_numpy(x), (left, right))
     ref = F.conv1d(xp, torch.from_numpy(w), torch.from_numpy(b), stride=s).numpy()
     out = ops.conv1d(x, w, b, stride=s, padding="same")
@@ -65,13 +65,13 @@ def test_conv1d_matches_torch(n, k, s):
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
 
 
-def test_tf_same_padding_is_asymmetric():
+def test_same_padding_is_asymmetric():
     # TF: total = (ceil(n/s) - 1) s + k - n; left floor(total/2), right the rest (spec §1.3)
-    assert ops.tf_same_padding(443, 10, 2) == (4, 5)
-    assert ops.tf_same_padding(222, 10, 2) == (4, 4)
-    assert ops.tf_same_padding(10, 3, 1) == (1, 1)
-    assert ops.tf_same_padding(10, 4, 1) == (1, 2)  # QuasarNP's (k-1)//2 left would be 1, right 2
-    assert ops.tf_same_padding(11, 5, 2) == (2, 2)
+    assert ops.same_padding(443, 10, 2) == (4, 5)
+    assert ops.same_padding(222, 10, 2) == (4, 4)
+    assert ops.same_padding(10, 3, 1) == (1, 1)
+    assert ops.same_padding(10, 4, 1) == (1, 2)  # QuasarNP's (k-1)//2 left would be 1, right 2
+    assert ops.same_padding(11, 5, 2) == (2, 2)
 
 
 def test_batchnorm_dense_maxpool_match_torch():
@@ -197,7 +197,9 @@ def test_save_load_round_trip(tmp_path):
     from surveynet.registry import get_architecture, get_numpy_engine
 
     assert isinstance(get_architecture("quasarnet")(**saved.config), QuasarNetTorch)
-    assert isinstance(get_numpy_engine("quasarnet")(saved.tensors, **saved.config), NumpyQuasarNet)
+    eng64 = get_numpy_engine("quasarnet")(saved.tensors, saved.config, dtype=np.float64)
+    assert isinstance(eng64, NumpyQuasarNet)  # one builder signature: (tensors, config, **options)
+    np.testing.assert_allclose(eng64(x), ref, atol=1e-10)
     # a model of another architecture is refused
     meta = json.loads((out / "config.json").read_text())
     meta["architecture"] = "other"
@@ -221,7 +223,7 @@ def test_engine_never_imports_torch(tmp_path):
         "from surveynet.quasar.engine import load_engine\n"
         "from surveynet.quasar.preprocess import preprocess_arrays\n"
         "from surveynet.quasar.postprocess import process_preds\n"
-        "import surveynet.io.keras, surveynet.quasar.cli_core\n"
+        "import surveynet.io.keras, surveynet.quasar.convert, surveynet.quasar.cli\n"
         f"e = load_engine({str(out)!r})\n"
         "r = e.predict_lines(np.zeros((2, 443)))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
@@ -236,7 +238,7 @@ def test_engine_never_imports_torch(tmp_path):
 
 
 def test_convert_6_layer_golden(tmp_path):
-    from surveynet.io.keras import convert_keras_quasarnet
+    from surveynet.quasar.convert import convert_keras_quasarnet
 
     h5 = shared_path("quasarnp/test_weights_6_layer.h5")
     x = np.load(shared_path("quasarnp/coadd_x.npy"), allow_pickle=False)
@@ -270,7 +272,7 @@ def test_convert_6_layer_golden(tmp_path):
 
 
 def test_convert_small_model(tmp_path):
-    from surveynet.io.keras import read_keras_quasarnet
+    from surveynet.quasar.convert import read_keras_quasarnet
 
     h5 = shared_path("quasarnp/test_weights.h5")
     k = read_keras_quasarnet(h5)
@@ -320,7 +322,7 @@ def test_convert_cli(tmp_path, capsys):
 def test_keras_graph_errors(tmp_path):
     import h5py
 
-    from surveynet.io.keras import read_keras_quasarnet
+    from surveynet.quasar.convert import read_keras_quasarnet
 
     p = tmp_path / "nocfg.h5"
     with h5py.File(p, "w") as f:
@@ -392,7 +394,8 @@ def _edit_keras_copy(src, dst, edit_config=None, rename=None, attrs=None, datase
 
 
 def test_keras_lambda_constants_and_bn_pairing(tmp_path):
-    from surveynet.io.keras import _lambda_constants, read_keras_quasarnet
+    from surveynet.io.keras import lambda_constants
+    from surveynet.quasar.convert import read_keras_quasarnet
 
     for name in ("test_weights.h5", "test_weights_6_layer.h5"):
         import h5py
@@ -402,7 +405,7 @@ def test_keras_lambda_constants_and_bn_pairing(tmp_path):
         lambdas = [lay for lay in mc["config"]["layers"] if lay["class_name"] == "Lambda"]
         assert len(lambdas) == 7
         # constants read from the marshalled body (never executed)
-        assert {_lambda_constants(lay) for lay in lambdas} == {(-0.1, 1.2)}
+        assert {lambda_constants(lay) for lay in lambdas} == {(-0.1, 1.2)}
     src = shared_path("quasarnp/test_weights.h5")
     ref = read_keras_quasarnet(src)
     assert len(ref.layer_map) == 24  # 4 conv + 5 BN + fc_common + 14 head Dense layers
@@ -419,7 +422,7 @@ def test_keras_lambda_constants_and_bn_pairing(tmp_path):
 
 
 def test_keras_without_rescale_lambda(tmp_path):
-    from surveynet.io.keras import read_keras_quasarnet
+    from surveynet.quasar.convert import read_keras_quasarnet
 
     def drop_lambdas(mc):
         layers = mc["config"]["layers"]
@@ -449,7 +452,7 @@ def test_keras_without_rescale_lambda(tmp_path):
 
 
 def test_keras_model_grid(tmp_path):
-    from surveynet.io.keras import read_keras_quasarnet
+    from surveynet.quasar.convert import read_keras_quasarnet
 
     src = shared_path("quasarnp/test_weights.h5")
     ok = _edit_keras_copy(
@@ -472,7 +475,7 @@ def test_keras_model_grid(tmp_path):
 def test_keras_missing_weight_names_layer(tmp_path):
     import h5py
 
-    from surveynet.io.keras import read_keras_quasarnet
+    from surveynet.quasar.convert import read_keras_quasarnet
 
     p = _edit_keras_copy(shared_path("quasarnp/test_weights.h5"), tmp_path / "broken.h5")
     with h5py.File(p, "r+") as f:

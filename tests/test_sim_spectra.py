@@ -13,6 +13,7 @@ from astropy.table import Table
 
 from conftest import shared_path
 from surveynet.config import from_dict
+from surveynet.constants import LYA_ROUNDED
 from surveynet.errors import ConfigError, InputError
 from surveynet.sim import igm, instrument
 from surveynet.sim.spectra import (
@@ -70,7 +71,7 @@ def test_voigt_equivalent_width(lognhi, ew):
 
 
 def test_voigt_peak_tau():
-    tau = voigt_tau(np.array([1215.67 * 3.5]), 2.5, 20.5)
+    tau = voigt_tau(np.array([LYA_ROUNDED * 3.5]), 2.5, 20.5)
     assert tau[0] == pytest.approx(2.526e-14 * 10**20.5, rel=5e-3)
 
 
@@ -82,14 +83,14 @@ def test_forest_mean_matches_fit():
     s_f = np.zeros(edges.size - 1)
     s_fbar = np.zeros(edges.size - 1)
     cnt = np.zeros(edges.size - 1)
-    fbar_pix = igm.mean_transmission(wave / igm.LYA - 1.0)
+    fbar_pix = igm.mean_transmission(wave / LYA_ROUNDED - 1.0)
     for _ in range(10):
         zq = rng.uniform(2.2, 3.8, 1000)
         tau = igm.forest_tau(wave, zq, rng, sigma_g=2.3, corr_px=1.0, lyb=True)  # the default
         m = tau.shape[1]
         rest = wave[None, :m] / (1.0 + zq[:, None])
         use = (rest > 1040.0) & (rest < 1200.0)  # Lyman-alpha-only forest
-        zabs = np.broadcast_to(wave[:m] / igm.LYA - 1.0, use.shape)[use]
+        zabs = np.broadcast_to(wave[:m] / LYA_ROUNDED - 1.0, use.shape)[use]
         f = np.exp(-tau)[use]
         k = np.digitize(zabs, edges) - 1
         ok = (k >= 0) & (k < edges.size - 1)
@@ -112,7 +113,7 @@ def test_forest_fluctuates_and_lyb_adds_absorption():
     rest = wave[: t_a.shape[1]] / 4.4
     lyb = rest < 1000.0
     assert np.all(t_ab[:, lyb] >= t_a[:, lyb]) and np.mean(t_ab[:, lyb] - t_a[:, lyb]) > 0.01
-    assert np.all(t_a[:, rest > igm.LYA] == 0.0)
+    assert np.all(t_a[:, rest > LYA_ROUNDED] == 0.0)
     f = np.exp(-t_a[:, (rest > 1040) & (rest < 1200)])
     # shared igm/ skewers rebinned to 0.8 A: std 0.33 at mean 0.68 (z_abs ~ 2.7-3.3); here F is
     # higher
@@ -289,9 +290,9 @@ def test_dlas_in_forest_and_visible():
     model = np.asarray(truth["MODEL"]["FLUX"])
     wave = instrument.master_wave()
     for r in d:
-        lam = 1215.67 * (1 + r["Z_DLA"])
+        lam = LYA_ROUNDED * (1 + r["Z_DLA"])  # the simulator's Voigt/DLA Lyman-alpha
         z = zq[int(r["TARGETID"])]
-        assert 912 * (1 + z) < lam < 0.99 * 1215.67 * (1 + z) and lam >= 3700
+        assert 912 * (1 + z) < lam < 0.99 * LYA_ROUNDED * (1 + z) and lam >= 3700
         j = int(np.argmin(np.abs(wave - lam)))
         seg = model[row[int(r["TARGETID"])]]
         ref = np.median(np.abs(seg[max(j - 400, 0) : j + 400])) + 1e-30
@@ -561,3 +562,60 @@ def test_zmag_table_draws_follow_the_desi_counts(tmp_path):
         load_zmag_table(bad)
     with pytest.raises(ConfigError, match="no quasars in z"):
         draw_zmag(np.random.default_rng(0), 3, table, (6.0, 7.0), (16.5, 23.0))
+
+
+def test_draw_nhi_over_an_explicit_range():
+    """The one N_HI sampler also serves the DLA insertion: uniform or Gamma f(N) in a range."""
+    rng = np.random.default_rng(5)
+    u = igm.draw_nhi(rng, 5000, "uniform", nhi_range=(19.5, 20.3))
+    assert u.min() >= 19.5 and u.max() <= 20.3 and abs(np.median(u) - 19.9) < 0.05
+    g = igm.draw_nhi(rng, 5000, "gamma", nhi_range=(20.3, 22.5))
+    assert g.min() >= 20.3 and g.max() <= 22.5 and np.median(g) < np.median(u + 1.5)
+    # same stream as the named range of the simulator
+    a = igm.draw_nhi(np.random.default_rng(1), 10, "desi")
+    b = igm.draw_nhi(np.random.default_rng(1), 10, "uniform", nhi_range=(20.3, 22.5))
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="nhi_range"):
+        igm.draw_nhi(rng, 3, "gamma")
+    with pytest.raises(ValueError, match="nhi_range"):
+        igm.draw_nhi(rng, 3, "desi", nhi_range=(20.0, 21.0))
+
+
+def test_dla_free_model_is_public_and_changes_no_draw():
+    """``return_dla_free_model`` exposes the model without its DLAs (experiments' hook)."""
+    cfg = preset_config("dla")
+    spec0, truth0 = simulate_spectra(24, seed=4, config=cfg)
+    spec, truth = simulate_spectra(
+        24, seed=4, config=cfg, return_model=True, return_dla_free_model=True
+    )
+    for b in spec.bands:
+        assert np.array_equal(spec.flux[b], spec0.flux[b])  # the option draws nothing
+    model = np.asarray(truth["MODEL"]["FLUX"])
+    free = np.asarray(truth["MODEL"]["FLUX_NO_DLA"])
+    has = np.asarray(truth["TRUTH"]["N_DLA"]) > 0
+    assert has.any() and (~has).any()
+    assert np.array_equal(free[~has], model[~has])
+    assert np.all(free[has] >= model[has] * (1 - 1e-6))  # absorbers only remove flux
+    assert np.all(np.min(model[has] / np.maximum(free[has], 1e-30), axis=1) < 0.05)  # cores
+    _, only = simulate_spectra(24, seed=4, config=cfg, return_dla_free_model=True)
+    assert only["MODEL"].colnames == ["FLUX_NO_DLA"]
+    assert np.array_equal(np.asarray(only["MODEL"]["FLUX_NO_DLA"]), free)
+    assert "MODEL" not in truth0
+
+
+def test_simulator_import_computes_nothing():
+    """Importing the simulator front builds no grid (the master grid is cached on first use)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import surveynet.sim.spectra\n"
+        "from surveynet.sim.grid import master_grid\n"
+        "assert master_grid.cache_info().currsize == 0\n"
+        "surveynet.sim.spectra.simulate_spectra(2, seed=0)\n"
+        "assert master_grid.cache_info().currsize == 1\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok"

@@ -201,6 +201,7 @@ def quasarnet(out: Path, seed: int, fast: bool) -> dict[str, float]:
         str(test_files[0]),
         "--model",
         str(out / "model"),
+        "--overwrite",
     )
     metrics = json.loads((out / "evaluate" / "metrics.json").read_text())
     print(f"[4] purity/completeness curve: {out / 'evaluate' / 'purity_completeness.png'}")

@@ -23,8 +23,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from surveynet.dla.config import training_config
+    from surveynet.dla.data import read_training_sightlines, select_s2n
     from surveynet.dla.predict import DLAFinder, nhi_bias, offset_bias
-    from surveynet.dla.train import _split, read_training_sightlines, select_s2n
+    from surveynet.nn.train import split_indices
 
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -34,9 +36,9 @@ def main() -> None:
     ap.add_argument("--nhi", action="store_true", help="measure nhi_bias instead of offset_bias")
     a = ap.parse_args()
     fd = DLAFinder(a.model)
-    tc = fd.saved.meta["training"]["config"]["train"]
+    tc = training_config(fd.saved.meta).train  # either stored config shape
     sls = select_s2n(read_training_sightlines(a.data, a.truth, fd.data), fd.s2n_range)
-    _, va = _split(len(sls), tc["val_fraction"], np.random.default_rng(tc["seed"]))
+    _, va = split_indices(len(sls), tc.val_fraction, np.random.default_rng(tc.seed))
     val = [sls[i] for i in va]
     key, bias = ("nhi_bias", nhi_bias(fd, val)) if a.nhi else ("offset_bias", offset_bias(fd, val))
     out = Path(a.out)

@@ -15,8 +15,8 @@ import sys
 import numpy as np
 from astropy.table import Table
 
+from surveynet.constants import LYA_REST
 from surveynet.dla.catalog import read_catalog
-from surveynet.dla.config import LYA_REST
 
 BINS = [(20.3, 20.6), (20.6, 21.0), (21.0, 21.3), (21.3, 21.6), (21.6, 21.9), (21.9, 22.2)]
 BINS.append((22.2, 23.0))

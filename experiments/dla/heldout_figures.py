@@ -10,7 +10,7 @@ OTHER.fits`` keeps only the sightlines both catalogues searched and, in each, th
 searched (truth and predicted absorbers alike), so that two finders with different search ranges (a
 blue-camera and an all-camera model) are compared on the same absorbers. ``--min-confidence C``
 drops the catalogue absorbers with DLA_CONFIDENCE < C first (a purity cut;
-``MatchConfig.min_confidence``). For 1 < S/N < 3: completeness and purity, plus the best
+``EvaluateConfig.min_confidence``). For 1 < S/N < 3: completeness and purity, plus the best
 completeness reachable at purity >= 90 % by a cut on DLA_CONFIDENCE (counting DLA-typed predictions
 only). Matching is the core's DESI rule (:func:`surveynet.dla.evaluate.match_absorbers`, |dlambda|
 <= 10 A, unique, LYB excluded; with ``--rule dz`` Parks' |dz| < 0.015, about 18 A at z = 3); truth
@@ -25,8 +25,9 @@ import sys
 
 import numpy as np
 
+from surveynet.constants import LYA_REST
 from surveynet.dla.catalog import read_catalog
-from surveynet.dla.config import LYA_REST, MatchConfig
+from surveynet.dla.config import EvaluateConfig
 from surveynet.dla.evaluate import confident, match_absorbers, read_truth_absorbers, summarize
 
 
@@ -80,7 +81,7 @@ def figures(
     min_confidence: float = 0.0,
 ) -> dict:
     cat = read_catalog(catalog_path)
-    cat.dlas = confident(cat.dlas, MatchConfig(min_confidence=min_confidence), catalog_path)
+    cat.dlas = confident(cat.dlas, EvaluateConfig(min_confidence=min_confidence), catalog_path)
     if common_range is not None:
         cat = _restrict(cat, common_range)
     truth, _ = read_truth_absorbers(truth_path)
@@ -110,7 +111,7 @@ def figures(
         "common_range": common_range,
         "min_confidence": min_confidence,
     }
-    cfg = MatchConfig(rule=rule)
+    cfg = EvaluateConfig(rule=rule)
     z_of = {int(t): float(z) for t, z in zip(q["TARGETID"], q["Z_QSO"], strict=True)}
     for name, lo, hi in (
         ("s2n_gt_3", 3.0, np.inf),

@@ -3,11 +3,12 @@
     python experiments/dla/ideal_observer.py MOCKSET CATALOG.fits OUT.json
 
 Regenerates the mock set ``MOCKSET`` of ``make_mocks.py`` in memory (bit-identical to its files:
-the simulator is seeded per batch), keeping each quasar's noise-free model just before and just
-after the DLAs are multiplied in. For every truth absorber of log N_HI >= 20.3 the DLA's signal
-is d = model_without - model_with (in the final flux units) and its matched-filter S/N is
-sqrt(sum d^2 ivar) over the B, R and Z pixels within 200 A of it. This observer knows the
-continuum, the forest, the position and N_HI exactly and faces only the pixel noise, so
+the simulator is seeded per batch), with each quasar's noise-free model without and with its DLAs
+(``simulate_spectra(..., return_dla_free_model=True)``). For every truth absorber of log N_HI >=
+20.3 the DLA's signal is d = model_without - model_with (in the final flux units) and its
+matched-filter S/N is sqrt(sum d^2 ivar) over the B, R and Z pixels within 200 A of it. This
+observer knows the continuum, the forest, the position and N_HI exactly and faces only the pixel
+noise, so
 S/N_mf bounds what any finder can do: an absorber at S/N_mf < 3 cannot be told from noise at
 the false-alarm rate of a blind search over a sightline's ~50 independent positions. A second
 S/N adds the forest as white noise (the variance of the DLA-free model about its ~50 A running
@@ -37,10 +38,12 @@ import numpy as np
 from scipy.signal import medfilt
 from scipy.stats import norm, truncnorm
 
-import surveynet.sim.spectra as sp
+from surveynet.constants import LYA_REST
 from surveynet.dla.catalog import read_catalog
-from surveynet.dla.config import LYA_REST, MatchConfig
+from surveynet.dla.config import EvaluateConfig
 from surveynet.dla.evaluate import match_absorbers
+from surveynet.sim.instrument import master_wave
+from surveynet.sim.spectra import simulate_spectra
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from make_mocks import SETS
@@ -114,41 +117,32 @@ def _position_bound(sel, lam_t, dz, matched, sig_lam, sig_lam_forest) -> list[di
 def regenerate(set_name: str):
     """The mock set ``set_name`` of ``make_mocks.py`` regenerated in memory (bit-identical to
     its files): ``(spec, truth, final, kept, row_of)`` with ``final`` the noise-free models on
-    the master grid in flux units (before the LSF), ``kept`` TARGETID -> (model before, model
-    after the absorbers were multiplied in, simulator units) for sightlines with absorbers, and
-    ``row_of`` TARGETID -> row."""
+    the master grid in flux units (before the LSF), ``kept`` TARGETID -> (model without, model
+    with the DLAs, both in the flux units of ``final``) for sightlines with absorbers, and
+    ``row_of`` TARGETID -> row. Uses the simulator's public ``return_dla_free_model`` option."""
     kw = SETS[set_name]
-    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    original = sp._insert_dlas
-
-    def spy(rng, model, z, tid, cfg):
-        before = model.copy()
-        rows, counts = original(rng, model, z, tid, cfg)
-        for i in np.flatnonzero(counts):
-            kept[int(tid[i])] = (before[i], model[i].copy())
-        return rows, counts
-
-    sp._insert_dlas = spy
-    try:
-        spec, truth = sp.simulate_spectra(
-            kw["n"], kw["seed"], config=kw["config"], return_model=True
-        )
-    finally:
-        sp._insert_dlas = original
+    spec, truth = simulate_spectra(
+        kw["n"], kw["seed"], config=kw["config"], return_model=True, return_dla_free_model=True
+    )
     final = np.asarray(truth["MODEL"]["FLUX"])
-    row_of = {int(t): k for k, t in enumerate(np.asarray(spec.fibermap["TARGETID"]))}
+    no_dla = np.asarray(truth["MODEL"]["FLUX_NO_DLA"])
+    tids = np.asarray(spec.fibermap["TARGETID"])
+    row_of = {int(t): k for k, t in enumerate(tids)}
+    with_dla = np.asarray(truth["TRUTH"]["N_DLA"]) > 0
+    kept = {int(tids[k]): (no_dla[k], final[k]) for k in np.flatnonzero(with_dla)}
     return spec, truth, final, kept, row_of
 
 
 def flux_scale(final_row: np.ndarray, post: np.ndarray) -> float:
-    """Factor from the simulator's model units (``kept``) to the final flux units of a row."""
+    """Factor from the units of ``kept`` to the final flux units of a row (1 now that ``kept``
+    is in the final units; kept for ``ideal_search.py``)."""
     ok = post > 1e-3 * np.max(post)
     return float(np.median(final_row[ok] / post[ok]))
 
 
 def main(set_name: str, catalog: str, out: str) -> dict:
     spec, truth, final, kept, row_of = regenerate(set_name)
-    master = sp.instrument.master_wave()
+    master = master_wave()
     dla = truth["DLA_META"]
     cat = read_catalog(catalog)
     s2n_of = {int(t): float(s) for t, s in zip(cat.qsos["TARGETID"], cat.qsos["S2N"], strict=True)}
@@ -216,7 +210,7 @@ def main(set_name: str, catalog: str, out: str) -> dict:
     nhi = np.asarray(dla["NHI"], float)
     tids = np.asarray(dla["TARGETID"], np.int64)
     s2n = np.array([s2n_of.get(int(t), np.nan) for t in tids])
-    res = match_absorbers(dla, cat.dlas, MatchConfig())
+    res = match_absorbers(dla, cat.dlas, EvaluateConfig())
     lam_t = (1.0 + np.asarray(dla["Z_DLA"], float)) * LYA_REST
     matched = np.asarray(res.truth["MATCHED"], bool)
     result: dict = {"mock": set_name, "catalog": catalog}

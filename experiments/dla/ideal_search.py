@@ -43,9 +43,10 @@ import numpy as np
 from astropy.table import Table
 from scipy.signal import fftconvolve
 
+from surveynet.constants import C_KMS, LYA_REST
 from surveynet.dla.catalog import Catalog, read_catalog, write_catalog
-from surveynet.dla.config import BEST_V_MS, LYA_REST
-from surveynet.sim.instrument import ARMS, BANDS, C_KMS, apply_resolution, master_wave
+from surveynet.dla.config import BEST_V_MS
+from surveynet.sim.instrument import ARMS, BANDS, apply_resolution, master_wave
 from surveynet.sim.voigt import core_half_width, voigt_tau
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -21,7 +21,7 @@ final2:   4000 spectra, seed 9004, the test_real recipe; generated in the third 
           fine-tuned models (offset weight 10) were chosen on test_real (``final`` had been
           reported on by then, so it was not reused).
 final3:   4000 spectra, seed 9005, the test_real recipe; generated in the fourth session after the
-          core-overlap merge (CatalogConfig.merge_core) was chosen on test_real.
+          core-overlap merge (predict.merge_core) was chosen on test_real.
 final4:   4000 spectra, seed 9006, the test_real recipe; generated in the fifth session after the
           second-stage localiser (dla_refiner) and its options were chosen on test_real.
 final5:   4000 spectra, seed 9007, the test_real recipe; generated in the sixth session after the

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import least_squares
 
-from surveynet.dla.config import LYA_REST
+from surveynet.constants import LYA_REST
 from surveynet.dla.insert import dla_transmission
 from surveynet.sim.voigt import voigt_tau
 
@@ -233,8 +233,8 @@ def main(argv: list[str]) -> None:
     import glob
 
     from surveynet.dla.catalog import read_catalog
+    from surveynet.dla.data import read_sightlines
     from surveynet.dla.predict import load_finders
-    from surveynet.dla.sightline import read_sightlines
 
     mockdir, cat_in = argv[:2]
     nmax = int(argv[2]) if len(argv) > 2 else 400

@@ -40,14 +40,14 @@ $SN quasar prepare --simulate 24000 --seed 20261 --chunk 2000 --workers "$WORKER
 TR=(--seed 1 --device "$DEVICE" --threads "$THREADS" --name qn_mock_6layer
     --set model.n_layers=6 --set model.padding=same --set model.n_filters=32 --set model.dropout=0.0
     --set train.batch_size=128 --set train.val_fraction=0.1)
-rm -rf "$W/qn_const13.train" "$W/qn_cos20.train" "$W/qn_cos26.train"
-$SN quasar train "$W/train.npz" --out "$W/qn_const13" --workdir "$W/qn_const13.train" "${TR[@]}" \
+rm -rf "$W/qn_const13.work" "$W/qn_cos20.work" "$W/qn_cos26.work"
+$SN quasar train "$W/train.npz" --out "$W/qn_const13" --workdir "$W/qn_const13.work" "${TR[@]}" \
     --set train.epochs=13 --overwrite
-cp -r "$W/qn_const13.train" "$W/qn_cos20.train"
-$SN quasar train "$W/train.npz" --out "$W/qn_cos20" --workdir "$W/qn_cos20.train" --resume "${TR[@]}" \
+cp -r "$W/qn_const13.work" "$W/qn_cos20.work"
+$SN quasar train "$W/train.npz" --out "$W/qn_cos20" --workdir "$W/qn_cos20.work" --resume "${TR[@]}" \
     --set train.epochs=20 --lr-schedule cosine --lr-decay-start 13 --lr-min 1e-05 --overwrite
-cp -r "$W/qn_cos20.train" "$W/qn_cos26.train"
-$SN quasar train "$W/train.npz" --out "$W/qn_mock_6layer" --workdir "$W/qn_cos26.train" --resume \
+cp -r "$W/qn_cos20.work" "$W/qn_cos26.work"
+$SN quasar train "$W/train.npz" --out "$W/qn_mock_6layer" --workdir "$W/qn_cos26.work" --resume \
     "${TR[@]}" --set train.epochs=26 --set train.lr=3e-4 \
     --lr-schedule cosine --lr-decay-start 20 --lr-min 1e-06 --overwrite
 
@@ -61,15 +61,15 @@ FT=(--device "$DEVICE" --threads "$THREADS" --name qn_mock_6layer
     --set model.n_layers=6 --set model.padding=same --set model.n_filters=32 --set model.dropout=0.0
     --set train.batch_size=128 --set train.val_fraction=0.1 --lr-schedule cosine --lr-decay-start 0
     --lr-min 1e-6 --overwrite)
-rm -rf "$W/qn_ft.train" "$W/qn_ft2.train" "$W/qn_ft3.train"
-$SN quasar train "$W/train.npz" "$W/train_20262.npz" --out "$W/qn_ft" --workdir "$W/qn_ft.train" \
+rm -rf "$W/qn_ft.work" "$W/qn_ft2.work" "$W/qn_ft3.work"
+$SN quasar train "$W/train.npz" "$W/train_20262.npz" --out "$W/qn_ft" --workdir "$W/qn_ft.work" \
     --init "$W/qn_mock_6layer" --seed 2 "${FT[@]}" \
     --set train.epochs=8 --set train.lr=3e-4 --set train.offset_weight=20
 $SN quasar train "$W/train.npz" "$W/train_20262.npz" "$W/train_20263.npz" --out "$W/qn_ft2" \
-    --workdir "$W/qn_ft2.train" --init "$W/qn_ft" --seed 3 "${FT[@]}" \
+    --workdir "$W/qn_ft2.work" --init "$W/qn_ft" --seed 3 "${FT[@]}" \
     --set train.epochs=6 --set train.lr=3e-4 --set train.offset_weight=50
 $SN quasar train "$W/train.npz" "$W/train_20262.npz" "$W/train_20263.npz" "$W/train_20264.npz" \
-    --out "$W/qn_ft3" --workdir "$W/qn_ft3.train" --init "$W/qn_ft2" --seed 4 "${FT[@]}" \
+    --out "$W/qn_ft3" --workdir "$W/qn_ft3.work" --init "$W/qn_ft2" --seed 4 "${FT[@]}" \
     --set train.epochs=5 --set train.lr=2e-4 --set train.offset_weight=100
 FINAL="$W/qn_ft3"
 
@@ -90,7 +90,7 @@ $SN quasar predict "$W"/heldout778/coadd-*.fits --model "$FINAL" \
 
 # (5) evaluation: metrics.json, metrics.md, P/C curves, dv histogram, confusion, spectra
 $SN quasar evaluate "$W/heldout778_catalog.fits" --truth "$W/heldout778/truth.fits" \
-    --out "$W/evaluate778" --spectra "$W/heldout778/coadd-000.fits" --model "$FINAL"
+    --out "$W/evaluate778" --spectra "$W/heldout778/coadd-000.fits" --model "$FINAL" --overwrite
 
 # to ship it: copy model.safetensors and config.json of $FINAL into
 # src/surveynet/models/qn_mock_6layer/

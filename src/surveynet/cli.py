@@ -1,8 +1,16 @@
-"""The ``surveynet`` command line, built from the step registry.
+"""The ``surveynet`` command line, generated from the registry.
 
-``surveynet <group> <step> [options]``: groups are the pipelines (``quasar``, ``dla``, ...) and
-``simulate``; plus ``surveynet models``, ``surveynet demo`` and ``surveynet bench``. Every step is
-a thin wrapper over a library function (see :mod:`surveynet.registry`).
+``surveynet <group> <step> [options]``: the groups are the pipelines (``quasar``, ``dla``, ...)
+and ``simulate``, declared with :func:`surveynet.registry.register_group` and filled with
+:func:`surveynet.registry.add_step` in each pipeline's ``__init__``; plus the root commands
+``surveynet models``, ``surveynet demo`` and ``surveynet bench``. Every step is a thin wrapper
+over a library function.
+
+Only the options of the step being run are built (``add_arguments`` of the other steps is never
+called), so ``surveynet --help`` imports the pipeline packages' registrations and nothing heavy.
+
+Exit status: 0 success; 1 bad input or configuration (one-line reason on stderr, nothing
+written); 2 usage error; 3 some inputs failed (the output holds the others and a FAILED HDU).
 """
 
 from __future__ import annotations
@@ -13,50 +21,45 @@ import sys
 from collections.abc import Sequence
 
 import surveynet
+from surveynet.config import add_config_args
 from surveynet.errors import SurveynetError
+from surveynet.runner import add_runner_args, default_workers
+
+__all__ = ["add_config_args", "add_runner_args", "build_parser", "default_workers", "main"]
 
 log = logging.getLogger("surveynet")
 
 
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """``--config FILE`` and repeatable ``--set section.key=value``."""
-    parser.add_argument("--config", metavar="FILE", help="config file (JSON or YAML)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, e.g. --set train.epochs=5 (repeatable)",
-    )
+def _selected(argv: Sequence[str] | None) -> tuple[str | None, str | None] | None:
+    """Return the (group, step) named on the command line; None means build every step."""
+    if argv is None:
+        return None
+    words = [a for a in argv if not a.startswith("-")]
+    return (words[0] if words else None, words[1] if len(words) > 1 else None)
 
 
-def add_runner_args(parser: argparse.ArgumentParser) -> None:
-    """``--workers N`` and ``--scheduler ADDRESS`` for many-file work (Dask distributed)."""
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="local Dask worker processes (default: 1 per input file up to 2; 0 = in process)",
-    )
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler")
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser from the registry.
 
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command line about to be parsed: only the options of the step it names are built.
+        None builds the options of every step (documentation, tests).
 
-def default_workers(args: argparse.Namespace, n_inputs: int) -> int:
-    """Workers to use: ``--workers`` if given, in-process for one file, else min(n, 2)."""
-    if getattr(args, "workers", None) is not None:
-        return int(args.workers)
-    return 0 if n_inputs <= 1 else min(n_inputs, 2)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, generated from the registry."""
-    from surveynet import bench, demo
+    Returns
+    -------
+    argparse.ArgumentParser
+        The root parser.
+    """
     from surveynet.registry import group_help, list_steps
 
+    selected = _selected(argv)
     parser = argparse.ArgumentParser(
         prog="surveynet",
         description="Neural networks for survey astronomy: quasar, dla, sysnet, transient.",
+        epilog="exit status: 0 ok, 1 bad input or config (nothing written), 2 usage, "
+        "3 some inputs failed (see the FAILED HDU)",
     )
     parser.add_argument("--version", action="version", version=f"surveynet {surveynet.__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -69,24 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
             groups[step.group] = gp.add_subparsers(dest="step", metavar="STEP")
             gp.set_defaults(_group_parser=gp)
         sp = groups[step.group].add_parser(step.name, help=step.help, description=step.help)
-        sp.add_argument("--quiet", action="store_true", help="no progress bar")
-        step.add_arguments(sp)
         sp.set_defaults(_run=step.run)
+        if selected is None or selected == (step.group, step.name):
+            sp.add_argument("--quiet", action="store_true", help="no progress bar")
+            step.add_arguments(sp)
 
     mp = sub.add_parser("models", help="list bundled models (name, pipeline, training command)")
     mp.set_defaults(_run=_cmd_models)
 
     dp = sub.add_parser("demo", help="mock data -> every pipeline -> catalogues, plots, index.html")
-    demo.add_arguments(dp)
-    dp.set_defaults(_run=demo.run)
-
     bp = sub.add_parser("bench", help="benchmarks: prints a table; --json writes the figures")
-    bench.add_arguments(bp)
-    bp.set_defaults(_run=bench.run)
+    if selected is None or selected[0] == "demo":
+        from surveynet import demo
+
+        demo.add_arguments(dp)
+        dp.set_defaults(_run=demo.run)
+    if selected is None or selected[0] == "bench":
+        from surveynet import bench
+
+        bench.add_arguments(bp)
+        bp.set_defaults(_run=bench.run)
     return parser
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    """``surveynet models``: name, pipeline, architecture and training command of each model."""
     from surveynet.io.model import list_bundled_models
 
     models = list_bundled_models()
@@ -100,9 +110,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status (see the module docstring).
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
     logging.basicConfig(
         level=logging.DEBUG
         if args.verbose > 1

@@ -1,8 +1,12 @@
 """``surveynet demo --out DIR``: mock data through every pipeline, with an HTML report.
 
-Each pipeline registers a demo stage with :func:`register_demo`. A stage receives a
-:class:`DemoContext` (output folder, mock spectra files, truth file, seed, quiet flag) and returns a
-:class:`DemoSection` (title, summary lines, images, output files) that goes into ``index.html``.
+Each pipeline registers a demo stage with :func:`register_demo` in its package ``__init__`` (the
+stage function itself lives in the pipeline's ``demo`` module and is imported when the stage
+runs). A stage receives a :class:`DemoContext` (output folder, mock spectra files, truth file,
+seed, quiet flag) and returns a :class:`DemoSection` (title, summary lines, images, output files)
+that goes into ``index.html``. Stages use their pipeline's default config.
+
+Nothing heavy is imported by this module.
 """
 
 from __future__ import annotations
@@ -15,14 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from surveynet.io.fits import atomic_path
-
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class DemoContext:
-    """What every demo stage gets."""
+    """What every demo stage gets.
+
+    Attributes
+    ----------
+    out : Path
+        The demo's output folder (a stage writes under ``out / <pipeline>``).
+    spectra : list of Path
+        Mock DESI coadd files.
+    truth : Path
+        Their truth file.
+    seed : int
+        Seed of the mock.
+    quiet : bool
+        No progress bars.
+    """
 
     out: Path
     spectra: list[Path]
@@ -33,7 +49,19 @@ class DemoContext:
 
 @dataclass
 class DemoSection:
-    """What a demo stage returns for the report."""
+    """What a demo stage returns for the report.
+
+    Attributes
+    ----------
+    title : str
+        Section heading.
+    lines : list of str
+        Summary paragraphs.
+    images : list of Path
+        Figures shown inline.
+    files : list of Path
+        Outputs linked from the report.
+    """
 
     title: str
     lines: list[str] = field(default_factory=list)
@@ -46,7 +74,25 @@ _STAGES: dict[str, tuple[int, DemoFn]] = {}
 
 
 def register_demo(name: str, order: int = 50) -> Callable[[DemoFn], DemoFn]:
-    """Register a demo stage; stages run by increasing ``order``."""
+    """Register a demo stage; stages run by increasing ``order``.
+
+    Parameters
+    ----------
+    name : str
+        Stage name (the pipeline's).
+    order : int
+        Position in the report.
+
+    Returns
+    -------
+    callable
+        A decorator that registers and returns ``fn(ctx) -> DemoSection``.
+
+    Raises
+    ------
+    KeyError
+        ``name`` is already registered.
+    """
 
     def deco(fn: DemoFn) -> DemoFn:
         if name in _STAGES:
@@ -58,7 +104,13 @@ def register_demo(name: str, order: int = 50) -> Callable[[DemoFn], DemoFn]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``surveynet demo``."""
+    """Add the options of ``surveynet demo`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``demo`` parser.
+    """
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=2026, help="mock seed")
     parser.add_argument("--n", type=int, default=200, help="number of mock spectra")
@@ -66,7 +118,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Make a small mock, run every registered stage, write ``index.html``."""
+    """Make a small mock, run every registered stage, write ``index.html``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``surveynet demo`` options.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
     from surveynet.registry import load_pipelines
     from surveynet.sim.spectra import simulate_to_files
 
@@ -100,7 +163,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_index(path: Path, sections: list[DemoSection]) -> None:
-    """Write the HTML report (relative links to images and files)."""
+    """Write the HTML report (relative links to images and files), atomically.
+
+    Parameters
+    ----------
+    path : Path
+        The ``index.html`` to write (replaced if it exists).
+    sections : list of DemoSection
+        The report's sections, in order.
+    """
+    from surveynet.io.fits import atomic_path
+
     root = path.parent
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>surveynet demo</title>",

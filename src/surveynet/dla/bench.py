@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from surveynet.dla.config import C_MS
+from surveynet.bench import gemm_gflops, time_call
+from surveynet.constants import C_MS
 from surveynet.dla.sightline import Sightline
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def random_model(
 
 
 def _shapes(architecture: str, c: Any) -> dict[str, tuple[int, ...]]:
-    from surveynet.dla.model_config import FCNConfig
+    from surveynet.dla.config import FCNConfig
 
     s: dict[str, tuple[int, ...]] = {}
     if isinstance(c, FCNConfig):
@@ -112,7 +112,7 @@ def _shapes(architecture: str, c: Any) -> dict[str, tuple[int, ...]]:
 
 def finder_flops(finder: Any, sightlines: Sequence[Sightline]) -> float:
     """FLOPs (2 x MAC) that ``finder.predict(sightlines)`` evaluates."""
-    from surveynet.dla.inputs import search_pixels
+    from surveynet.dla.sightline import search_pixels
 
     n_pix = [search_pixels(sl, finder.spec.rest_range).size for sl in sightlines]
     if finder.architecture == "dla_window_cnn":
@@ -128,22 +128,43 @@ def finder_flops(finder: Any, sightlines: Sequence[Sightline]) -> float:
 
 
 def _rate(run: Any, sls: Sequence[Sightline], min_time: float) -> float:
-    """Sightlines/s of ``run(sls)``: best of two runs of repeated calls lasting ``min_time``."""
-    run(sls[: min(2, len(sls))])  # warm-up
-    best = np.inf
-    for _ in range(2):
-        t0 = time.perf_counter()
-        n = 0
-        while True:
-            run(sls)
-            n += 1
-            if time.perf_counter() - t0 >= min_time:
-                break
-        best = min(best, (time.perf_counter() - t0) / n)
-    return len(sls) / best
+    """Sightlines per second of ``run(sls)``.
+
+    :func:`surveynet.bench.time_call`: a warm-up call, then the best of two trials of repeated
+    calls lasting ``min_time`` each.
+
+    Parameters
+    ----------
+    run : callable
+        Called with the list of sightlines.
+    sls : sequence of Sightline
+        The sightlines.
+    min_time : float
+        Trial duration (s).
+
+    Returns
+    -------
+    float
+    """
+    return len(sls) / time_call(lambda: run(sls), min_time=min_time, repeat=2)
 
 
 def _time(finder: Any, sls: Sequence[Sightline], min_time: float) -> float:
+    """Sightlines per second of ``finder.predict`` (:func:`_rate`).
+
+    Parameters
+    ----------
+    finder : DLAFinder
+        The finder.
+    sls : sequence of Sightline
+        The sightlines.
+    min_time : float
+        Trial duration (s).
+
+    Returns
+    -------
+    float
+    """
     return _rate(finder.predict, sls, min_time)
 
 
@@ -256,10 +277,9 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
     and of the FCN catalogue with the bundled second-stage localisers and absorber vetter."""
     import tempfile
 
-    from surveynet.bench import gemm_gflops
-    from surveynet.dla.inputs import InputSpec
-    from surveynet.dla.model_config import FCNConfig, WindowCNNConfig
+    from surveynet.dla.config import FCNConfig, WindowCNNConfig
     from surveynet.dla.predict import DLAFinder
+    from surveynet.dla.preprocess import InputSpec
     from surveynet.io.model import bundled_models_dir
 
     n_fcn = 32 if quick else 256

@@ -15,8 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from surveynet.dla.catalog import Catalog, SightlinePrediction
-from surveynet.dla.config import LYA_REST
+from surveynet.constants import LYA_REST
+from surveynet.demo import DemoSection
+from surveynet.dla.catalog import Catalog
+from surveynet.dla.data import read_sightlines
+from surveynet.dla.evaluate import evaluate
+from surveynet.dla.postprocess import SightlinePrediction
+from surveynet.dla.predict import load_finders, predict_files, route
 from surveynet.dla.sightline import Sightline
 
 log = logging.getLogger(__name__)
@@ -86,7 +91,25 @@ def plot_examples(
     out: Path,
     n: int = 3,
 ) -> list[Path]:
-    """Save plots of up to ``n`` sightlines with absorbers; return the PNG paths."""
+    """Save plots of up to ``n`` sightlines with absorbers; return the PNG paths.
+
+    Parameters
+    ----------
+    sightlines : sequence of Sightline
+        Candidates (those with truth absorbers are plotted).
+    preds : sequence of SightlinePrediction
+        Their finder outputs.
+    catalog : Catalog
+        The catalogue (found absorbers).
+    out : Path
+        Folder of the PNG files.
+    n : int
+        At most this many plots.
+
+    Returns
+    -------
+    list of Path
+    """
     from surveynet.plots import save_figure
 
     paths = []
@@ -100,12 +123,20 @@ def plot_examples(
     return paths
 
 
-def run_demo(ctx: Any, n: int = 150) -> Any:
-    """Demo stage: simulate, predict (numpy engine), evaluate, plot; returns a ``DemoSection``."""
-    from surveynet.demo import DemoSection
-    from surveynet.dla.evaluate import evaluate
-    from surveynet.dla.predict import load_finders, predict_files, route
-    from surveynet.dla.sightline import read_sightlines
+def run_demo(ctx: Any, n: int = 150) -> DemoSection:
+    """Demo stage: simulate, predict (numpy engine), evaluate, plot; returns a ``DemoSection``.
+
+    Parameters
+    ----------
+    ctx : surveynet.demo.DemoContext
+        Output folder, seed, quiet flag.
+    n : int
+        Mock spectra.
+
+    Returns
+    -------
+    surveynet.demo.DemoSection
+    """
     from surveynet.sim.spectra import preset_config, simulate_to_files
 
     out = Path(ctx.out) / "dla"

@@ -4,8 +4,14 @@ They read the tensors saved from the torch ``state_dict`` (same key names and la
 with ``safetensors.numpy``) and reproduce :class:`surveynet.dla.model.WindowCNN` and
 :class:`surveynet.dla.model.FCN` in eval mode (dropout off), and the second-stage localiser
 :class:`surveynet.dla.model.Refiner`. Internally activations are kept
-channel-last ``(N, L, C)`` so every convolution is one matrix product over an im2col buffer
-(in the spirit of desihub/QuasarNP:quasarnp/layers.py). Parity with torch is tested to 1e-5.
+channel-last ``(N, L, C)``; the layers are the shared ones of :mod:`surveynet.nn.numpy_ops`
+(im2col convolutions for the strided stems and the window CNN, one matrix product per tap for
+the FCN's wide dilated blocks, 'SAME' pools). Parity with torch is tested to 1e-5 (float32) and
+1e-6 (float64).
+
+Every builder takes ``(tensors, config, **options)``: the ``state_dict`` arrays, the
+architecture config dict of the model's ``config.json`` (or the config dataclass) and engine
+options (``dtype``, and ``batch_size`` for the window CNN).
 """
 
 from __future__ import annotations
@@ -18,98 +24,30 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surveynet.config import from_dict
-from surveynet.dla.model_config import FCNConfig, RefinerConfig, WindowCNNConfig
+from surveynet.dla.config import FCNConfig, RefinerConfig, WindowCNNConfig
 from surveynet.errors import ModelFormatError
+from surveynet.nn import numpy_ops as ops
 
 log = logging.getLogger(__name__)
 
 Array = NDArray[Any]
 
 
-def same_padding(length: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow 'SAME' padding (left, right); see :func:`surveynet.dla.model.same_padding`.
-
-    Examples
-    --------
-    >>> same_padding(134, 7, 4)
-    (2, 3)
-    """
-    out = -(-length // stride)
-    total = max((out - 1) * stride + kernel - length, 0)
-    return total // 2, total - total // 2
-
-
-def conv1d_cl(
-    x: Array,
-    weight: Array,
-    bias: Array | None,
-    *,
-    stride: int = 1,
-    dilation: int = 1,
-    pad: tuple[int, int] = (0, 0),
-) -> Array:
-    """1-D convolution (cross-correlation, as torch) on channel-last input.
+class _Engine:
+    """Shared tensor handling: checks the tensor names and casts them to the compute dtype.
 
     Parameters
     ----------
-    x : ndarray of shape (n, length, c_in)
-        Input.
-    weight : ndarray of shape (c_out, c_in, kernel)
-        torch ``Conv1d.weight`` layout.
-    bias : ndarray of shape (c_out,) or None
-        Bias.
-    stride, dilation : int
-        As torch.
-    pad : tuple of int
-        Zero padding (left, right).
+    tensors : mapping of str to ndarray
+        ``state_dict`` arrays.
+    dtype : numpy dtype
+        Compute precision.
 
-    Returns
-    -------
-    ndarray of shape (n, length_out, c_out)
+    Raises
+    ------
+    ModelFormatError
+        Missing or unexpected tensors.
     """
-    c_out, c_in, k = weight.shape
-    if pad != (0, 0):
-        x = np.pad(x, ((0, 0), pad, (0, 0)))
-    n, length, _ = x.shape
-    span = (k - 1) * dilation + 1
-    l_out = (length - span) // stride + 1
-    if l_out <= 0:
-        raise ValueError(f"input of length {length} is shorter than the kernel span {span}")
-    w2 = weight.transpose(2, 1, 0).reshape(k * c_in, c_out)
-    if k == 1 and stride == 1:
-        cols = x.reshape(n * l_out, c_in)
-    else:
-        buf = np.empty((n, l_out, k, c_in), dtype=x.dtype)
-        stop = stride * (l_out - 1) + 1
-        for j in range(k):
-            o = j * dilation
-            buf[:, :, j, :] = x[:, o : o + stop : stride, :]
-        cols = buf.reshape(n * l_out, k * c_in)
-    y = cols @ w2
-    if bias is not None:
-        y += bias
-    return y.reshape(n, l_out, c_out)
-
-
-def maxpool1d_cl(x: Array, kernel: int, stride: int, pad: tuple[int, int] = (0, 0)) -> Array:
-    """Max-pool on channel-last input; padded pixels are ignored (-inf), as TF 'SAME'."""
-    if pad != (0, 0):
-        x = np.pad(x, ((0, 0), pad, (0, 0)), constant_values=-np.inf)
-    length = x.shape[1]
-    l_out = (length - kernel) // stride + 1
-    stop = stride * (l_out - 1) + 1
-    out = x[:, 0:stop:stride, :].copy()
-    for j in range(1, kernel):
-        np.maximum(out, x[:, j : j + stop : stride, :], out=out)
-    return out
-
-
-def _relu(x: Array) -> Array:
-    return np.maximum(x, 0, out=x)
-
-
-class _Engine:
-    """Shared tensor handling."""
 
     keys: tuple[str, ...] = ()
 
@@ -124,6 +62,12 @@ class _Engine:
         self.t = {k: np.asarray(tensors[k], dtype=self.dtype) for k in self.expected_keys()}
 
     def expected_keys(self) -> list[str]:  # pragma: no cover - overridden
+        """Names of the torch ``state_dict`` tensors the engine needs (per architecture).
+
+        Returns
+        -------
+        list of str
+        """
         raise NotImplementedError
 
 
@@ -166,39 +110,73 @@ class WindowCNNEngine(_Engine):
         self.config = config
         self.batch_size = batch_size
         super().__init__(tensors, dtype)
+        self._wmat = {
+            name: ops.conv_weight_matrix(self.t[f"{name}.weight"], self.dtype)
+            for name in ("conv1", "conv2", "conv3")
+        }
 
     def expected_keys(self) -> list[str]:
-        """torch ``state_dict`` keys."""
+        """Names of the torch ``state_dict`` tensors the engine needs.
+
+        Returns
+        -------
+        list of str
+        """
         return [f"{n}.{p}" for n in self._layers for p in ("weight", "bias")]
 
     def _forward(self, x: Array) -> Array:
+        """Outputs of one chunk of windows.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n, C, window)
+            Windows.
+
+        Returns
+        -------
+        ndarray of shape (n, 3)
+        """
         c, t = self.config, self.t
         h = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=self.dtype)
         for i, name in enumerate(("conv1", "conv2", "conv3")):
-            k, s = c.conv_kernels[i], c.conv_strides[i]
-            h = _relu(
-                conv1d_cl(
-                    h,
-                    t[f"{name}.weight"],
-                    t[f"{name}.bias"],
-                    stride=s,
-                    pad=same_padding(h.shape[1], k, s),
-                )
+            h = ops.conv1d_nlc(
+                h,
+                self._wmat[name],
+                t[f"{name}.bias"],
+                kernel_size=c.conv_kernels[i],
+                stride=c.conv_strides[i],
+                padding="same",
             )
-            kp, sp = c.pool_kernels[i], c.pool_strides[i]
-            h = maxpool1d_cl(h, kp, sp, same_padding(h.shape[1], kp, sp))
-        f = h.reshape(h.shape[0], -1)
-        f = _relu(f @ t["fc1.weight"].T + t["fc1.bias"])
+            ops.relu(h, out=h)
+            h = ops.maxpool1d_nlc(h, c.pool_kernels[i], c.pool_strides[i], padding="same")
+        f = h.reshape(h.shape[0], -1)  # channels-last flatten, as the torch model
+        f = ops.relu(ops.dense(f, t["fc1.weight"], t["fc1.bias"]))
         outs = []
         for br in ("class", "offset", "nhi"):
-            g = _relu(f @ t[f"fc2_{br}.weight"].T + t[f"fc2_{br}.bias"])
-            outs.append(g @ t[f"out_{br}.weight"].T + t[f"out_{br}.bias"])
+            g = ops.relu(ops.dense(f, t[f"fc2_{br}.weight"], t[f"fc2_{br}.bias"]))
+            outs.append(ops.dense(g, t[f"out_{br}.weight"], t[f"out_{br}.bias"]))
         y = np.concatenate(outs, axis=1)
         y[:, 2] += c.nhi_shift
         return y
 
     def __call__(self, x: Array) -> Array:
-        """Outputs ``(N, 3)`` = [logit, offset, log N_HI] of windows ``(N, C, window)``."""
+        """Outputs of windows, in chunks of ``batch_size``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, C, window)
+            Windows.
+
+        Returns
+        -------
+        ndarray of shape (N, 3)
+            [logit, offset, log N_HI], in the engine's dtype.
+
+        Raises
+        ------
+        ValueError
+            Wrong input shape.
+        """
         x = np.asarray(x)
         c = self.config
         if x.ndim != 3 or x.shape[1] != c.in_channels or x.shape[2] != c.window:
@@ -209,7 +187,12 @@ class WindowCNNEngine(_Engine):
         return out
 
     def macs_per_window(self) -> int:
-        """Multiply-accumulates of one window (convolutions and dense layers)."""
+        """Multiply-accumulates of one window (convolutions and dense layers).
+
+        Returns
+        -------
+        int
+        """
         c = self.config
         lengths = [c.window]
         macs = 0
@@ -241,9 +224,18 @@ class FCNEngine(_Engine):
     ) -> None:
         self.config = config
         super().__init__(tensors, dtype)
+        self._stem = [
+            ops.conv_weight_matrix(self.t[f"stem.{i}.weight"], self.dtype)
+            for i in range(len(config.stem_strides))
+        ]
 
     def expected_keys(self) -> list[str]:
-        """torch ``state_dict`` keys."""
+        """Names of the torch ``state_dict`` tensors the engine needs.
+
+        Returns
+        -------
+        list of str
+        """
         c = self.config
         keys = [f"stem.{i}.{p}" for i in range(len(c.stem_strides)) for p in ("weight", "bias")]
         for i in range(len(c.dilations)):
@@ -251,7 +243,23 @@ class FCNEngine(_Engine):
         return [*keys, "head_hidden.weight", "head_hidden.bias", "head_out.weight", "head_out.bias"]
 
     def __call__(self, x: Array) -> Array:
-        """Per-pixel outputs ``(N, 3, L)`` of input ``(N, C, L)``, ``L % factor == 0``."""
+        """Per-pixel outputs of whole sightlines.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, C, L)
+            Inputs, ``L % factor == 0``.
+
+        Returns
+        -------
+        ndarray of shape (N, 3, L)
+            [logit, offset, log N_HI] per pixel.
+
+        Raises
+        ------
+        ValueError
+            Wrong input shape.
+        """
         c, t = self.config, self.t
         x = np.asarray(x)
         f = c.factor
@@ -262,43 +270,47 @@ class FCNEngine(_Engine):
         h = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=self.dtype)
         p = c.stem_kernel // 2
         for i, s in enumerate(c.stem_strides):
-            h = _relu(
-                conv1d_cl(h, t[f"stem.{i}.weight"], t[f"stem.{i}.bias"], stride=s, pad=(p, p))
+            h = ops.conv1d_nlc(
+                h,
+                self._stem[i],
+                t[f"stem.{i}.bias"],
+                kernel_size=c.stem_kernel,
+                stride=s,
+                padding=(p, p),
             )
-        # Dilated blocks on one flat (rows, C) sequence: [gap][sample 0][gap][sample 1]...[gap]; the
-        # zero gaps act as the convolutions' zero padding, so each tap is one matrix product on a
-        # contiguous row slice (no im2col copy).
-        n, lc, w = h.shape
+            ops.relu(h, out=h)
+        # residual dilated blocks h = relu(h + pconv(relu(dconv(h)))), one product per tap; every
+        # block stacks the samples with the same zero gap (the widest padding), which fixes the
+        # BLAS rounding of the bundled models' outputs
         q = c.block_kernel // 2
         gap = max(c.dilations) * q if c.dilations else 0
-        rows = gap + n * (lc + gap)
-        flat = np.zeros((rows, w), dtype=self.dtype)
-        body = flat[gap:].reshape(n, lc + gap, w)
-        body[:, :lc] = h
         for i, d in enumerate(c.dilations):
-            wt = t[f"dconv.{i}.weight"]
-            m = q * d
-            g = np.zeros_like(flat)
-            inner = g[m : rows - m]
-            for j in range(c.block_kernel):
-                inner += flat[j * d : j * d + rows - 2 * m] @ wt[:, :, j].T
-            g += t[f"dconv.{i}.bias"]
-            _relu(g)
-            g = g @ t[f"pconv.{i}.weight"][:, :, 0].T
-            g += t[f"pconv.{i}.bias"]
-            flat += g
-            _relu(flat)
-            flat[:gap] = 0
-            flat[gap:].reshape(n, lc + gap, w)[:, lc:] = 0
-        h = flat[gap:].reshape(n, lc + gap, w)[:, :lc]
-        g = _relu(h @ t["head_hidden.weight"][:, :, 0].T + t["head_hidden.bias"])
-        y = g @ t["head_out.weight"][:, :, 0].T + t["head_out.bias"]  # (N, L/f, 3 f)
+            g = ops.conv1d_taps_nlc(
+                h,
+                t[f"dconv.{i}.weight"],
+                t[f"dconv.{i}.bias"],
+                padding=(q * d, q * d),
+                dilation=d,
+                gap=gap,
+            )
+            ops.relu(g, out=g)
+            g = ops.conv1d_taps_nlc(g, t[f"pconv.{i}.weight"], t[f"pconv.{i}.bias"], gap=gap)
+            h += g
+            ops.relu(h, out=h)
+        n, lc, _ = h.shape
+        g = ops.relu(ops.dense(h, t["head_hidden.weight"][:, :, 0], t["head_hidden.bias"]))
+        y = ops.dense(g, t["head_out.weight"][:, :, 0], t["head_out.bias"])  # (N, L/f, 3 f)
         y = y.reshape(n, lc, 3, f).transpose(0, 2, 1, 3).reshape(n, 3, lc * f)
         y[:, 2] += c.nhi_shift
         return y
 
     def macs_per_pixel(self) -> float:
-        """Multiply-accumulates per input pixel."""
+        """Multiply-accumulates per input pixel.
+
+        Returns
+        -------
+        float
+        """
         c = self.config
         macs, res = 0.0, 1
         chans = (c.in_channels, *c.stem_channels)
@@ -329,33 +341,64 @@ class RefinerEngine(_Engine):
     ) -> None:
         self.config = config
         super().__init__(tensors, dtype)
+        self._wmat = [
+            ops.conv_weight_matrix(self.t[f"convs.{i}.weight"], self.dtype)
+            for i in range(len(config.widths))
+        ]
 
     def expected_keys(self) -> list[str]:
-        """torch ``state_dict`` keys."""
+        """Names of the torch ``state_dict`` tensors the engine needs.
+
+        Returns
+        -------
+        list of str
+        """
         n = len(self.config.widths)
         keys = [f"convs.{i}.{p}" for i in range(n) for p in ("weight", "bias")]
         return [*keys, "fc.weight", "fc.bias", "out.weight", "out.bias"]
 
     def __call__(self, x: Array) -> Array:
-        """Outputs ``(N, 3)`` = [logit, offset (px), log N_HI] of crops ``(N, 3, crop)``."""
+        """Outputs of crops.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, 3, crop)
+            Crops centred on catalogue absorbers.
+
+        Returns
+        -------
+        ndarray of shape (N, 3)
+            [logit, offset (pixels), log N_HI].
+
+        Raises
+        ------
+        ValueError
+            Wrong input shape.
+        """
         c, t = self.config, self.t
         x = np.asarray(x)
         if x.ndim != 3 or x.shape[1] != c.in_channels or x.shape[2] != c.crop:
             raise ValueError(f"expected crops (N, {c.in_channels}, {c.crop}), got {x.shape}")
         h = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=self.dtype)
         q = c.kernel // 2
-        for i in range(len(c.widths)):
-            h = _relu(conv1d_cl(h, t[f"convs.{i}.weight"], t[f"convs.{i}.bias"], pad=(q, q)))
-            h = maxpool1d_cl(h, 2, 2)
+        for i, wmat in enumerate(self._wmat):
+            h = ops.conv1d_nlc(h, wmat, t[f"convs.{i}.bias"], kernel_size=c.kernel, padding=(q, q))
+            ops.relu(h, out=h)
+            h = ops.maxpool1d_nlc(h, 2, 2)
         f = h.transpose(0, 2, 1).reshape(h.shape[0], -1)  # torch flattens channel-major
-        g = _relu(f @ t["fc.weight"].T + t["fc.bias"])
-        y = g @ t["out.weight"].T + t["out.bias"]
+        g = ops.relu(ops.dense(f, t["fc.weight"], t["fc.bias"]))
+        y = ops.dense(g, t["out.weight"], t["out.bias"])
         y[:, 1] *= c.offset_unit
         y[:, 2] = y[:, 2] / c.nhi_scale + c.nhi_shift
         return y
 
     def macs_per_crop(self) -> int:
-        """Multiply-accumulates of one crop."""
+        """Multiply-accumulates of one crop.
+
+        Returns
+        -------
+        int
+        """
         c = self.config
         macs, length, cin = 0, c.crop, c.in_channels
         for w in c.widths:
@@ -365,22 +408,86 @@ class RefinerEngine(_Engine):
         return int(macs + c.flat * c.hidden + c.hidden * 3)
 
 
+def _architecture_config(config: Any, cls: type[Any]) -> Any:
+    """Return the config dataclass ``cls`` of a config dict (an instance is returned unchanged).
+
+    Parameters
+    ----------
+    config : mapping or dataclass
+        Architecture config.
+    cls : type
+        Its dataclass.
+
+    Returns
+    -------
+    dataclass instance
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys or invalid values.
+    """
+    return config if isinstance(config, cls) else from_dict(cls, dict(config))
+
+
 def build_window_engine(
-    tensors: Mapping[str, Array], config: Mapping[str, Any], *, dtype: Any = np.float32
+    tensors: Mapping[str, Array], config: Mapping[str, Any] | WindowCNNConfig, **options: Any
 ) -> WindowCNNEngine:
-    """Registry builder of the ``dla_window_cnn`` numpy engine."""
-    return WindowCNNEngine(tensors, from_dict(WindowCNNConfig, dict(config)), dtype=dtype)
+    """Registry builder of the ``dla_window_cnn`` numpy engine.
+
+    Parameters
+    ----------
+    tensors : mapping of str to ndarray
+        ``state_dict`` arrays.
+    config : mapping or WindowCNNConfig
+        Architecture config (``config.json["config"]``).
+    **options
+        ``dtype`` (default float32), ``batch_size`` (windows per chunk, default 512).
+
+    Returns
+    -------
+    WindowCNNEngine
+    """
+    return WindowCNNEngine(tensors, _architecture_config(config, WindowCNNConfig), **options)
 
 
 def build_fcn_engine(
-    tensors: Mapping[str, Array], config: Mapping[str, Any], *, dtype: Any = np.float32
+    tensors: Mapping[str, Array], config: Mapping[str, Any] | FCNConfig, **options: Any
 ) -> FCNEngine:
-    """Registry builder of the ``dla_fcn`` numpy engine."""
-    return FCNEngine(tensors, from_dict(FCNConfig, dict(config)), dtype=dtype)
+    """Registry builder of the ``dla_fcn`` numpy engine.
+
+    Parameters
+    ----------
+    tensors : mapping of str to ndarray
+        ``state_dict`` arrays.
+    config : mapping or FCNConfig
+        Architecture config (``config.json["config"]``).
+    **options
+        ``dtype`` (default float32).
+
+    Returns
+    -------
+    FCNEngine
+    """
+    return FCNEngine(tensors, _architecture_config(config, FCNConfig), **options)
 
 
 def build_refiner_engine(
-    tensors: Mapping[str, Array], config: Mapping[str, Any], *, dtype: Any = np.float32
+    tensors: Mapping[str, Array], config: Mapping[str, Any] | RefinerConfig, **options: Any
 ) -> RefinerEngine:
-    """Registry builder of the ``dla_refiner`` numpy engine."""
-    return RefinerEngine(tensors, from_dict(RefinerConfig, dict(config)), dtype=dtype)
+    """Registry builder of the ``dla_refiner`` numpy engine.
+
+    Parameters
+    ----------
+    tensors : mapping of str to ndarray
+        ``state_dict`` arrays.
+    config : mapping or RefinerConfig
+        Architecture config (``config.json["config"]``).
+    **options
+        ``dtype`` (default float32).
+
+    Returns
+    -------
+    RefinerEngine
+    """
+    return RefinerEngine(tensors, _architecture_config(config, RefinerConfig), **options)

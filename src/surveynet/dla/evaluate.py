@@ -1,9 +1,7 @@
 """Validation of a DLA catalogue against the truth: matching, completeness/purity, dz, dlogN, plots.
 
-Library entry point for ``surveynet dla evaluate`` (the CLI step, registered in
-``surveynet/dla/cli_app.py``, should call :func:`evaluate` with
-``evaluate(catalog_path, truth_path, out_dir, config=MatchConfig(...), windows_path=...,
-overwrite=...)``).
+Library entry point of ``surveynet dla evaluate`` (:func:`evaluate`, configured by the
+``evaluate`` section of :class:`~surveynet.dla.config.DLAConfig`).
 
 Matching (:func:`match_absorbers`, dla.md 6.1), per TARGETID:
 
@@ -37,11 +35,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 from numpy.typing import NDArray
 
-from surveynet.dla.config import LYA_REST, MatchConfig
+from surveynet.config import to_dict
+from surveynet.constants import DLA_LOG_NHI_MIN, LYA_REST
+from surveynet.dla.catalog import read_catalog
+from surveynet.dla.config import DLAConfig, EvaluateConfig
+from surveynet.dla.parks import read_parks_predictions, read_parks_truth
 from surveynet.errors import InputError
+from surveynet.io.fits import atomic_path
+from surveynet.io.truth import read_truth
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +73,12 @@ class MatchResult:
         DNHI (NHI_pred - NHI_true), PRED_NHI, PRED_TYPE, AS_DLA (matched, pred N_HI > dla_nhi_min).
     pred : Table
         The predicted rows plus MATCHED (bool) and TRUTH_INDEX (int, -1).
-    config : MatchConfig
+    config : EvaluateConfig
     """
 
     truth: Table
     pred: Table
-    config: MatchConfig
+    config: EvaluateConfig
 
 
 def _distance(z_pred: NDArray[np.float64], z_true: float, rule: str) -> NDArray[np.float64]:
@@ -83,9 +88,24 @@ def _distance(z_pred: NDArray[np.float64], z_true: float, rule: str) -> NDArray[
 
 
 def confident(
-    pred: Table, config: MatchConfig, path: str | os.PathLike[str] | None = None
+    pred: Table, config: EvaluateConfig, path: str | os.PathLike[str] | None = None
 ) -> Table:
-    """The rows of ``pred`` with DLA_CONFIDENCE >= ``config.min_confidence`` (all when it is 0)."""
+    """The rows of ``pred`` with DLA_CONFIDENCE >= ``config.min_confidence`` (all when it is 0).
+
+    Parameters
+    ----------
+    pred : Table
+        Predicted absorbers.
+    config : EvaluateConfig
+        ``min_confidence``.
+    path : str or os.PathLike, optional
+        The catalogue (named in the error).
+
+    Returns
+    -------
+    Table
+        The kept rows.
+    """
     if config.min_confidence <= 0:
         return pred
     if "DLA_CONFIDENCE" not in pred.colnames:
@@ -97,7 +117,7 @@ def confident(
     return pred[np.asarray(pred["DLA_CONFIDENCE"], np.float64) >= config.min_confidence]
 
 
-def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None) -> MatchResult:
+def match_absorbers(truth: Table, pred: Table, config: EvaluateConfig | None = None) -> MatchResult:
     """Match predicted absorbers to truth absorbers (see the module docstring for the rules).
 
     Parameters
@@ -108,7 +128,7 @@ def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None
         Columns TARGETID, Z_DLA, NHI and optionally ABSORBER_TYPE ("DLA", "SUBDLA", "LYB");
         with ``config.min_confidence > 0`` also DLA_CONFIDENCE (rows below it are dropped, and
         the returned ``pred`` table is the kept rows).
-    config : MatchConfig, optional
+    config : EvaluateConfig, optional
 
     Returns
     -------
@@ -124,7 +144,7 @@ def match_absorbers(truth: Table, pred: Table, config: MatchConfig | None = None
     >>> r.truth["MATCHED"].tolist(), r.pred["MATCHED"].tolist()
     ([True, False], [True, False])
     """
-    cfg = config or MatchConfig()
+    cfg = config or EvaluateConfig()
     for name, t in (("truth", truth), ("pred", pred)):
         for c in ("TARGETID", "Z_DLA", "NHI"):
             if c not in t.colnames:
@@ -210,7 +230,7 @@ def _stats(x: NDArray[np.float64]) -> dict[str, float | None]:
     }
 
 
-def _pred_is_dla(pred: Table, dla_nhi: float = 20.3) -> NDArray[np.bool_]:
+def _pred_is_dla(pred: Table, dla_nhi: float = DLA_LOG_NHI_MIN) -> NDArray[np.bool_]:
     typ = (
         np.char.strip(np.asarray(pred["ABSORBER_TYPE"]).astype(str))
         if "ABSORBER_TYPE" in pred.colnames
@@ -222,7 +242,18 @@ def _pred_is_dla(pred: Table, dla_nhi: float = 20.3) -> NDArray[np.bool_]:
 
 
 def summarize(result: MatchResult) -> dict[str, Any]:
-    """Headline counts and rates of a match (TP/FN/FP, completeness, purity, dz and dlogN stats)."""
+    """Headline counts and rates of a match (TP/FN/FP, completeness, purity, dz and dlogN stats).
+
+    Parameters
+    ----------
+    result : MatchResult
+        Outcome of :func:`match_absorbers`.
+
+    Returns
+    -------
+    dict
+        n_truth, n_pred, tp, fn, fp, completeness, purity, dz and dnhi statistics, ...
+    """
     cfg = result.config
     tr, pr = result.truth, result.pred
     is_dla = np.asarray(tr["NHI"], float) >= cfg.truth_nhi_min
@@ -262,7 +293,24 @@ def binned_rates(
     truth_values: NDArray[np.float64],
     pred_values: NDArray[np.float64],
 ) -> list[dict[str, Any]]:
-    """Completeness (truth by ``truth_values``) and purity (preds by ``pred_values``) per bin."""
+    """Completeness (truth by ``truth_values``) and purity (preds by ``pred_values``) per bin.
+
+    Parameters
+    ----------
+    result : MatchResult
+        Outcome of :func:`match_absorbers`.
+    key : str
+        Name of the binned quantity (``nhi``, ``s2n``).
+    edges : sequence of float
+        Bin edges.
+    truth_values, pred_values : ndarray
+        The quantity of each truth and predicted absorber.
+
+    Returns
+    -------
+    list of dict
+        One row per bin: edges, n_truth, completeness, n_pred, purity.
+    """
     cfg = result.config
     e = np.asarray(edges, float)
     is_dla = np.asarray(result.truth["NHI"], float) >= cfg.truth_nhi_min
@@ -293,6 +341,15 @@ def window_metrics(
 ) -> dict[str, Any]:
     """Window-level confusion matrix (border windows, label -1, excluded).
 
+    Parameters
+    ----------
+    labels : ndarray of int
+        Window labels (1, 0, -1 = border).
+    confidence : ndarray of float
+        Window confidences.
+    threshold : float
+        Classification threshold.
+
     Returns
     -------
     dict
@@ -319,7 +376,22 @@ def window_metrics(
 def searched(truth: Table, qsos: Table) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
     """Which truth absorbers a catalogue could have found: those of a searched sightline (QSOCAT
     TARGETID) inside its searched observed range (WAVE_MIN..WAVE_MAX, when given); and each
-    absorber's QSOCAT row (0 where its sightline is not there)."""
+    absorber's QSOCAT row (0 where its sightline is not there).
+
+    Parameters
+    ----------
+    truth : Table
+        Truth absorbers (TARGETID, Z_DLA).
+    qsos : Table
+        QSOCAT of the catalogue.
+
+    Returns
+    -------
+    keep : ndarray of bool
+        Whether each truth absorber could have been found.
+    row : ndarray of int64
+        Its QSOCAT row.
+    """
     q_tid = np.asarray(qsos["TARGETID"], np.int64)
     t_tid = np.asarray(truth["TARGETID"], np.int64)
     keep = np.isin(t_tid, q_tid)
@@ -338,13 +410,21 @@ def read_truth_absorbers(path: str | os.PathLike[str]) -> tuple[Table, Table | N
 
     Accepts a surveynet/quickquasars truth file (``DLA_META`` + ``TRUTH``), a catalogue in the
     DLACAT layout, or a Parks truth JSON (``.json``/``.json.gz``).
-    """
-    from astropy.io import fits
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The truth file.
+
+    Returns
+    -------
+    absorbers : Table
+        TARGETID, Z_DLA, NHI.
+    targets : Table or None
+        TARGETID, Z_QSO (truth files only).
+    """
     p = Path(path)
     if p.name.endswith((".json", ".json.gz")):
-        from surveynet.dla.parks import read_parks_truth
-
         return read_parks_truth(p), None
     try:
         with fits.open(p, memmap=False) as hdul:
@@ -352,8 +432,6 @@ def read_truth_absorbers(path: str | os.PathLike[str]) -> tuple[Table, Table | N
     except OSError as exc:
         raise InputError(f"cannot read FITS ({exc})", path=p) from exc
     if "TRUTH" in names:
-        from surveynet.io.truth import read_truth
-
         tr = read_truth(p)
         targets = Table({"TARGETID": tr.targetid, "Z_QSO": np.asarray(tr.targets["Z"], float)})
         if tr.dlas is None:
@@ -369,19 +447,13 @@ def read_truth_absorbers(path: str | os.PathLike[str]) -> tuple[Table, Table | N
             }
         ), targets
     if "DLACAT" in names:
-        from surveynet.dla.catalog import read_catalog
-
         return read_catalog(p).dlas, None
     raise InputError("truth must have a TRUTH/DLA_META or DLACAT HDU, or be a Parks JSON", path=p)
 
 
 def _read_predictions(path: Path) -> tuple[Table, Table | None]:
     if path.name.endswith((".json", ".json.gz")):
-        from surveynet.dla.parks import read_parks_predictions
-
         return read_parks_predictions(path)
-    from surveynet.dla.catalog import read_catalog
-
     cat = read_catalog(path)
     return cat.dlas, cat.qsos
 
@@ -439,13 +511,13 @@ def evaluate(
     catalog_path: str | os.PathLike[str],
     truth_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    config: MatchConfig | None = None,
+    config: EvaluateConfig | DLAConfig | None = None,
     *,
     windows_path: str | os.PathLike[str] | None = None,
     plots: bool = True,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Score a DLA catalogue against the truth; write ``metrics.json`` and plots into ``out_dir``.
+    """Score a DLA catalogue against the truth; write ``metrics.json``, plots and the config.
 
     Parameters
     ----------
@@ -456,35 +528,43 @@ def evaluate(
         Truth file (DLA_META, TRUTH), a DLACAT-layout catalogue, or a Parks truth JSON.
     out_dir : str or os.PathLike
         Output folder (created).
-    config : MatchConfig, optional
+    config : EvaluateConfig or DLAConfig, optional
+        The matching rules, or the whole resolved config (its ``evaluate`` section is used, and
+        all of it is saved as ``config.json`` in ``out_dir``).
     windows_path : str or os.PathLike, optional
         ``.npz`` with ``labels_classifier`` and ``confidence`` arrays (window confusion matrix).
     plots : bool
         Write PNG figures (dz, dlogN histograms; completeness/purity vs N_HI and S/N; confusion).
     overwrite : bool
-        Replace an existing ``metrics.json``.
+        Replace an existing ``metrics.json`` and ``config.json`` (checked before any work).
 
     Returns
     -------
     dict
         The content of ``metrics.json``: :func:`summarize` keys, ``by_nhi``, ``by_s2n``,
-        ``windows`` (when given), ``config``, ``files``.
+        ``windows`` (when given), ``config`` (the ``evaluate`` section), ``files``.
+
+    Raises
+    ------
+    FileExistsError
+        ``metrics.json`` or ``config.json`` exists in ``out_dir`` and ``overwrite`` is False.
 
     Notes
     -----
     When the catalogue has a QSOCAT table, only truth absorbers of its sightlines and inside the
     searched observed range [WAVE_MIN, WAVE_MAX] count, and S/N bins use its S2N column.
     """
-    from surveynet.config import to_dict
-    from surveynet.io.fits import atomic_path
-
-    cfg = config or MatchConfig()
+    full = (
+        config if isinstance(config, DLAConfig) else DLAConfig(evaluate=config or EvaluateConfig())
+    )
+    cfg = full.evaluate
     out = Path(out_dir)
+    for name in ("metrics.json", "config.json"):
+        if (out / name).exists() and not overwrite:
+            raise FileExistsError(
+                f"{out / name} exists; pass overwrite=True (--overwrite) to replace it"
+            )
     out.mkdir(parents=True, exist_ok=True)
-    if (out / "metrics.json").exists() and not overwrite:
-        raise FileExistsError(
-            f"{out / 'metrics.json'} exists; pass overwrite=True (--overwrite) to replace it"
-        )
     pred, qsos = _read_predictions(Path(catalog_path))
     pred = confident(pred, cfg, catalog_path)  # cut here so that s2n_p below stays aligned
     truth, _ = read_truth_absorbers(truth_path)
@@ -518,6 +598,8 @@ def evaluate(
     metrics["files"] = _plots(result, metrics, out) if plots else []
     with atomic_path(out / "metrics.json", overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1, default=float))
+    with atomic_path(out / "config.json", overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(to_dict(full), indent=1) + "\n")
     logger.info(
         "completeness %s, purity %s (TP %d, FN %d, FP %d)",
         metrics["completeness"],

@@ -5,10 +5,11 @@ Follows zoujiaqi99/dla_cnn:desi/insert_dlas.py (dla.md section 2.2), with the de
 - N_HI uniform in the range of the mode (``dla`` 20.3-22.5, ``subdla`` 19.5-20.3, ``high``
   21.2-22.5, ``mix`` 19.3-22.5), or drawn from f(N) (Parks 2018 used pyigm's f(N); here the
   Gamma-function fit of Prochaska & Wolfe 2009, ApJ 696, 1543: f(N) ∝ (N/N_g)^a exp(-N/N_g),
-  a = -1.80, log N_g = 21.48), truncated to the mode's range;
-- z_abs: a uniformly random pixel with lambda < 0.99 * 1215.67 (1 + z_qso), lambda > 912 (1 + z_qso)
-  and lambda >= 3700 A (all configurable); one absorber per call, ``overlap=True`` adds a second
-  one 30-120 pixels away (overlapping pairs);
+  a = -1.80, log N_g = 21.48), truncated to the mode's range; both drawn by the package's one
+  N_HI sampler, :func:`surveynet.sim.igm.draw_nhi`;
+- z_abs: a uniformly random pixel with lambda < 0.99 * 1215.6701 (1 + z_qso), lambda > 912
+  (1 + z_qso) and lambda >= 3700 A (all configurable); one absorber per call, ``overlap=True``
+  adds a second one 30-120 pixels away (overlapping pairs);
 - profile: Voigt optical depth of :func:`surveynet.sim.voigt.voigt_tau` (Lyman-alpha, optionally
   Lyman-beta and -gamma), b = 30 km/s, transmission smoothed by a Gaussian of FWHM 3 pixels;
 - noise: ``keep_variance`` adds N(0,1) sigma sqrt(1 - F^2) (the total variance stays sigma^2);
@@ -26,8 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
-from surveynet.dla.config import LYA_REST, NHI_RANGES, InsertConfig
+from surveynet.constants import LYA_REST
+from surveynet.dla.config import NHI_RANGES, InsertConfig
 from surveynet.dla.sightline import Dla, Sightline
+from surveynet.sim.igm import draw_nhi
 from surveynet.sim.voigt import voigt_tau
 
 logger = logging.getLogger(__name__)
@@ -40,29 +43,35 @@ __all__ = [
     "sample_nhi",
 ]
 
-#: Prochaska & Wolfe (2009) Gamma-function fit of f(N) at z ~ 3: slope and log break column density.
-FN_ALPHA = -1.80
-FN_LOG_NGAMMA = 21.48
-
 
 def sample_nhi(
     n: int, rng: np.random.Generator, *, mode: str = "dla", distribution: str = "uniform"
 ) -> NDArray[np.float64]:
-    """Draw ``n`` log N_HI values for an insertion mode.
+    """Draw ``n`` log N_HI values for an insertion mode (:class:`InsertConfig` vocabulary).
+
+    Translates the mode and distribution names of the DLA pipeline for the package's one N_HI
+    sampler, :func:`surveynet.sim.igm.draw_nhi`.
 
     Parameters
     ----------
     n : int
         Number of draws.
     rng : numpy.random.Generator
+        Source of randomness.
     mode : {"dla", "subdla", "high", "mix"}
         Range of :data:`surveynet.dla.config.NHI_RANGES`.
     distribution : {"uniform", "fn"}
-        Uniform in log N (DESI anchor) or following f(N) (inverse CDF on a 0.001-dex grid).
+        Uniform in log N (DESI anchor) or following the Gamma-function f(N) of Prochaska & Wolfe
+        (2009) (``draw_nhi``'s ``gamma``).
 
     Returns
     -------
     ndarray of shape (n,)
+
+    Raises
+    ------
+    ValueError
+        Unknown mode or distribution.
 
     Examples
     --------
@@ -72,24 +81,29 @@ def sample_nhi(
     """
     if mode not in NHI_RANGES:
         raise ValueError(f"unknown N_HI mode {mode!r}; valid: {sorted(NHI_RANGES)}")
-    lo, hi = NHI_RANGES[mode]
-    if distribution == "uniform":
-        return rng.uniform(lo, hi, size=n)
-    if distribution != "fn":
+    if distribution not in ("uniform", "fn"):
         raise ValueError(f"unknown N_HI distribution {distribution!r}; valid: uniform, fn")
-    grid = np.linspace(lo, hi, round((hi - lo) / 1e-3) + 1)
-    x = 10.0 ** (grid - FN_LOG_NGAMMA)
-    pdf = x ** (FN_ALPHA + 1.0) * np.exp(-x)  # f(N) dN / dlogN ∝ N f(N)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(grid))])
-    cdf /= cdf[-1]
-    return np.interp(rng.uniform(size=n), cdf, grid)
+    kind = "uniform" if distribution == "uniform" else "gamma"
+    return draw_nhi(rng, n, kind, nhi_range=NHI_RANGES[mode])
 
 
 def absorber_pixels(sightline: Sightline, config: InsertConfig | None = None) -> NDArray[np.intp]:
     """Pixels where an absorber's Lyman-alpha centre may be placed.
 
-    lambda < max_frac_lya * 1215.67 (1 + z_qso), lambda > min_rest_lyman_limit (1 + z_qso),
+    lambda < max_frac_lya * 1215.6701 (1 + z_qso), lambda > min_rest_lyman_limit (1 + z_qso),
     lambda >= wave_min, and the pixel has data (finite error).
+
+    Parameters
+    ----------
+    sightline : Sightline
+        Host sightline.
+    config : InsertConfig, optional
+        The rules (defaults).
+
+    Returns
+    -------
+    ndarray of int
+        Pixel indices.
     """
     cfg = config or InsertConfig()
     w = sightline.wave
@@ -115,6 +129,24 @@ def dla_transmission(
 
     The transmission is smoothed with a Gaussian of FWHM ``fwhm_pix`` pixels (0: no smoothing),
     as the anchor's ``hi_model(fwhm=3)``.
+
+    Parameters
+    ----------
+    wave : ndarray
+        Observed wavelengths (A).
+    absorbers : sequence of (float, float)
+        ``(z_abs, log N_HI)`` pairs.
+    b_kms : float
+        Doppler parameter.
+    n_lines : int
+        Lyman-series lines (1-3).
+    fwhm_pix : float
+        Smoothing FWHM in pixels.
+
+    Returns
+    -------
+    ndarray
+        Transmission in [0, 1].
     """
     w = np.asarray(wave, dtype=np.float64)
     tau = np.zeros_like(w)
@@ -231,6 +263,22 @@ def insert_dlas_many(
     """Inject absorbers into each sightline (a fraction ``frac_without`` left untouched).
 
     Sightlines where no absorber can be placed are returned unchanged (logged at debug level).
+
+    Parameters
+    ----------
+    sightlines : sequence of Sightline
+        Hosts.
+    seed : int or numpy.random.Generator
+        Randomness.
+    config : InsertConfig, optional
+        Insertion rules.
+    frac_without : float
+        Share of sightlines left without absorbers.
+
+    Returns
+    -------
+    list of Sightline
+        Copies, in order.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     out = []

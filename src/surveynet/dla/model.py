@@ -17,24 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from surveynet.config import from_dict
-from surveynet.dla.model_config import FCNConfig, RefinerConfig, WindowCNNConfig
+from surveynet.dla.config import FCNConfig, RefinerConfig, WindowCNNConfig
+from surveynet.nn.numpy_ops import same_padding
 
 OUTPUT_NAMES = ("logit", "offset", "log_nhi")
-
-
-def same_padding(length: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow 'SAME' padding (left, right) of a 1-D conv/pool.
-
-    Output length is ceil(length / stride); the extra pixel goes to the right, as in TF.
-
-    Examples
-    --------
-    >>> same_padding(400, 32, 3)
-    (15, 16)
-    """
-    out = -(-length // stride)
-    total = max((out - 1) * stride + kernel - length, 0)
-    return total // 2, total - total // 2
 
 
 def window_lengths(cfg: WindowCNNConfig) -> list[int]:

@@ -38,6 +38,11 @@ def _load_json(path: str | os.PathLike[str]) -> Any:
 def read_parks_truth(path: str | os.PathLike[str]) -> Table:
     """Injected absorbers of a Parks truth file.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Parks truth JSON (``.json`` or ``.json.gz``).
+
     Returns
     -------
     Table
@@ -80,6 +85,11 @@ def read_parks_truth(path: str | os.PathLike[str]) -> Table:
 
 def read_parks_predictions(path: str | os.PathLike[str]) -> tuple[Table, Table]:
     """Predicted absorbers and searched sightlines of a Parks prediction file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Parks prediction JSON (``.json`` or ``.json.gz``).
 
     Returns
     -------

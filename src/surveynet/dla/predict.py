@@ -1,38 +1,84 @@
-"""DLA prediction with the numpy engines (never torch): sightlines -> pixel outputs -> catalogue.
+"""DLA prediction with the numpy engines (never torch): sightlines -> catalogue.
 
-- :class:`DLAFinder` wraps a saved model (window CNN or FCN) and its preprocessing and returns,
-  for every pixel of a sightline's search range, the confidence, offset and log N_HI that the
-  core's voting and peak finding (:mod:`surveynet.dla.catalog`, dla.md §5) turn into absorbers.
-- :func:`predict_sightlines` routes each sightline to the high- or low-S/N model by S/N.
-- :func:`predict_file` (one coadd file; module level for :func:`surveynet.runner.run_batch`) and
-  :func:`predict_files` (many files, merged catalogue written atomically with provenance).
+The chain, for each sightline (:func:`catalog_with_stages`):
+
+1. finder: :class:`DLAFinder` wraps a saved model (window CNN or FCN) and its preprocessing and
+   returns, for every pixel of a sightline's search range, the confidence, offset and log N_HI
+   (:func:`predict_sightlines` routes each sightline to the finder of its S/N range);
+2. postprocess: vote peaks -> absorber rows (:func:`surveynet.dla.postprocess.peak_rows`,
+   dla.md §5);
+3. refine: second-stage localisers move every row, in turn (:mod:`surveynet.dla.refine`);
+4. vet: the absorber vetter sets DLA_CONFIDENCE and drops improbable rows
+   (:mod:`surveynet.dla.vet`);
+5. catalogue: core-overlap merge and typing
+   (:func:`surveynet.dla.postprocess.type_absorbers`), then the DLACAT and QSOCAT tables
+   (:func:`surveynet.dla.catalog.catalog_from_rows`).
+
+:func:`predict_file` runs the chain on one coadd file (module level, for
+:func:`surveynet.runner.run_batch`); :func:`predict_files` on many files, writing one merged
+catalogue atomically with its provenance, a ``FAILED`` HDU when some inputs failed (exit code 3
+of ``surveynet dla predict``) and the resolved config as JSON beside it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.table import vstack
 from numpy.typing import NDArray
 
-from surveynet.config import from_dict
-from surveynet.dla.catalog import Catalog, RefineGrids, SightlinePrediction
-from surveynet.dla.config import CatalogConfig, DataConfig
-from surveynet.dla.inputs import InputSpec, padded_input, search_pixels
+from surveynet.config import config_sidecar, from_dict, save_config, to_dict
+from surveynet.dla.catalog import Catalog, catalog_from_rows, merge_catalogs, write_catalog
+from surveynet.dla.config import DataConfig, DLAConfig, PredictConfig
+from surveynet.dla.data import pixel_labels, read_sightlines
+from surveynet.dla.postprocess import (
+    SightlinePrediction,
+    peak_rows,
+    searched_predictions,
+    type_absorbers,
+)
+from surveynet.dla.preprocess import InputSpec, padded_input
 from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
-from surveynet.dla.sightline import Sightline
-from surveynet.dla.vet import resolve_vetter
+from surveynet.dla.sightline import Sightline, search_pixels
+from surveynet.dla.vet import DLAVetter, resolve_vetter, row_features
 from surveynet.errors import InputError, ModelFormatError
+from surveynet.io.model import bundled_models_dir, load_model, resolve_model_path
+from surveynet.io.spectra import read_spectra
+from surveynet.predict import check_output, failed_table
+from surveynet.registry import get_numpy_engine
+from surveynet.runner import TaskResult, report_failures, run_batch
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "DEFAULT_MODELS",
+    "DLAFinder",
+    "EnsembleFinder",
+    "Finder",
+    "catalog_with_stages",
+    "load_finder",
+    "load_finders",
+    "merge_catalogs",
+    "nhi_bias",
+    "offset_bias",
+    "predict_config_for",
+    "predict_file",
+    "predict_files",
+    "predict_sightlines",
+    "resolve_refiner",
+    "route",
+]
+
 #: Bundled model names used when ``--model`` is not given (high S/N, low S/N).
 DEFAULT_MODELS = ("dla_fcn", "dla_fcn_lowsnr")
+
+#: TARGETID -> sightline on a refiner's own grid; one such mapping (or None) per refiner.
+RefineGrids = Mapping[int, Sightline] | Sequence[Mapping[int, Sightline] | None] | None
 
 
 def _sigmoid(x: NDArray[Any]) -> NDArray[np.float64]:
@@ -56,9 +102,6 @@ class DLAFinder:
     def __init__(
         self, model: str | os.PathLike[str], *, dtype: Any = np.float32, batch_size: int = 16
     ) -> None:
-        from surveynet.io.model import load_model
-        from surveynet.registry import get_numpy_engine
-
         saved = load_model(model, pipeline="dla")
         self.saved = saved
         self.architecture = saved.architecture
@@ -100,6 +143,18 @@ class DLAFinder:
         its validation split, one value per output sub-pixel phase ``(pixel - first) % len``,
         measured at training time by :func:`offset_bias`) is subtracted from the offsets, and
         ``preprocessing.nhi_bias`` (median log N_HI residual, :func:`nhi_bias`) from the N_HI.
+
+        Parameters
+        ----------
+        sightlines : sequence of Sightline
+            Sightlines read with the model's data config.
+        calibrated : bool
+            Subtract the stored offset and N_HI biases.
+
+        Returns
+        -------
+        list of SightlinePrediction
+            One per sightline, at its searched pixels.
         """
         if self.architecture == "dla_fcn":
             preds = self._predict_fcn(sightlines)
@@ -175,8 +230,6 @@ def _positive_residuals(
 ) -> list[tuple[NDArray[np.int64], NDArray[np.float64]]]:
     """Per sightline: (pixel - first searched pixel, prediction - label) of ``field`` ("offset" or
     "nhi") on the labelled positive pixels, from the uncalibrated outputs."""
-    from surveynet.dla.inputs import pixel_labels
-
     out = []
     for sl, p in zip(sightlines, finder.predict(sightlines, calibrated=False), strict=True):
         if p.pixel.size:
@@ -200,6 +253,20 @@ def offset_bias(
     ``phases`` defaults to the FCN up-sampling factor (the per-pixel outputs of one coarse pixel
     come from one feature vector centred on its first pixel) or 1 for the window CNN. Measure it on
     sightlines not used for the gradient steps (the training validation split).
+
+    Parameters
+    ----------
+    finder : DLAFinder
+        The model.
+    sightlines : sequence of Sightline
+        Labelled sightlines (``dlas``).
+    phases : int, optional
+        Output phases.
+
+    Returns
+    -------
+    list of float
+        Median residual per phase (pixels).
     """
     if phases is None:
         fcn = finder.architecture == "dla_fcn"
@@ -262,7 +329,19 @@ class EnsembleFinder:
         self, sightlines: Sequence[Sightline], *, calibrated: bool = True
     ) -> list[SightlinePrediction]:
         """Members' per-pixel outputs, averaged pixel by pixel (the constructor's checks make
-        every member predict on the same pixels)."""
+        every member predict on the same pixels).
+
+        Parameters
+        ----------
+        sightlines : sequence of Sightline
+            Sightlines read with the members' data config.
+        calibrated : bool
+            Apply each member's calibration.
+
+        Returns
+        -------
+        list of SightlinePrediction
+        """
         outs = [m.predict(sightlines, calibrated=calibrated) for m in self.members]
         return [
             SightlinePrediction(
@@ -283,13 +362,35 @@ def nhi_bias(finder: DLAFinder, sightlines: Sequence[Sightline]) -> float:
 
     Measure it on sightlines not used for the gradient steps (the training validation split); it is
     stored as ``preprocessing.nhi_bias`` and subtracted at prediction time.
+
+    Parameters
+    ----------
+    finder : DLAFinder
+        The model.
+    sightlines : sequence of Sightline
+        Labelled sightlines (``dlas``).
+
+    Returns
+    -------
+    float
+        Median residual (dex).
     """
     return _median([r for _, r in _positive_residuals(finder, sightlines, "nhi")])
 
 
 def load_finder(model: str | os.PathLike[str]) -> Finder:
     """One finder: a model directory or bundled name, or several joined by '+' (an
-    :class:`EnsembleFinder`; an existing directory whose name holds '+' is read as one model)."""
+    :class:`EnsembleFinder`; an existing directory whose name holds '+' is read as one model).
+
+    Parameters
+    ----------
+    model : str or os.PathLike
+        Directory, bundled name, or ``A+B`` names.
+
+    Returns
+    -------
+    DLAFinder or EnsembleFinder
+    """
     text = str(model)
     if "+" in text and not Path(text).exists():
         return EnsembleFinder([DLAFinder(m) for m in text.split("+") if m])
@@ -298,9 +399,17 @@ def load_finder(model: str | os.PathLike[str]) -> Finder:
 
 def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[Finder]:
     """Load the given models (:func:`load_finder`), or the bundled defaults that exist (high-
-    then low-S/N)."""
-    from surveynet.io.model import bundled_models_dir
+    then low-S/N).
 
+    Parameters
+    ----------
+    models : sequence of str or os.PathLike, or None
+        Models; None or empty: the bundled defaults.
+
+    Returns
+    -------
+    list of DLAFinder or EnsembleFinder
+    """
     if models:
         return [load_finder(m) for m in models]
     found: list[Finder] = [
@@ -317,11 +426,22 @@ def resolve_refiner(
     refiner: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     **kwargs: Any,
 ) -> list[DLARefiner]:
-    """The refiners to apply in turn: None = the bundled :data:`DEFAULT_REFINERS` that are
-    installed, "none" = no refinement, else model directories or bundled names (a list, or one
-    string with comma-separated names). ``kwargs`` go to :class:`DLARefiner`."""
-    from surveynet.io.model import bundled_models_dir
+    """The refiners to apply in turn.
 
+    Parameters
+    ----------
+    refiner : str, path, sequence of them, or None
+        None: the bundled :data:`~surveynet.dla.refine.DEFAULT_REFINERS` that are installed;
+        "none": no refinement; else model directories or bundled names (a list, or one string
+        with comma-separated names).
+    **kwargs
+        Passed to :class:`~surveynet.dla.refine.DLARefiner` (``iterations``, ``nhi_weight``,
+        ``shifts``).
+
+    Returns
+    -------
+    list of DLARefiner
+    """
     if refiner is None:
         names: list[str | os.PathLike[str]] = [
             m for m in DEFAULT_REFINERS if (bundled_models_dir() / m).is_dir()
@@ -336,40 +456,148 @@ def resolve_refiner(
 
 
 def route(finders: Sequence[Finder], s2n: float) -> Finder:
-    """The finder whose S/N range contains ``s2n`` (the first one when none or several do)."""
+    """The finder whose S/N range contains ``s2n`` (the first one when none or several do).
+
+    Parameters
+    ----------
+    finders : sequence of Finder
+        Candidates, in order.
+    s2n : float
+        The sightline's S/N.
+
+    Returns
+    -------
+    Finder
+    """
     for fd in finders:
         if fd.s2n_range[0] <= s2n < fd.s2n_range[1]:
             return fd
     return finders[0]
 
 
-def catalog_config_for(finder: Finder, base: CatalogConfig | None = None) -> CatalogConfig:
-    """The catalogue config with the model's label half-width (vote normalisation follows it)."""
-    from dataclasses import replace
+def predict_config_for(finder: Finder, base: PredictConfig | None = None) -> PredictConfig:
+    """The catalogue-step config with the model's label half-width (the vote normalisation).
 
-    return replace(base or CatalogConfig(), samplerange=finder.samplerange)
+    Parameters
+    ----------
+    finder : Finder
+        The finder whose outputs vote.
+    base : PredictConfig, optional
+        The run's config (default :class:`~surveynet.dla.config.PredictConfig`).
+
+    Returns
+    -------
+    PredictConfig
+        ``base`` with ``samplerange`` = the finder's.
+    """
+    return dataclasses.replace(base or PredictConfig(), samplerange=finder.samplerange)
+
+
+def catalog_with_stages(
+    sightlines: Sequence[Sightline],
+    predictions: Sequence[SightlinePrediction],
+    config: PredictConfig | None = None,
+    *,
+    rest_range: tuple[float, float] | None = (900.0, 1346.0),
+    refiner: Any = None,
+    refine_sightlines: RefineGrids = None,
+    vetter: DLAVetter | None = None,
+) -> Catalog:
+    """Finder outputs -> vote peaks -> refine -> vet -> catalogue (steps 2-5 of the module doc).
+
+    Parameters
+    ----------
+    sightlines : sequence of Sightline
+        The sightlines.
+    predictions : sequence of SightlinePrediction
+        One per sightline, same order (window centres, or per-pixel outputs).
+    config : PredictConfig, optional
+        Peak finding, vetter features and typing.
+    rest_range : tuple of float or None
+        Only predictions at pixels with rest wavelength in this range vote; None keeps all.
+    refiner : DLARefiner or sequence of them, optional
+        Second-stage localisers (anything with a ``refine(items)`` method) applied in turn to
+        the vote peaks before the vetter and the core-overlap merge.
+    refine_sightlines : mapping or sequence of mappings, optional
+        TARGETID -> the sightline on the refiner's own grid (when its data config differs from
+        the finder's), one mapping per refiner; default: the finder's sightline.
+    vetter : DLAVetter, optional
+        Replaces DLA_CONFIDENCE by its probability and drops the rows below its threshold.
+
+    Returns
+    -------
+    Catalog
+
+    Raises
+    ------
+    ValueError
+        Mismatched numbers of sightlines and predictions, or of refiners and grids.
+    """
+    cfg = config or PredictConfig()
+    searched = searched_predictions(sightlines, predictions, rest_range)
+    rows = [peak_rows(sl, pred, cfg) for sl, pred in zip(sightlines, searched, strict=True)]
+    refiners = [] if refiner is None else [refiner] if hasattr(refiner, "refine") else refiner
+    grids = (
+        list(refine_sightlines)
+        if isinstance(refine_sightlines, (list, tuple))
+        else [refine_sightlines] * len(refiners)
+    )
+    if len(grids) != len(refiners):
+        raise ValueError(f"{len(refiners)} refiners but {len(grids)} refine_sightlines")
+    for ref, grid in zip(refiners, grids, strict=True):
+        on = grid or {}
+        ref.refine([(on.get(sl.targetid, sl), r) for sl, r in zip(sightlines, rows, strict=True)])
+    if vetter is not None or cfg.vet_features:
+        for k, (sl, pred, r) in enumerate(zip(sightlines, searched, rows, strict=True)):
+            for row, f in zip(r, row_features(sl, pred, r), strict=True):
+                row["FEATURES"] = f
+            if vetter is not None:
+                rows[k] = vetter.vet(r)
+    rows = [type_absorbers(r, cfg) for r in rows]
+    cat = catalog_from_rows(sightlines, searched, rows, vet_features=cfg.vet_features)
+    log.info(
+        "%d absorbers (%d DLA) in %d sightlines",
+        len(cat.dlas),
+        int(np.sum(cat.dlas["ABSORBER_TYPE"] == "DLA")),
+        len(cat.qsos),
+    )
+    return cat
 
 
 def predict_sightlines(
     sightlines: Sequence[Sightline],
     finders: Sequence[Finder],
-    catalog: CatalogConfig | None = None,
+    config: PredictConfig | None = None,
     *,
     refiner: DLARefiner | Sequence[DLARefiner] | None = None,
     refine_sightlines: RefineGrids = None,
-    vetter: Any = None,
+    vetter: DLAVetter | None = None,
 ) -> Catalog:
     """Absorber catalogue of preprocessed sightlines (DLACAT + QSOCAT tables).
 
-    Each sightline goes to the finder of its S/N range (:func:`route`); its per-pixel outputs are
-    turned into absorbers by :func:`surveynet.dla.catalog.catalog_from_predictions` (dla.md §5)
-    with the vote normalisation of that model's label half-width; a ``refiner`` (or several,
-    in turn) moves every vote peak before the merge (``refine_sightlines``: TARGETID ->
-    sightline on its grid, one mapping per refiner); a ``vetter``
-    (:class:`surveynet.dla.vet.DLAVetter`) then sets DLA_CONFIDENCE and drops improbable ones.
-    """
-    from surveynet.dla.catalog import catalog_from_predictions
+    Each sightline goes to the finder of its S/N range (:func:`route`); its per-pixel outputs go
+    through :func:`catalog_with_stages` with the vote normalisation of that model's label
+    half-width.
 
+    Parameters
+    ----------
+    sightlines : sequence of Sightline
+        Sightlines read with the finders' data config.
+    finders : sequence of Finder
+        S/N-routed finders.
+    config : PredictConfig, optional
+        The catalogue step.
+    refiner : DLARefiner or sequence of them, optional
+        Second-stage localisers, applied in turn.
+    refine_sightlines : mapping or sequence of mappings, optional
+        TARGETID -> sightline on each refiner's grid (one mapping per refiner).
+    vetter : DLAVetter, optional
+        The absorber vetter.
+
+    Returns
+    -------
+    Catalog
+    """
     groups: dict[int, list[int]] = {}
     for i, sl in enumerate(sightlines):
         groups.setdefault(id(route(finders, sl.s2n)), []).append(i)
@@ -378,12 +606,11 @@ def predict_sightlines(
     for fid, idx in groups.items():
         fd = by_id[fid]
         sub = [sightlines[i] for i in idx]
-        preds = fd.predict(sub)
         parts.append(
-            catalog_from_predictions(
+            catalog_with_stages(
                 sub,
-                preds,
-                catalog_config_for(fd, catalog),
+                fd.predict(sub),
+                predict_config_for(fd, config),
                 rest_range=fd.spec.rest_range,
                 refiner=refiner,
                 refine_sightlines=refine_sightlines,
@@ -393,73 +620,64 @@ def predict_sightlines(
     return merge_catalogs(parts)
 
 
-def merge_catalogs(parts: Sequence[Catalog]) -> Catalog:
-    """Concatenate catalogues (an empty one when ``parts`` is empty)."""
-    from surveynet.dla.catalog import catalog_from_predictions
-
-    parts = [p for p in parts if p is not None]
-    if not parts:
-        return catalog_from_predictions([], [])
-    dl = [p.dlas for p in parts if len(p.dlas)]
-    return Catalog(dlas=vstack(dl) if dl else parts[0].dlas, qsos=vstack([p.qsos for p in parts]))
-
-
 def predict_file(
     path: str,
     *,
     models: Sequence[str] | None = None,
     qso_catalog: str,
     truth: str | None = None,
-    catalog: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
     skip_bal: bool = False,
     refiner: str | Sequence[str] | None = None,
     vetter: str | None = None,
 ) -> Catalog:
     """Catalogue of one DESI spectra/coadd file (module level, for the Dask runner).
 
+    Models may read their sightlines differently (camera, pixel size): each S/N-routed finder
+    gets the sightlines of its own data config (the S/N does not depend on the camera) and each
+    refiner crops sightlines on its own grid; the file is read once.
+
     Parameters
     ----------
     path : str
         Spectra or coadd file.
     models : sequence of str, optional
-        Model directories or bundled names (default :data:`DEFAULT_MODELS`).
+        Finder directories or bundled names (default :data:`DEFAULT_MODELS`).
     qso_catalog : str
         Redshift source: QuasarNET catalogue, zbest/redrock or truth file.
     truth : str, optional
         Truth file whose DLA_META absorbers are attached (not used by the finder).
-    catalog : dict, optional
-        :class:`~surveynet.dla.config.CatalogConfig` fields.
+    config : dict, optional
+        :class:`~surveynet.dla.config.PredictConfig` fields of the catalogue step (its
+        ``models``, ``refiner``, ``vetter`` and ``skip_bal`` are not read here: the arguments
+        below are the resolved ones).
     skip_bal : bool
         Leave out quasars ``qso_catalog`` flags as BAL (``DataConfig.skip_bal``).
     refiner : str or sequence of str, optional
         Second-stage localisers applied in turn (model directories or bundled names); None: none.
     vetter : str, optional
         Absorber vetter (model directory or bundled name, :mod:`surveynet.dla.vet`); None: none.
+
+    Returns
+    -------
+    Catalog
     """
-    import dataclasses
-
-    from surveynet.dla.sightline import read_sightlines
-    from surveynet.io.spectra import read_spectra
-
     finders = load_finders(models)
-    ccfg = from_dict(CatalogConfig, catalog or {})
+    pc = from_dict(PredictConfig, config or {})
     refs = resolve_refiner(
         "none" if not refiner else refiner,
-        iterations=ccfg.refine_iterations,
-        nhi_weight=ccfg.refine_nhi_weight,
-        shifts=ccfg.refine_shifts,
+        iterations=pc.refine_iterations,
+        nhi_weight=pc.refine_nhi_weight,
+        shifts=pc.refine_shifts,
     )
-    # models may read their sightlines differently (camera, pixel size): each S/N-routed model
-    # gets the sightlines of its own data config (the S/N does not depend on the camera); the
-    # file is read once
-    vet = None if vetter is None else resolve_vetter(vetter, ccfg.vet_threshold)
+    vet = None if vetter is None else resolve_vetter(vetter, pc.vet_threshold)
     data_of = {id(fd): dataclasses.replace(fd.data, skip_bal=skip_bal) for fd in finders}
     configs = list(dict.fromkeys(data_of.values()))
     ref_data = [dataclasses.replace(r.data, skip_bal=skip_bal) for r in refs]
     n_reads = len(set(configs) | set(ref_data))
     spectra = read_spectra(path) if n_reads > 1 else path
     read = {d: read_sightlines(spectra, qso_catalog, d, truth_path=truth) for d in configs}
-    for d in ref_data:  # each refiner crops sightlines on its own grid
+    for d in ref_data:
         if d not in read:
             read[d] = read_sightlines(spectra, qso_catalog, d)
     grids = [{sl.targetid: sl for sl in read[d]} for d in ref_data]
@@ -470,9 +688,7 @@ def predict_file(
             sls = [sl for sl in sls if data_of[id(route(finders, sl.s2n))] == d]
         log.info("%s: %d sightlines (camera %s)", path, len(sls), d.camera)
         parts.append(
-            predict_sightlines(
-                sls, finders, ccfg, refiner=refs, refine_sightlines=grids, vetter=vet
-            )
+            predict_sightlines(sls, finders, pc, refiner=refs, refine_sightlines=grids, vetter=vet)
         )
     return parts[0] if len(parts) == 1 else merge_catalogs(parts)
 
@@ -480,8 +696,6 @@ def predict_file(
 def _model_dirs(models: Sequence[str]) -> list[str]:
     """Resolved directories of model names/paths ('+' joins ensemble members); unknown ones kept
     as given."""
-    from surveynet.io.model import resolve_model_path
-
     out = []
     for m in models:
         parts = []
@@ -499,24 +713,56 @@ def predict_files(
     out: str | os.PathLike[str],
     *,
     qso_catalog: str | os.PathLike[str],
+    config: DLAConfig | None = None,
     models: Sequence[str] | None = None,
     truth: str | os.PathLike[str] | None = None,
-    catalog: CatalogConfig | None = None,
     workers: int = 0,
     scheduler: str | None = None,
     quiet: bool = False,
     overwrite: bool = False,
-    skip_bal: bool = False,
+    skip_bal: bool | None = None,
     refiner: str | os.PathLike[str] | None = None,
     vetter: str | os.PathLike[str] | None = None,
 ) -> tuple[Path, int, Catalog]:
     """Run the finder over many files (Dask runner) and write one merged catalogue atomically.
 
-    Bad files are reported (logged) and skipped; the others complete. ``skip_bal`` leaves out
-    BAL-flagged quasars (see :func:`predict_file`). ``refiner``: the second-stage localiser
-    (:func:`resolve_refiner`: None = the bundled ``dla_refiner``, "none" = no refinement).
-    ``vetter``: the absorber vetter (:func:`surveynet.dla.vet.resolve_vetter`: None = the bundled
-    ``dla_vetter``, "none" = none).
+    The outputs are checked before any work (refused unless ``overwrite``). Bad files are
+    reported (logged) and skipped; the others complete, and the catalogue gets a ``FAILED`` HDU
+    listing each bad file with its reason (``surveynet dla predict`` then exits with 3). The
+    resolved config (``config`` with the arguments below applied to its ``predict`` section) is
+    written beside the catalogue (:func:`surveynet.config.config_sidecar`), its hash and a
+    summary into the header.
+
+    Parameters
+    ----------
+    inputs : sequence of path
+        Spectra or coadd files.
+    out : path
+        Catalogue to write.
+    qso_catalog : path
+        Redshift source: QuasarNET catalogue, zbest/redrock or truth file.
+    config : DLAConfig, optional
+        The resolved config (its ``predict`` section; default :class:`DLAConfig`).
+    models : sequence of str, optional
+        Finders (overrides ``predict.models``; default: the bundled ``dla_fcn`` +
+        ``dla_fcn_lowsnr``).
+    truth : path, optional
+        Truth file whose DLA_META absorbers are attached.
+    workers, scheduler : int, str
+        :func:`surveynet.runner.run_batch` settings (0 = in process).
+    quiet : bool
+        No progress bar.
+    overwrite : bool
+        Replace an existing catalogue (and its config JSON).
+    skip_bal : bool, optional
+        Leave out BAL-flagged quasars (overrides ``predict.skip_bal``; see :func:`predict_file`).
+    refiner : str or path, optional
+        Second-stage localisers (overrides ``predict.refiner``; :func:`resolve_refiner`: None =
+        the bundled ``dla_refiner,dla_refiner_wide``, "none" = no refinement).
+    vetter : str or path, optional
+        Absorber vetter (overrides ``predict.vetter``;
+        :func:`surveynet.dla.vet.resolve_vetter`: None = the bundled ``dla_vetter``, "none" =
+        none).
 
     Returns
     -------
@@ -526,23 +772,39 @@ def predict_files(
         Number of input files that failed.
     catalog : Catalog
         The merged catalogue.
-    """
-    from surveynet.config import to_dict
-    from surveynet.dla.catalog import write_catalog
-    from surveynet.runner import report_failures, run_batch
 
+    Raises
+    ------
+    FileExistsError
+        The catalogue or its config JSON exists and ``overwrite`` is False.
+    InputError
+        No input, or every input failed (nothing is written).
+    """
+    cfg = config or DLAConfig()
+    given: dict[str, Any] = {}
+    if models is not None:
+        given["models"] = tuple(str(m) for m in models)
+    if skip_bal is not None:
+        given["skip_bal"] = bool(skip_bal)
+    if refiner is not None:
+        given["refiner"] = str(refiner)
+    if vetter is not None:
+        given["vetter"] = str(vetter)
+    pc = dataclasses.replace(cfg.predict, **given)
+    cfg = dataclasses.replace(cfg, predict=pc)
+    outp = check_output(out, overwrite)
+    cfg_path = check_output(config_sidecar(outp), overwrite)
     if not inputs:
         raise InputError("no input files")
-    finders = load_finders(models)  # fail early on a bad model
-    refs = resolve_refiner(refiner)
-    names = [str(m) for m in models] if models else [f.name for f in finders]
+    finders = load_finders(pc.models)  # fail early on a bad model
+    refs = resolve_refiner(pc.refiner)
+    names = list(pc.models) if pc.models else [f.name for f in finders]
     model_paths = [f.source for f in finders]
     hashes_full = [h for f in finders for h in f.weights_hashes]
     for r in refs:
         names.append(r.name)
         hashes_full.append(r.saved.weights_hash)
-    ccfg = catalog or CatalogConfig()
-    vet = resolve_vetter(vetter, ccfg.vet_threshold)
+    vet = resolve_vetter(pc.vetter, pc.vet_threshold)
     if vet is not None:
         names.append(vet.name)
         hashes_full.append(vet.saved.weights_hash)
@@ -556,7 +818,7 @@ def predict_files(
                 *learnt,
                 *used,
             )
-    results = run_batch(
+    results: list[TaskResult] = run_batch(
         predict_file,
         [str(p) for p in inputs],
         workers=workers,
@@ -566,8 +828,8 @@ def predict_files(
         models=model_paths,
         qso_catalog=str(qso_catalog),
         truth=None if truth is None else str(truth),
-        catalog=to_dict(ccfg),
-        skip_bal=skip_bal,
+        config=to_dict(pc),
+        skip_bal=pc.skip_bal,
         refiner=[str(r.saved.path) for r in refs],
         vetter=None if vet is None else str(vet.saved.path),
     )
@@ -585,6 +847,13 @@ def predict_files(
     extra += "" if vet is None else f" + vetter {vet.saved.path}"
     log.info("models %s%s (sha256 %s)", model_paths, extra, hashes_full)
     path = write_catalog(
-        out, merged, config=ccfg, model_name=short, model_hash=hashes, overwrite=overwrite
+        outp,
+        merged,
+        config=cfg,
+        model_name=short,
+        model_hash=hashes,
+        failed=failed_table(results),
+        overwrite=overwrite,
     )
+    save_config(cfg, cfg_path)
     return Path(path), n_bad, merged

@@ -26,22 +26,26 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surveynet.config import from_dict
-from surveynet.dla.config import DataConfig
-from surveynet.dla.inputs import search_pixels
-from surveynet.dla.model_config import RefinerConfig
-from surveynet.dla.sightline import Sightline
+from surveynet.dla.config import DataConfig, RefinerConfig
+from surveynet.dla.sightline import Sightline, pixel_position, search_pixels
 from surveynet.errors import ModelFormatError
+from surveynet.io.model import load_model
+from surveynet.registry import get_numpy_engine
+
+__all__ = [
+    "DEFAULT_REFINER",
+    "DEFAULT_REFINERS",
+    "DLARefiner",
+    "RefinerArrays",
+    "refiner_arrays",
+    "refiner_input",
+    "refiner_targets",
+]
 
 #: The bundled fine-grid refiner.
 DEFAULT_REFINER = "dla_refiner"
 #: Bundled refiners applied in turn by ``surveynet dla predict`` unless ``--refiner none``.
 DEFAULT_REFINERS: tuple[str, ...] = (DEFAULT_REFINER, "dla_refiner_wide")
-
-
-def pixel_position(sl: Sightline, wave: float) -> float:
-    """Fractional pixel index of observed wavelength ``wave`` (A) on the sightline's log grid."""
-    step = float(sl.loglam[1] - sl.loglam[0])
-    return float((np.log10(wave) - sl.loglam[0]) / step)
 
 
 def refiner_input(sl: Sightline, centres: NDArray[np.integer[Any]], cfg: RefinerConfig) -> Any:
@@ -50,6 +54,19 @@ def refiner_input(sl: Sightline, centres: NDArray[np.integer[Any]], cfg: Refiner
     Channels: flux (non-finite -> 0, clipped to +-10), 1-sigma error capped at ``error_cap``,
     and (rest wavelength - ``rest_center``) / ``rest_scale``. Outside the sightline the flux is 0,
     the error ``error_cap`` and the rest wavelength continues the log grid.
+
+    Parameters
+    ----------
+    sl : Sightline
+        The sightline.
+    centres : ndarray of int
+        Crop-centre pixels.
+    cfg : RefinerConfig
+        Crop length, error cap, rest-wavelength scaling.
+
+    Returns
+    -------
+    ndarray of shape (n, 3, cfg.crop), float32
     """
     centres = np.asarray(centres, dtype=np.int64).reshape(-1)
     half = cfg.crop // 2
@@ -77,6 +94,19 @@ def refiner_targets(
 
     The target is the truth absorber of ``sl.dlas`` with log N_HI >= ``nhi_min`` nearest to the
     centre, if within ``reach`` pixels; offset = its pixel position - centre (0 when none).
+
+    Parameters
+    ----------
+    sl : Sightline
+        The sightline with its truth absorbers.
+    centres : ndarray of int
+        Crop-centre pixels.
+    cfg : RefinerConfig
+        ``nhi_min`` and ``reach``.
+
+    Returns
+    -------
+    cls, offset, nhi : ndarray of shape (n,), float32
     """
     centres = np.asarray(centres, dtype=np.float64).reshape(-1)
     cls = np.zeros(centres.size, np.float32)
@@ -117,7 +147,23 @@ def refiner_arrays(
 ) -> RefinerArrays:
     """Training crops: jittered around every truth absorber (log N_HI >= ``nhi_min``) inside the
     searched range (``strong_crops`` more for log N_HI >= ``strong_nhi``), plus
-    ``negatives_per_sightline`` random searched pixels per sightline."""
+    ``negatives_per_sightline`` random searched pixels per sightline.
+
+    Parameters
+    ----------
+    sightlines : sequence of Sightline
+        Labelled sightlines.
+    cfg : RefinerConfig
+        Crop settings.
+    rng : numpy.random.Generator
+        Jitter and negative positions.
+    rest_range : tuple of float
+        Searched rest-frame range (A).
+
+    Returns
+    -------
+    RefinerArrays
+    """
     xs, labels = [], []
     for sl in sightlines:
         pix = search_pixels(sl, rest_range)
@@ -159,7 +205,7 @@ class DLARefiner:
         Weight of the refiner's log N_HI in the refined row's ``NHI`` (0: keep the first stage's).
     shifts : int
         The last round averages the refiner over crops shifted by -``shifts``..+``shifts`` pixels
-        (``CatalogConfig.refine_shifts``); 0: one crop.
+        (``predict.refine_shifts``); 0: one crop.
     dtype : numpy dtype
         Engine precision.
     """
@@ -173,9 +219,6 @@ class DLARefiner:
         shifts: int = 0,
         dtype: Any = np.float32,
     ) -> None:
-        from surveynet.io.model import load_model
-        from surveynet.registry import get_numpy_engine
-
         saved = load_model(model, pipeline="dla")
         if saved.architecture != "dla_refiner":
             raise ModelFormatError(
@@ -211,6 +254,11 @@ class DLARefiner:
         refiners), ``REFINE_P`` (probability of an absorber within ``reach`` at the last round)
         and ``REFINE_NHI``; ``NHI`` becomes (1 - ``nhi_weight``) x NHI + ``nhi_weight`` x
         REFINE_NHI. With ``config.apply_nhi_min`` set, rows of lower ``NHI`` are left as they are.
+
+        Parameters
+        ----------
+        items : sequence of (Sightline, list of dict)
+            Each sightline (on this refiner's grid) with its absorber rows.
         """
         cfg = self.config
         if cfg.apply_nhi_min is not None:

@@ -13,10 +13,20 @@
 The loop is :func:`surveynet.nn.loop.fit` (progress bar, safetensors checkpoint in
 ``<out>.work/``, ``--resume``); the best-validation weights are saved with
 :func:`surveynet.io.model.save_model`.
+
+The absorber vetter (``dla_vetter``) learns from catalogues, not sightlines:
+:func:`train_vetter` runs the finders and refiners it follows over training mocks
+(:func:`vetter_training_table`) and fits a logistic regression
+(:func:`surveynet.dla.vet.fit_logistic`) to the absorbers' features.
+
+:func:`train` is what ``surveynet dla train`` runs: it dispatches on ``model.architecture``
+through :data:`TRAINERS`. Every driver refuses an existing model directory unless ``overwrite``
+(or ``resume``) before any work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -31,26 +41,36 @@ from numpy.typing import NDArray
 from scipy.ndimage import median_filter
 
 from surveynet.config import config_hash, to_dict
-from surveynet.dla.inputs import (
-    ERROR_CHANNEL,
-    InputSpec,
-    padded_input,
-    pixel_labels,
-    search_pixels,
-)
-from surveynet.dla.model import FCN, OUTPUT_NAMES, Refiner, WindowCNN
-from surveynet.dla.model_config import (
-    DLATrainConfig,
+from surveynet.dla.config import (
+    DLAConfig,
+    EvaluateConfig,
     FCNConfig,
+    PredictConfig,
     RefinerConfig,
     TrainConfig,
     VetterConfig,
     WindowCNNConfig,
 )
-from surveynet.dla.sightline import Sightline
+from surveynet.dla.data import load_dataset, pixel_labels, read_training_sightlines, select_s2n
+from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers, searched
+from surveynet.dla.model import FCN, OUTPUT_NAMES, Refiner, WindowCNN
+from surveynet.dla.predict import (
+    DLAFinder,
+    load_finders,
+    merge_catalogs,
+    nhi_bias,
+    offset_bias,
+    predict_file,
+)
+from surveynet.dla.preprocess import ERROR_CHANNEL, InputSpec, padded_input
+from surveynet.dla.refine import refiner_arrays
+from surveynet.dla.sightline import Sightline, search_pixels
+from surveynet.dla.vet import COLUMN_PREFIX, FEATURES, fit_logistic, logistic_probability
 from surveynet.errors import ConfigError, InputError
-from surveynet.io.model import arrays_sha256, save_model
+from surveynet.io.model import arrays_sha256, load_model, resolve_model_path, save_model
 from surveynet.nn.loop import LoopConfig, fit
+from surveynet.nn.train import split_indices
+from surveynet.runner import report_failures, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +86,18 @@ def _optimizer(model: torch.nn.Module, tc: Any) -> tuple[torch.optim.Optimizer, 
     return opt, sched
 
 
-def input_spec(config: DLATrainConfig) -> InputSpec:
-    """The :class:`InputSpec` (stored with the model) of a training config."""
+def input_spec(config: DLAConfig) -> InputSpec:
+    """The :class:`InputSpec` (stored with the model) of a training config.
+
+    Parameters
+    ----------
+    config : DLAConfig
+        The training config.
+
+    Returns
+    -------
+    InputSpec
+    """
     arch = config.model.arch_config()
     window = arch.window if isinstance(arch, WindowCNNConfig) else config.dataset.kernel
     return InputSpec(
@@ -82,7 +112,18 @@ def input_spec(config: DLATrainConfig) -> InputSpec:
 
 
 def fcn_context(cfg: FCNConfig) -> int:
-    """Context pixels each side of the search region (half the receptive field, factor-rounded)."""
+    """Context pixels each side of the search region (half the receptive field, factor-rounded).
+
+    Parameters
+    ----------
+    cfg : FCNConfig
+        The architecture.
+
+    Returns
+    -------
+    int
+        Pixels, a multiple of ``cfg.factor``.
+    """
     f = cfg.factor
     half = cfg.receptive_field // 2 + 1
     return -(-half // f) * f
@@ -109,7 +150,25 @@ def fcn_arrays(
     with_error: bool = False,
 ) -> FCNArrays:
     """One fixed-length sample per sightline: search region + context, labels and mask (and,
-    ``with_error``, the continuum-level error that noise augmentation needs)."""
+    ``with_error``, the continuum-level error that noise augmentation needs).
+
+    Parameters
+    ----------
+    sightlines : sequence of Sightline
+        Labelled sightlines.
+    spec : InputSpec
+        Input channels and label settings.
+    cfg : FCNConfig
+        The architecture (context and down-sampling factor).
+    length : int, optional
+        Sample length (default: the longest search region plus context, factor-rounded).
+    with_error : bool
+        Also return the continuum-level error.
+
+    Returns
+    -------
+    FCNArrays
+    """
     ctx = fcn_context(cfg)
     regions = []
     for sl in sightlines:
@@ -152,7 +211,17 @@ NOISE_SMOOTH_PX = 101  # ~85 A at 62,996 m/s, wider than the troughs of log N < 
 
 def continuum_error(error: NDArray[np.float64]) -> NDArray[np.float64]:
     """The error at the continuum level: a running median over ``NOISE_SMOOTH_PX`` pixels, so
-    that it does not drop in absorption troughs (0 where the sightline has no data)."""
+    that it does not drop in absorption troughs (0 where the sightline has no data).
+
+    Parameters
+    ----------
+    error : ndarray of shape (n,)
+        1-sigma error (``inf`` = no data).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
     e = np.asarray(error, dtype=np.float64)
     ok = np.isfinite(e) & (e > 0)
     if not ok.any():
@@ -191,6 +260,11 @@ def degrade(
         Channel list and clip value.
     gen : torch.Generator
         Source of the targets and the noise.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, C, L)
+        The degraded inputs.
     """
     lo, hi = np.log(s2n_target[0]), np.log(s2n_target[1])
     target = torch.exp(lo + (hi - lo) * torch.rand(len(x), generator=gen))
@@ -225,7 +299,25 @@ def window_index(
     max_windows: int,
     rng: np.random.Generator,
 ) -> WindowIndex:
-    """Balanced window samples (min(#pos, #neg, max_windows) of each class per sightline)."""
+    """Balanced window samples (min(#pos, #neg, max_windows) of each class per sightline).
+
+    Parameters
+    ----------
+    sightlines : sequence of Sightline
+        Labelled sightlines.
+    spec : InputSpec
+        Input channels and label settings.
+    window : int
+        Window length.
+    max_windows : int
+        At most this many windows of each class per sightline.
+    rng : numpy.random.Generator
+        Sampling randomness.
+
+    Returns
+    -------
+    WindowIndex
+    """
     half = window // 2
     length = max(sl.n_pix for sl in sightlines) + window
     flux = np.zeros((len(sightlines), len(spec.channels), length), np.float32)
@@ -265,7 +357,21 @@ def window_index(
 def gather_windows(
     flux: torch.Tensor, sl_index: torch.Tensor, pixel: torch.Tensor, window: int
 ) -> torch.Tensor:
-    """Windows ``(B, C, window)`` centred on sightline ``pixel`` of the padded ``flux``."""
+    """Windows ``(B, C, window)`` centred on sightline ``pixel`` of the padded ``flux``.
+
+    Parameters
+    ----------
+    flux : torch.Tensor of shape (n_sl, C, L)
+        Padded sightlines (:attr:`WindowIndex.flux`).
+    sl_index, pixel : torch.Tensor of shape (B,)
+        Sightline and centre pixel of each window.
+    window : int
+        Window length.
+
+    Returns
+    -------
+    torch.Tensor of shape (B, C, window)
+    """
     ar = torch.arange(window)
     idx = pixel[:, None] + ar[None, :]  # padded index = pixel + half - half
     return flux[sl_index[:, None], :, idx].permute(0, 2, 1).contiguous()
@@ -286,6 +392,22 @@ def dla_loss(
     ``w_nhi`` mean(ΔN_HI²), both over positives; + ``l2`` Σ½w².
     'anchor': (Σ CE + N(½Σ Δoffset² + Σ masked ΔN_HI²) + N·l2·Σ½w²) / N with offsets over all
     labelled samples (dla.md §4.3).
+
+    Parameters
+    ----------
+    pred : torch.Tensor of shape (M, 3)
+        Logit, offset, log N_HI.
+    cls, offset, nhi, mask : torch.Tensor of shape (M,)
+        Labels and the 0/1 mask of labelled samples.
+    tc : TrainConfig
+        Balance and weights.
+    l2_terms : sequence of torch.Tensor
+        Weights under the L2 penalty.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
     """
     logit, o, h = pred[:, 0], pred[:, 1], pred[:, 2]
     m = mask > 0
@@ -315,7 +437,24 @@ def refiner_loss(
 ) -> torch.Tensor:
     """Refiner loss: BCE of the target flag + ``w_offset`` smooth-L1 (beta 0.1) of the offset in
     units of ``offset_unit`` px + ``w_nhi`` smooth-L1 of (log N_HI x ``nhi_scale``), both over
-    crops with a target."""
+    crops with a target.
+
+    Parameters
+    ----------
+    pred : torch.Tensor of shape (M, 3)
+        Logit, offset, log N_HI of each crop.
+    cls, offset, nhi : torch.Tensor of shape (M,)
+        Labels.
+    cfg : RefinerConfig
+        ``offset_unit`` and ``nhi_scale``.
+    tc : TrainConfig
+        ``w_offset`` and ``w_nhi``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
     ce = F.binary_cross_entropy_with_logits(pred[:, 0], cls)
     pos = cls > 0.5
     if not bool(pos.any()):
@@ -325,15 +464,7 @@ def refiner_loss(
     return ce + tc.w_offset * lo + tc.w_nhi * lh
 
 
-def _split(
-    n: int, frac: float, rng: np.random.Generator
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    order = rng.permutation(n)
-    n_val = round(frac * n) if n > 1 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def _build(config: DLATrainConfig) -> torch.nn.Module:
+def _build(config: DLAConfig) -> torch.nn.Module:
     arch = config.model.arch_config()
     with torch.random.fork_rng():
         torch.manual_seed(config.train.seed)  # scoped: the caller's RNG state is restored
@@ -345,7 +476,7 @@ def _build(config: DLATrainConfig) -> torch.nn.Module:
 
 
 def init_from(
-    model: torch.nn.Module, config: DLATrainConfig, init: str | os.PathLike[str]
+    model: torch.nn.Module, config: DLAConfig, init: str | os.PathLike[str]
 ) -> dict[str, Any]:
     """Load the weights of a saved DLA model into ``model`` (fine-tuning; ``--init``).
 
@@ -361,9 +492,16 @@ def init_from(
     model's outputs. Any other mismatch raises :class:`~surveynet.errors.ConfigError` naming the
     fields that differ. Returns the provenance recorded as ``training.init`` (model name, weights
     hash, and the saved dilations when grown).
-    """
-    from surveynet.io.model import load_model
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The freshly built model.
+    config : DLAConfig
+        Its config.
+    init : str or os.PathLike
+        The saved model (directory or bundled name).
+    """
     saved = load_model(init, pipeline="dla")
     arch = to_dict(config.model.arch_config())
     if saved.architecture != config.model.architecture:
@@ -414,7 +552,25 @@ def init_from(
     return meta
 
 
-def _check(config: DLATrainConfig) -> None:
+def _check_out(out: str | os.PathLike[str], overwrite: bool) -> Path:
+    """Refuse an existing model directory unless ``overwrite`` (before any work)."""
+    p = Path(out)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+    return p
+
+
+def _with_init(
+    config: DLAConfig, init: str | os.PathLike[str] | None
+) -> tuple[DLAConfig, str | None]:
+    """The config with ``train.init`` set from ``init`` (when given), and the init to load."""
+    if init is None:
+        return config, config.train.init
+    train = dataclasses.replace(config.train, init=str(init))
+    return dataclasses.replace(config, train=train), str(init)
+
+
+def _check(config: DLAConfig) -> None:
     arch = config.model.arch_config()
     if isinstance(arch, VetterConfig):
         raise ConfigError(
@@ -443,20 +599,15 @@ def _check(config: DLATrainConfig) -> None:
         )
 
 
-def select_s2n(sightlines: Sequence[Sightline], s2n_range: tuple[float, float]) -> list[Sightline]:
-    """Sightlines with s2n_range[0] <= S/N < s2n_range[1]."""
-    return [sl for sl in sightlines if s2n_range[0] <= sl.s2n < s2n_range[1]]
-
-
 def train_model(
-    config: DLATrainConfig,
+    config: DLAConfig,
     sightlines: Sequence[Sightline],
     out: str | os.PathLike[str],
     *,
     resume: bool = False,
     quiet: bool = False,
     command: str = "",
-    overwrite: bool = True,
+    overwrite: bool = False,
     max_batches: int = 0,
     init: str | os.PathLike[str] | None = None,
 ) -> Path:
@@ -464,8 +615,9 @@ def train_model(
 
     Parameters
     ----------
-    config : DLATrainConfig
-        Data, input, model and optimisation settings.
+    config : DLAConfig
+        Data, input, model and optimisation settings (``model.architecture`` one of
+        ``dla_fcn``, ``dla_window_cnn``, ``dla_refiner``).
     sightlines : sequence of Sightline
         Preprocessed sightlines with their absorbers (``.dlas``).
     out : path
@@ -477,17 +629,26 @@ def train_model(
     command : str
         The command line recorded in ``config.json`` (``training.command``).
     overwrite : bool
-        Replace an existing model directory.
+        Replace an existing model directory (checked before any work; ``resume`` also allows
+        it).
     max_batches : int
         Smoke-test knob: batches per epoch (0 = all).
     init : path or bundled model name, optional
-        Start from these weights (fine-tuning, :func:`init_from`); a resumed checkpoint wins.
+        Start from these weights (fine-tuning, :func:`init_from`; sets ``train.init``; default
+        ``config.train.init``); a resumed checkpoint wins.
 
     Returns
     -------
     Path
         The model directory.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and neither ``overwrite`` nor ``resume`` is set.
     """
+    out = _check_out(out, overwrite or resume)
+    config, init = _with_init(config, init)
     _check(config)
     tc = config.train
     spec = input_spec(config)
@@ -497,11 +658,10 @@ def train_model(
     if len(sls) < 2:
         raise InputError(f"only {len(sls)} sightlines in S/N range {pool}; need >= 2")
     rng = np.random.default_rng(tc.seed)
-    tr, va = _split(len(sls), tc.val_fraction, rng)
+    tr, va = split_indices(len(sls), tc.val_fraction, rng)
     model = _build(config)
     init_meta = init_from(model, config, init) if init is not None else None
     arch = config.model.arch_config()
-    out = Path(out)
     workdir = out.with_name(out.name + ".work")
     loop = LoopConfig(
         epochs=tc.epochs,
@@ -560,8 +720,6 @@ def train_model(
         val_data = None if a_va is None else [a_va.x, a_va.cls, a_va.offset, a_va.nhi, a_va.mask]
         n_samples = len(a_tr.x)
     elif isinstance(arch, RefinerConfig):
-        from surveynet.dla.refine import refiner_arrays
-
         r_tr = refiner_arrays([sls[i] for i in tr], arch, rng, spec.rest_range)
         r_va = refiner_arrays([sls[i] for i in va], arch, rng, spec.rest_range) if va.size else None
         log.info(
@@ -652,11 +810,9 @@ def train_model(
             overwrite=overwrite,
         )
 
-    path = save(overwrite)
+    path = save(overwrite or resume)
     is_finder = not isinstance(arch, RefinerConfig)
     if is_finder and (tc.calibrate_offsets or tc.calibrate_nhi) and va.size:
-        from surveynet.dla.predict import DLAFinder, nhi_bias, offset_bias
-
         # the calibration runs the saved model (numpy engine), then the metadata is rewritten
         val = [sls[i] for i in va]
         finder = DLAFinder(path)
@@ -672,70 +828,58 @@ def train_model(
     return path
 
 
-def read_training_sightlines(
-    files: Sequence[str | os.PathLike[str]],
-    truth: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    data: Any = None,
-    *,
-    max_sightlines: int = 0,
-) -> list[Sightline]:
-    """Preprocessed sightlines of mock coadd files with their truth absorbers (DLA_META).
-
-    ``truth`` is one truth file or several (e.g. the coadds of two mocks): their quasar redshifts
-    and absorbers are merged by TARGETID (a TARGETID in two files is an error).
-    """
-    from astropy.table import vstack
-
-    from surveynet.dla.config import DataConfig
-    from surveynet.dla.sightline import read_dla_truth, read_qso_redshifts, sightlines_from_spectra
-    from surveynet.io.spectra import read_spectra
-
-    cfg = data or DataConfig()
-    truths = [truth] if isinstance(truth, (str, os.PathLike)) else list(truth)
-    if not truths:
-        raise InputError("no truth file")
-    z = vstack([read_qso_redshifts(t, cfg) for t in truths])
-    ids, counts = np.unique(np.asarray(z["TARGETID"]), return_counts=True)
-    if np.any(counts > 1):
-        raise InputError(
-            f"TARGETID {int(ids[counts > 1][0])} appears in more than one truth file "
-            f"({', '.join(map(str, truths))})"
-        )
-    dlas: dict[int, list[Any]] = {}
-    for t in truths:
-        dlas.update(read_dla_truth(t, cfg))
-    out: list[Sightline] = []
-    for f in files:
-        out.extend(sightlines_from_spectra(read_spectra(f), z, cfg, dlas=dlas))
-        if max_sightlines and len(out) >= max_sightlines:
-            return out[:max_sightlines]
-    log.info(
-        "%d training sightlines (%d absorbers) from %d files",
-        len(out),
-        sum(len(s.dlas) for s in out),
-        len(files),
-    )
-    return out
-
-
 def train_window_dataset(
-    config: DLATrainConfig,
+    config: DLAConfig,
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
     resume: bool = False,
     quiet: bool = False,
     command: str = "",
-    overwrite: bool = True,
+    overwrite: bool = False,
     init: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Train the window CNN on a window dataset (:func:`surveynet.dla.datasets.save_dataset`).
+    """Train the window CNN on a window dataset (:func:`surveynet.dla.data.save_dataset`).
 
     Border windows (label -1) are dropped; the last ``train.val_fraction`` of a seeded permutation
-    is the validation set. ``init`` starts from a saved model's weights (:func:`init_from`).
-    """
-    from surveynet.dla.datasets import load_dataset
+    is the validation set.
 
+    Parameters
+    ----------
+    config : DLAConfig
+        ``model.architecture`` must be ``dla_window_cnn``.
+    path : path
+        The ``.npz`` or FITS window dataset.
+    out : path
+        Model directory to write.
+    resume : bool
+        Continue from ``<out>.work/checkpoint.safetensors``.
+    quiet : bool
+        No progress bar.
+    command : str
+        The command line recorded in ``config.json``.
+    overwrite : bool
+        Replace an existing model directory (checked before any work; ``resume`` also allows
+        it).
+    init : path or bundled model name, optional
+        Start from a saved model's weights (:func:`init_from`; default ``config.train.init``).
+
+    Returns
+    -------
+    Path
+        The model directory.
+
+    Raises
+    ------
+    ConfigError
+        Another architecture.
+    InputError
+        Windows of another shape than the model's.
+    FileExistsError
+        ``out`` exists and neither ``overwrite`` nor ``resume`` is set.
+    """
+    out = _check_out(out, overwrite or resume)
+    config, init = _with_init(config, init)
     arch = config.model.arch_config()
     if not isinstance(arch, WindowCNNConfig):
         raise ConfigError("a window dataset (.npz) trains only model.architecture=dla_window_cnn")
@@ -749,7 +893,7 @@ def train_window_dataset(
     keep = np.flatnonzero(ds.labels_classifier >= 0)
     tc = config.train
     rng = np.random.default_rng(tc.seed)
-    tr, va = _split(keep.size, tc.val_fraction, rng)
+    tr, va = split_indices(keep.size, tc.val_fraction, rng)
     cols = [
         ds.flux.astype(np.float32),
         (ds.labels_classifier == 1).astype(np.float32),
@@ -766,7 +910,6 @@ def train_window_dataset(
         x, c, o, h = batch
         return dla_loss(mdl(x), c, o, h, torch.ones_like(c), tc, l2_terms)
 
-    out = Path(out)
     loop = LoopConfig(
         epochs=tc.epochs, batch_size=tc.batch_size, seed=tc.seed, patience=tc.patience, quiet=quiet
     )
@@ -807,5 +950,288 @@ def train_window_dataset(
             "history": history.rows,
             **({"init": init_meta} if init_meta is not None else {}),
         },
+        overwrite=overwrite or resume,
+    )
+
+
+# ----------------------------------------------------------------------------- vetter
+
+
+def _pair_truths(
+    files: Sequence[str | os.PathLike[str]], truths: Sequence[str | os.PathLike[str]]
+) -> dict[str, list[str]]:
+    """truth file -> its coadd files: the only truth, or the truth in the file's folder."""
+    if not truths:
+        raise InputError("the vetter needs --truth (the mocks' TRUTH and DLA_META)")
+    groups: dict[str, list[str]] = {str(t): [] for t in truths}
+    by_dir = {str(Path(t).resolve().parent): str(t) for t in truths}
+    for f in files:
+        if len(truths) == 1:
+            groups[str(truths[0])].append(str(f))
+            continue
+        t = by_dir.get(str(Path(f).resolve().parent))
+        if t is None:
+            raise InputError("no --truth file in the folder of this coadd", path=str(f))
+        groups[t].append(str(f))
+    return {t: fs for t, fs in groups.items() if fs}
+
+
+def vetter_training_table(
+    files: Sequence[str | os.PathLike[str]],
+    truths: Sequence[str | os.PathLike[str]],
+    config: VetterConfig,
+    *,
+    quiet: bool = False,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Features and labels of the catalogue absorbers of mock files (LYB-typed ones left out).
+
+    The catalogue is made as ``surveynet dla predict`` makes it, with the finders and refiners
+    of ``config`` and no vetter; an absorber's label is whether
+    :func:`surveynet.dla.evaluate.match_absorbers` (10 A) pairs it with a truth absorber inside
+    the searched range.
+
+    Parameters
+    ----------
+    files : sequence of path
+        Mock coadd files.
+    truths : sequence of path
+        Their truth files (one, or one per folder of coadds).
+    config : VetterConfig
+        Finders, refiners, ``skip_bal`` and ``workers``.
+    quiet : bool
+        No progress bar.
+
+    Returns
+    -------
+    features : ndarray of shape (n, n_features)
+        :data:`surveynet.dla.vet.FEATURES` of each absorber.
+    real : ndarray of shape (n,), bool
+        Whether it matches a truth absorber.
+
+    Raises
+    ------
+    InputError
+        A coadd file failed (the error names the file and the reason), or no truth file.
+    """
+    finders = [str(f.source) for f in load_finders(list(config.finders))]
+    refiners = [str(resolve_model_path(r)) for r in config.refiners]
+    xs, ys = [], []
+    for truth, fs in _pair_truths(files, truths).items():
+        results = run_batch(
+            predict_file,
+            fs,
+            workers=config.workers,
+            quiet=quiet,
+            desc="vetter features",
+            models=finders,
+            qso_catalog=truth,
+            config=to_dict(PredictConfig(vet_features=True)),
+            skip_bal=config.skip_bal,
+            refiner=refiners,
+        )
+        if report_failures(results):
+            bad = next(r for r in results if not r.ok)
+            raise InputError(f"vetter features failed: {bad.error}", path=bad.input)
+        cat = merge_catalogs([r.value for r in results])
+        tab, _ = read_truth_absorbers(truth)
+        res = match_absorbers(tab[searched(tab, cat.qsos)[0]], cat.dlas, EvaluateConfig())
+        keep = np.char.strip(np.asarray(res.pred["ABSORBER_TYPE"]).astype(str)) != "LYB"
+        xs.append(
+            np.column_stack(
+                [np.asarray(res.pred[COLUMN_PREFIX + n.upper()], float) for n in FEATURES]
+            )[keep]
+        )
+        ys.append(np.asarray(res.pred["MATCHED"], bool)[keep])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def train_vetter(
+    config: DLAConfig,
+    files: Sequence[str | os.PathLike[str]],
+    truths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+    command: str = "",
+    overwrite: bool = False,
+) -> Path:
+    """Fit and save a ``dla_vetter`` (``surveynet dla train --set model.architecture=dla_vetter``).
+
+    The fit is deterministic.
+
+    Parameters
+    ----------
+    config : DLAConfig
+        Its ``model.vetter`` names the finders and refiners whose catalogue absorbers are
+        learned from, the L2 penalty and the threshold stored with the model.
+    files : sequence of path
+        Mock coadd files.
+    truths : sequence of path
+        Their truth files.
+    out : path
+        Model directory to write.
+    resume : bool
+        Not available: the fit is one deterministic step (True raises).
+    quiet : bool
+        No progress bar.
+    command : str
+        The command line recorded in ``config.json``.
+    overwrite : bool
+        Replace an existing model directory (checked before any work).
+
+    Returns
+    -------
+    Path
+        The model directory.
+
+    Raises
+    ------
+    ConfigError
+        ``resume`` is set.
+    FileExistsError
+        ``out`` exists and ``overwrite`` is False.
+    InputError
+        A coadd file failed, or the absorbers are all real or all false.
+    """
+    if resume:
+        raise ConfigError("the vetter fit is one step: --resume does not apply to dla_vetter")
+    out = _check_out(out, overwrite)
+    vc = config.model.vetter
+    x, y = vetter_training_table(files, truths, vc, quiet=quiet)
+    log.info("vetter: %d absorbers, %.1f %% real", len(y), 100.0 * y.mean())
+    tensors = fit_logistic(x, y, l2=vc.l2)
+    p = np.clip(logistic_probability(tensors, x), 1e-12, 1 - 1e-12)
+    logloss = float(-np.mean(y * np.log(p) + (~y) * np.log(1 - p)))
+    training = {
+        "command": command,
+        "config": to_dict(config),
+        "config_hash": config_hash(config),
+        "n_absorbers": len(y),
+        "n_real": int(y.sum()),
+        "log_loss": logloss,
+        "n_files": len(files),
+    }
+    path = save_model(
+        out,
+        tensors,
+        pipeline="dla",
+        architecture="dla_vetter",
+        config=to_dict(vc),
+        label_names=["real"],
+        training=training,
+        overwrite=overwrite,
+    )
+    log.info("saved %s (training log loss %.4f)", path, logloss)
+    return path
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def _is_window_dataset(inputs: Sequence[str | os.PathLike[str]]) -> bool:
+    return len(inputs) == 1 and str(inputs[0]).endswith(".npz")
+
+
+def _train_on_sightlines(
+    config: DLAConfig,
+    inputs: Sequence[str | os.PathLike[str]],
+    truths: Sequence[str | os.PathLike[str]],
+    out: Path,
+    **options: Any,
+) -> Path:
+    """Finders and refiners: coadd files with their truth -> labelled sightlines -> training."""
+    if _is_window_dataset(inputs):
+        raise ConfigError("a window dataset (.npz) trains only model.architecture=dla_window_cnn")
+    if not truths:
+        raise InputError("coadd inputs need --truth (z_qso and DLA_META absorbers)")
+    sls = read_training_sightlines(inputs, truths, config.data)
+    return train_model(config, sls, out, **options)
+
+
+def _train_window_cnn(
+    config: DLAConfig,
+    inputs: Sequence[str | os.PathLike[str]],
+    truths: Sequence[str | os.PathLike[str]],
+    out: Path,
+    **options: Any,
+) -> Path:
+    """The window CNN: one prepared ``.npz`` window dataset, or coadd files with their truth."""
+    if _is_window_dataset(inputs):
+        return train_window_dataset(config, inputs[0], out, **options)
+    return _train_on_sightlines(config, inputs, truths, out, **options)
+
+
+#: Training driver of each architecture: ``driver(config, inputs, truths, out, **options)``.
+TRAINERS: dict[str, Callable[..., Path]] = {
+    "dla_fcn": _train_on_sightlines,
+    "dla_refiner": _train_on_sightlines,
+    "dla_window_cnn": _train_window_cnn,
+    "dla_vetter": train_vetter,
+}
+
+
+def train(
+    config: DLAConfig,
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    truths: Sequence[str | os.PathLike[str]] = (),
+    resume: bool = False,
+    quiet: bool = False,
+    command: str = "",
+    overwrite: bool = False,
+) -> Path:
+    """Train the architecture ``config.model.architecture`` names (``surveynet dla train``).
+
+    Dispatches through :data:`TRAINERS`.
+
+    Parameters
+    ----------
+    config : DLAConfig
+        The resolved config (``train.init``: fine-tuning start; ``data.max_sightlines``: the
+        training-set size).
+    inputs : sequence of path
+        Mock or DESI coadd files, or one prepared ``.npz`` window dataset (window CNN).
+    out : path
+        Model directory to write.
+    truths : sequence of path
+        Truth files (z_qso and DLA_META absorbers) of the coadd files.
+    resume : bool
+        Continue from ``<out>.work`` (not for the vetter, whose fit is one step).
+    quiet : bool
+        No progress bar.
+    command : str
+        The command line recorded in ``config.json``.
+    overwrite : bool
+        Replace an existing model directory (checked before any work).
+
+    Returns
+    -------
+    Path
+        The model directory.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and neither ``overwrite`` nor ``resume`` is set.
+    ConfigError
+        An architecture without a driver, or inputs it cannot train on.
+    """
+    driver = TRAINERS.get(config.model.architecture)
+    if driver is None:
+        raise ConfigError(
+            f"no training driver for model.architecture={config.model.architecture!r}; "
+            f"known: {', '.join(sorted(TRAINERS))}"
+        )
+    out = _check_out(out, overwrite or resume)
+    return driver(
+        config,
+        list(inputs),
+        list(truths),
+        out,
+        resume=resume,
+        quiet=quiet,
+        command=command,
         overwrite=overwrite,
     )

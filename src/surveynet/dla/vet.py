@@ -4,11 +4,12 @@ The first stage's ``DLA_CONFIDENCE`` (min(1, summed votes)) is 1 for most absorb
 little about the weak ones; false DLAs gather where the spectrum is noisiest (the blue end of
 the B camera) and at low S/N. The vetter is a logistic regression on per-absorber features that
 the catalogue step has at hand. It is trained on the catalogue absorbers of training mocks
-(``surveynet dla train --set model.architecture=dla_vetter``): label 1 when a truth absorber
-(any log N_HI) lies within the matching tolerance (:func:`surveynet.dla.evaluate.match_absorbers`,
-10 A). In ``surveynet dla predict`` it replaces ``DLA_CONFIDENCE`` by that probability, after the
-refiners and before the core-overlap merge, and drops absorbers below its threshold
-(``CatalogConfig.vet_threshold``; the model's own by default).
+(``surveynet dla train --set model.architecture=dla_vetter``, whose driver is
+:func:`surveynet.dla.train.train_vetter`): label 1 when a truth absorber (any log N_HI) lies
+within the matching tolerance (:func:`surveynet.dla.evaluate.match_absorbers`, 10 A). In
+``surveynet dla predict`` it replaces ``DLA_CONFIDENCE`` by that probability, after the refiners
+and before the core-overlap merge, and drops absorbers below its threshold
+(``predict.vet_threshold``; the model's own by default).
 
 Features (:data:`FEATURES`; "peak" is the first stage's vote peak, "position" the absorber's
 final pixel after the refiners, on the finder's grid):
@@ -34,39 +35,37 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from surveynet.constants import LYA_REST
+from surveynet.dla.config import VET_COLUMN_PREFIX, VET_FEATURES
+from surveynet.dla.postprocess import SightlinePrediction
+from surveynet.dla.sightline import Sightline, pixel_position
 from surveynet.errors import InputError, ModelFormatError
+from surveynet.io.model import load_model
+from surveynet.sim.voigt import voigt_tau
 
-if TYPE_CHECKING:
-    from surveynet.dla.catalog import SightlinePrediction
-    from surveynet.dla.sightline import Sightline
-
-FEATURES: tuple[str, ...] = (
-    "log_votes",
-    "pix_conf_max",
-    "pix_conf_mean",
-    "nhi",
-    "nhi_std",
-    "log_err",
-    "flux",
-    "core_flux",
-    "core_signif",
-    "refine_logit",
-    "refine_shift",
-    "log_s2n",
-    "log_wave",
-    "rest_wave",
-    "n_peaks",
-    "log_err_rel",
+__all__ = [
+    "COLUMN_PREFIX",
+    "DEFAULT_VETTER",
+    "FEATURES",
+    "TENSORS",
+    "DLAVetter",
+    "fit_logistic",
+    "logistic_probability",
+    "resolve_vetter",
+    "row_features",
     "voigt_lr",
-)
+]
 
-#: catalogue column of feature ``name`` (``CatalogConfig.vet_features``)
-COLUMN_PREFIX = "VET_"
+#: The input features, in order (:data:`surveynet.dla.config.VET_FEATURES`).
+FEATURES: tuple[str, ...] = VET_FEATURES
+
+#: catalogue column of feature ``name`` (``predict.vet_features``)
+COLUMN_PREFIX = VET_COLUMN_PREFIX
 
 #: tensors of a ``dla_vetter`` model (feature standardisation, then the logistic regression)
 TENSORS = ("mean", "scale", "weight", "bias")
@@ -89,10 +88,25 @@ def voigt_lr(
     iterations); the variance of a pixel is error^2 + (forest_sigma x c x model)^2 and its log
     enters chi2, so that a model cannot win by inflating the variance. NaN with fewer than 20
     usable pixels. Larger is more absorber-like.
-    """
-    from surveynet.dla.config import LYA_REST
-    from surveynet.sim.voigt import voigt_tau
 
+    Parameters
+    ----------
+    sl : Sightline
+        The sightline.
+    wave : float
+        Observed Lyman-alpha wavelength of the absorber (A).
+    nhi : float
+        Its log N_HI (at least 20 in the model).
+    half_width : float
+        Half-width of the fitted window (A).
+    forest_sigma : float
+        Relative forest scatter added to the variance.
+
+    Returns
+    -------
+    float
+        chi2(flat) - chi2(Voigt); NaN with fewer than 20 usable pixels.
+    """
     w = sl.wave
     m = (np.abs(w - wave) < half_width) & np.isfinite(sl.error) & (sl.error > 0)
     if int(m.sum()) < 20:
@@ -121,12 +135,23 @@ def row_features(
 ) -> NDArray[np.float64]:
     """The :data:`FEATURES` of one sightline's absorber rows, shape (len(rows), n_features).
 
-    ``rows`` are :func:`surveynet.dla.catalog.peak_rows` dicts (``pix``, ``VOTES``, ``NHI``,
+    ``rows`` are :func:`surveynet.dla.postprocess.peak_rows` dicts (``pix``, ``VOTES``, ``NHI``,
     ``NHI_STD``, ``WAVE``), possibly refined (``WAVE_FIRST``, ``REFINE_P``); ``prediction`` is
     the per-pixel output restricted to the searched range. Missing values become 0.
-    """
-    from surveynet.dla.refine import pixel_position
 
+    Parameters
+    ----------
+    sl : Sightline
+        The sightline (the finder's grid).
+    prediction : SightlinePrediction
+        Its outputs at the searched pixels.
+    rows : sequence of dict
+        Its absorber rows.
+
+    Returns
+    -------
+    ndarray of shape (len(rows), len(FEATURES))
+    """
     out = np.zeros((len(rows), len(FEATURES)))
     if not rows:
         return out
@@ -170,7 +195,19 @@ def row_features(
 def logistic_probability(
     tensors: dict[str, NDArray[Any]], x: NDArray[np.floating[Any]]
 ) -> NDArray[np.float64]:
-    """P(real) of (n, n_features) features under ``dla_vetter`` tensors (:func:`fit_logistic`)."""
+    """P(real) of (n, n_features) features under ``dla_vetter`` tensors (:func:`fit_logistic`).
+
+    Parameters
+    ----------
+    tensors : dict
+        ``mean``, ``scale``, ``weight``, ``bias``.
+    x : ndarray of shape (n, n_features)
+        Features.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
     z = ((np.asarray(x, np.float64) - tensors["mean"]) / tensors["scale"]) @ tensors["weight"]
     return 1.0 / (1.0 + np.exp(-(z + float(np.asarray(tensors["bias"]).reshape(-1)[0]))))
 
@@ -183,6 +220,17 @@ def fit_logistic(
     The penalty is l2 x n x |w|^2 / 2 on the weights (not the intercept). Returns the tensors
     of a ``dla_vetter`` model: ``mean``, ``scale`` (feature standardisation), ``weight``,
     ``bias``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, k)
+        Features.
+    y : ndarray of shape (n,), bool
+        Labels.
+    l2 : float
+        Penalty per sample on the standardised weights.
+    max_iter : int
+        Newton iterations at most.
 
     Examples
     --------
@@ -230,8 +278,6 @@ class DLAVetter:
     """
 
     def __init__(self, model: str | os.PathLike[str], *, threshold: float | None = None) -> None:
-        from surveynet.io.model import load_model
-
         saved = load_model(model, pipeline="dla")
         if saved.architecture != "dla_vetter":
             raise ModelFormatError(
@@ -261,12 +307,33 @@ class DLAVetter:
         return str(self.saved.name)
 
     def probability(self, features: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
-        """Probability that each absorber is real, from its (n, n_features) features."""
+        """Probability that each absorber is real, from its (n, n_features) features.
+
+        Parameters
+        ----------
+        features : ndarray of shape (n, n_features)
+            :func:`row_features`.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
         return logistic_probability(self.tensors, features)
 
     def vet(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Set each row's ``DLA_CONFIDENCE`` to the vetter's probability; return the rows at or
-        above the threshold. Each row carries its :func:`row_features` as ``FEATURES``."""
+        above the threshold. Each row carries its :func:`row_features` as ``FEATURES``.
+
+        Parameters
+        ----------
+        rows : list of dict
+            One sightline's rows with ``FEATURES``.
+
+        Returns
+        -------
+        list of dict
+            The rows at or above the threshold.
+        """
         if not rows:
             return rows
         p = self.probability(np.array([r["FEATURES"] for r in rows]))
@@ -276,132 +343,21 @@ class DLAVetter:
 
 
 def resolve_vetter(vetter: Any, threshold: float | None = None) -> DLAVetter | None:
-    """A :class:`DLAVetter` from a model name/path, None (the bundled one) or "none" (off)."""
+    """A :class:`DLAVetter` from a model name/path, None (the bundled one) or "none" (off).
+
+    Parameters
+    ----------
+    vetter : DLAVetter, str, os.PathLike or None
+        A vetter, a model name/path, None (the bundled one) or "none" (off).
+    threshold : float, optional
+        Overrides the model's threshold.
+
+    Returns
+    -------
+    DLAVetter or None
+    """
     if isinstance(vetter, DLAVetter):
         return vetter
     if vetter is not None and str(vetter).lower() == "none":
         return None
     return DLAVetter(DEFAULT_VETTER if vetter is None else vetter, threshold=threshold)
-
-
-def _pair_truths(
-    files: Sequence[str | os.PathLike[str]], truths: Sequence[str | os.PathLike[str]]
-) -> dict[str, list[str]]:
-    """truth file -> its coadd files: the only truth, or the truth in the file's folder."""
-    from pathlib import Path
-
-    if not truths:
-        raise InputError("the vetter needs --truth (the mocks' TRUTH and DLA_META)")
-    groups: dict[str, list[str]] = {str(t): [] for t in truths}
-    by_dir = {str(Path(t).resolve().parent): str(t) for t in truths}
-    for f in files:
-        if len(truths) == 1:
-            groups[str(truths[0])].append(str(f))
-            continue
-        t = by_dir.get(str(Path(f).resolve().parent))
-        if t is None:
-            raise InputError("no --truth file in the folder of this coadd", path=str(f))
-        groups[t].append(str(f))
-    return {t: fs for t, fs in groups.items() if fs}
-
-
-def vetter_training_table(
-    files: Sequence[str | os.PathLike[str]],
-    truths: Sequence[str | os.PathLike[str]],
-    config: Any,
-    *,
-    quiet: bool = False,
-) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Features and labels of the catalogue absorbers of mock files (LYB-typed ones left out).
-
-    The catalogue is made as ``surveynet dla predict`` makes it, with the finders and refiners
-    of ``config`` (:class:`surveynet.dla.model_config.VetterConfig`) and no vetter; an
-    absorber's label is whether :func:`surveynet.dla.evaluate.match_absorbers` (10 A) pairs it
-    with a truth absorber inside the searched range.
-    """
-    from surveynet.config import to_dict
-    from surveynet.dla.config import CatalogConfig, MatchConfig
-    from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers, searched
-    from surveynet.dla.predict import load_finders, merge_catalogs, predict_file
-    from surveynet.io.model import resolve_model_path
-    from surveynet.runner import report_failures, run_batch
-
-    finders = [str(f.source) for f in load_finders(list(config.finders))]
-    refiners = [str(resolve_model_path(r)) for r in config.refiners]
-    xs, ys = [], []
-    for truth, fs in _pair_truths(files, truths).items():
-        results = run_batch(
-            predict_file,
-            fs,
-            workers=config.workers,
-            quiet=quiet,
-            desc="vetter features",
-            models=finders,
-            qso_catalog=truth,
-            catalog=to_dict(CatalogConfig(vet_features=True)),
-            skip_bal=config.skip_bal,
-            refiner=refiners,
-        )
-        if report_failures(results):
-            bad = next(r for r in results if not r.ok)
-            raise InputError(f"vetter features failed: {bad.error}", path=bad.item)
-        cat = merge_catalogs([r.value for r in results])
-        tab, _ = read_truth_absorbers(truth)
-        res = match_absorbers(tab[searched(tab, cat.qsos)[0]], cat.dlas, MatchConfig())
-        keep = np.char.strip(np.asarray(res.pred["ABSORBER_TYPE"]).astype(str)) != "LYB"
-        xs.append(
-            np.column_stack(
-                [np.asarray(res.pred[COLUMN_PREFIX + n.upper()], float) for n in FEATURES]
-            )[keep]
-        )
-        ys.append(np.asarray(res.pred["MATCHED"], bool)[keep])
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def train_vetter(
-    config: Any,
-    files: Sequence[str | os.PathLike[str]],
-    truths: Sequence[str | os.PathLike[str]],
-    out: str | os.PathLike[str],
-    *,
-    quiet: bool = False,
-    command: str = "",
-    overwrite: bool = True,
-) -> Any:
-    """Fit and save a ``dla_vetter`` (``surveynet dla train --set model.architecture=dla_vetter``).
-
-    ``config`` is a :class:`surveynet.dla.model_config.DLATrainConfig`; its
-    ``model.vetter`` names the finders and refiners whose catalogue absorbers are learned from,
-    the L2 penalty and the threshold stored with the model. The fit is deterministic.
-    """
-    import logging
-
-    from surveynet.config import to_dict
-    from surveynet.io.model import save_model
-
-    log = logging.getLogger(__name__)
-    vc = config.model.vetter
-    x, y = vetter_training_table(files, truths, vc, quiet=quiet)
-    log.info("vetter: %d absorbers, %.1f %% real", len(y), 100.0 * y.mean())
-    tensors = fit_logistic(x, y, l2=vc.l2)
-    p = np.clip(logistic_probability(tensors, x), 1e-12, 1 - 1e-12)
-    logloss = float(-np.mean(y * np.log(p) + (~y) * np.log(1 - p)))
-    training = {
-        "command": command,
-        "n_absorbers": len(y),
-        "n_real": int(y.sum()),
-        "log_loss": logloss,
-        "n_files": len(files),
-    }
-    path = save_model(
-        out,
-        tensors,
-        pipeline="dla",
-        architecture="dla_vetter",
-        config=to_dict(vc),
-        label_names=["real"],
-        training=training,
-        overwrite=overwrite,
-    )
-    log.info("saved %s (training log loss %.4f)", path, logloss)
-    return path

@@ -18,7 +18,7 @@ HDU   name        content
 
 Wavelengths are ``10 ** (COEFF0 + COEFF1 * i)`` Angstrom (vacuum) for pixel ``i``.
 
-The returned :class:`~surveynet.io.spectra.Spectra` has one band ``"brz"`` (the b and r arms
+The returned :class:`~surveynet.io.container.Spectra` has one band ``"brz"`` (the b and r arms
 are already combined on one grid). Its FIBERMAP holds the PLUGMAP columns (when present) plus
 ``PLATE``, ``MJD``, ``FIBER`` (1-based) and ``TARGETID = PLATE * 10**9 + MJD * 10**4 + FIBER``.
 That TARGETID is unique and invertible for PLATE < 9.2e9, MJD < 10**5 and FIBER < 10**4
@@ -28,7 +28,7 @@ BOSS and DESI spectra in separate catalogues.
 
 The ANDMASK becomes ``Spectra.mask`` (all bits, or only ``mask_bits``); flux and ivar are
 returned as stored, so NaN/inf and non-positive ivar survive reading and are zeroed by
-:meth:`Spectra.clean() <surveynet.io.spectra.Spectra.clean>` (mask-and-continue). QuasarNET
+:meth:`Spectra.clean() <surveynet.io.container.Spectra.clean>` (mask-and-continue). QuasarNET
 (ngbusca ``read_spplate``) only drops pixels with ANDMASK bit 25 set: pass
 ``mask_bits=1 << 25`` to reproduce that.
 """
@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 
 from surveynet.errors import InputError
 from surveynet.io._fitsread import open_fits, read_image, read_table
-from surveynet.io.spectra import Spectra
+from surveynet.io.container import Spectra
 
 log = logging.getLogger(__name__)
 

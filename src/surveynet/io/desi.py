@@ -6,7 +6,7 @@ Layouts (read by EXTNAME, never by HDU number):
   ``EXP_FIBERMAP`` and ``SCORES``, and per camera ``{B,R,Z}_WAVELENGTH`` (n_pix,),
   ``{B,R,Z}_FLUX`` and ``_IVAR`` (n_spec, n_pix), optional ``_MASK`` (uint32) and
   ``_RESOLUTION`` (n_spec, n_diag, n_pix). A single combined camera ``BRZ_*`` is read as band
-  ``"brz"``. Band keys of the returned :class:`~surveynet.io.spectra.Spectra` are the lower-case
+  ``"brz"``. Band keys of the returned :class:`~surveynet.io.container.Spectra` are the lower-case
   prefixes, sorted by wavelength.
 * **cframe** exposures (one camera of one spectrograph): ``FLUX`` (often the primary HDU),
   ``IVAR``, ``MASK``, ``WAVELENGTH``, ``RESOLUTION``, ``FIBERMAP``; header ``CAMERA`` such as
@@ -20,7 +20,7 @@ Bad-input policy
   :class:`~surveynet.errors.InputError` naming the file and the HDU/column.
 * Bad pixel *values* are mask-and-continue: NaN/inf flux or ivar and zero/negative ivar are
   returned exactly as stored (readers never alter data and never fail on them); call
-  :meth:`Spectra.clean() <surveynet.io.spectra.Spectra.clean>` to zero the flux and ivar of
+  :meth:`Spectra.clean() <surveynet.io.container.Spectra.clean>` to zero the flux and ivar of
   every such pixel (and of every pixel with a non-zero mask) before using them.
 * A coadd without ``FIBERMAP`` (e.g. QuasarNP's ``test_coadd.fits``, which holds only flux,
   ivar and wavelengths) is accepted: the reader builds a FIBERMAP whose ``TARGETID`` is the
@@ -49,8 +49,8 @@ from numpy.typing import NDArray
 
 from surveynet.errors import InputError
 from surveynet.io._fitsread import hdu_names, open_fits, read_image, read_table
+from surveynet.io.container import Spectra
 from surveynet.io.fits import provenance_header, table_hdu, write_hdulist
-from surveynet.io.spectra import Spectra
 
 log = logging.getLogger(__name__)
 

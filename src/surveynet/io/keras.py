@@ -1,37 +1,26 @@
-"""Convert Keras 2.x HDF5 QuasarNET files to the surveynet model format (h5py, no TensorFlow).
+"""Read Keras 2.x full-model HDF5 files with h5py (no TensorFlow): graph, weights, attributes.
 
-Driven by the file's ``model_config`` JSON (spec quasarnet.md §5.1-5.2), never by layer-name
-conventions:
+A ``model.save(...)`` file holds the graph as the ``model_config`` JSON attribute and the
+weights under ``model_weights/<layer>``. :func:`open_keras_model` returns a
+:class:`KerasModelFile` that answers questions about the graph (layer classes and configs,
+inbound and consuming layers, outputs) and reads a layer's weights, root attributes and extra
+datasets; :func:`source_record` is the provenance entry of a converted file (name, sha256,
+format, Keras version). Nothing here knows a particular network: the QuasarNET converter built on
+it is :mod:`surveynet.quasar.convert`.
 
-- conv layers are the ``Conv1D`` layers in graph order (``filters``, ``kernel_size``, ``strides``,
-  ``padding`` read from each; all must agree);
-- every ``BatchNormalization`` is paired with the Conv1D/Dense that feeds it through
-  ``inbound_nodes`` (Keras auto-names differ between files: ``batch_normalization`` ... ``_4``
-  in the small test file, ``_1`` ... ``_7`` in the 6-layer one), and its ``epsilon`` and
-  ``momentum`` are kept;
-- heads are traced from the model outputs: each output is a ``Concatenate`` of a box Dense and an
-  offset path; the offset path is a Dense, optionally through a ``Lambda`` -- whatever its name
-  (``lambda`` or ``lambda_0`` ...) -- which is the QuasarNET rescale ``-0.1 + 1.2 x``. The
-  constants are read from the marshalled Lambda body when they can be found there (it is never
-  executed), else the published (-0.1, 1.2) are used;
-- ``Dropout`` rates are recorded (identity at inference);
-- an optional root ``model_grid`` dataset / ``grid_spacing`` attribute (QuasarNP
-  ``scripts/post_process_weights.py``) gives the grid; otherwise the 443-bin log grid.
-
-Kernels are transposed to torch layout: conv (K, C_in, C_out) -> (C_out, C_in, K) (no flip: both
-cross-correlate), dense (in, out) -> (out, in). The flatten stays channels-last, which is the
-convention of the surveynet QuasarNET ``fc_common`` weight.
+Bad input raises :class:`~surveynet.errors.InputError` naming the file and the layer (as the
+``hdu``) at fault.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import re
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,40 +28,36 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surveynet.errors import InputError
+from surveynet.io.model import file_sha256
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "KerasModelFile",
+    "LayerWeights",
+    "inbound_layers",
+    "lambda_constants",
+    "open_keras_model",
+    "source_record",
+]
 
-#: QuasarNET offset rescale (ngbusca/QuasarNET:py/quasarnet/models.py, Lambda after fc_offset_i).
-DEFAULT_OFFSET_RESCALE = (-0.1, 1.2)
 
+def inbound_layers(layer: dict[str, Any]) -> list[str]:
+    """Names of the layers feeding ``layer``.
 
-@dataclass
-class KerasQuasarNet:
-    """What was read from a Keras QuasarNET file.
-
-    Attributes
+    Parameters
     ----------
-    tensors : dict of str to ndarray
-        surveynet ``state_dict`` (torch layout, float32).
-    config : dict
-        ``to_dict(QuasarNetConfig)`` of the network.
-    grid : dict
-        ``to_dict(GridConfig)`` of the input grid.
-    keras_version : str
-        From the file's root attributes.
-    layer_map : dict of str to str
-        surveynet tensor prefix -> Keras layer name (provenance).
+    layer : dict
+        One entry of ``model_config["config"]["layers"]`` (Keras 2.x ``inbound_nodes`` lists, or
+        the Keras 3 ``args``/``keras_history`` form).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> inbound_layers({"inbound_nodes": [[["conv1d", 0, 0, {}]]]})
+    ['conv1d']
     """
-
-    tensors: dict[str, NDArray[Any]]
-    config: dict[str, Any]
-    grid: dict[str, Any]
-    keras_version: str = ""
-    layer_map: dict[str, str] = field(default_factory=dict)
-
-
-def _inbound(layer: dict[str, Any]) -> list[str]:
-    """Names of the layers feeding ``layer`` (Keras 2.x ``inbound_nodes`` format)."""
     names: list[str] = []
     for node in layer.get("inbound_nodes", []):
         if isinstance(node, dict):  # Keras 3 style
@@ -87,12 +72,28 @@ def _inbound(layer: dict[str, Any]) -> list[str]:
     return names
 
 
-def _lambda_constants(layer: dict[str, Any]) -> tuple[float, float] | None:
+def lambda_constants(layer: dict[str, Any]) -> tuple[float, float] | None:
     """(shift, scale) of ``lambda x: shift + scale * x`` from a marshalled Lambda body, if found.
 
     The code object's constants are ``(None, shift, scale)``; marshal writes that tuple as ``)``
     (small tuple, possibly with the FLAG_REF bit) of 3, ``N``, then two binary floats ``g``. The
     bytes are searched, never unmarshalled or executed.
+
+    Parameters
+    ----------
+    layer : dict
+        A ``Lambda`` layer entry of ``model_config``.
+
+    Returns
+    -------
+    tuple of float or None
+        None when the body is absent or the pattern is not found.
+
+    Examples
+    --------
+    >>> body = b")\\x03Ng" + struct.pack("<d", -0.1) + b"g" + struct.pack("<d", 1.2)
+    >>> lambda_constants({"config": {"function": [base64.b64encode(body).decode()]}})
+    (-0.1, 1.2)
     """
     fn = layer.get("config", {}).get("function")
     blob = fn[0] if isinstance(fn, (list, tuple)) and fn else fn
@@ -112,52 +113,27 @@ def _lambda_constants(layer: dict[str, Any]) -> tuple[float, float] | None:
     return float(a), float(b)
 
 
-def _weights(h5: Any, layer: str, path: Path) -> _Weights:
-    """Datasets of one layer: ``{"kernel": ..., "bias": ..., "gamma": ...}``."""
-    if "model_weights" not in h5:
-        raise InputError(
-            "no model_weights group (not a full-model Keras HDF5 file)",
-            path=path,
-            hdu="model_weights",
-        )
-    grp = h5["model_weights"]
-    if layer not in grp:
-        raise InputError(f"no weights for layer {layer!r}", path=path, hdu=f"model_weights/{layer}")
-    out: dict[str, NDArray[Any]] = {}
-    g = grp[layer]
-    names = [
-        n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])
-    ]
-    if not names:  # fall back to walking the group
+class LayerWeights(dict[str, NDArray[Any]]):
+    """The datasets of one layer by short name (``kernel``, ``bias``, ``gamma``, ...).
 
-        def visit(name: str, obj: Any) -> None:
-            if hasattr(obj, "shape"):
-                names.append(name)
+    A missing one raises :class:`InputError` naming the file and layer.
 
-        g.visititems(visit)
-    for n in names:
-        key = n.split("/")[-1].split(":")[0]
-        rel = n[len(layer) + 1 :] if n.startswith(layer + "/") else n
-        if n in g:
-            ds = g[n]
-        elif rel in g:
-            ds = g[rel]
-        else:
-            raise InputError(
-                f"weight {n!r} listed but absent", path=path, hdu=f"model_weights/{layer}"
-            )
-        out[key] = np.asarray(ds[()])
-    return _Weights(out, layer, path)
-
-
-class _Weights(dict[str, NDArray[Any]]):
-    """The datasets of one layer; a missing one raises :class:`InputError` naming the layer."""
+    Parameters
+    ----------
+    data : dict of str to ndarray
+        The datasets.
+    layer : str
+        Layer name.
+    path : Path
+        The file.
+    """
 
     def __init__(self, data: dict[str, NDArray[Any]], layer: str, path: Path) -> None:
         super().__init__(data)
         self.layer, self.path = layer, path
 
     def __missing__(self, key: str) -> NDArray[Any]:
+        """Raise :class:`InputError` for a weight the layer does not have."""
         raise InputError(
             f"layer {self.layer!r} has no {key!r} weight (found {sorted(self)})",
             path=self.path,
@@ -165,29 +141,246 @@ class _Weights(dict[str, NDArray[Any]]):
         )
 
 
-def read_keras_quasarnet(path: str | os.PathLike[str]) -> KerasQuasarNet:
-    """Read a Keras 2.x full-model HDF5 QuasarNET into surveynet tensors and config.
+class KerasModelFile:
+    """An open Keras 2.x full-model HDF5 file (see :func:`open_keras_model`).
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The ``.h5`` file (``model.save(...)`` output with ``model_config`` and ``model_weights``).
+    h5 : h5py.File
+        The open file.
+    path : Path
+        Its path (for messages).
 
-    Returns
-    -------
-    KerasQuasarNet
+    Attributes
+    ----------
+    path : Path
+        The file.
+    model_config : dict
+        The parsed ``model_config`` attribute.
+    keras_version : str
+        The ``keras_version`` attribute ("" if absent).
+    layers : dict of str to dict
+        Layer entries by name, in graph order.
+    outputs : list of str
+        Names of the output layers.
 
     Raises
     ------
     InputError
-        Not an HDF5 file, no ``model_config``, a graph that is not QuasarNET-shaped, or weights
-        whose
-        shapes disagree with the config (the message names the file and layer).
+        No ``model_config`` attribute, or one that is not JSON.
+    """
+
+    def __init__(self, h5: Any, path: Path) -> None:
+        self._h5 = h5
+        self.path = path
+        raw = h5.attrs.get("model_config")
+        if raw is None:
+            raise InputError(
+                "no model_config attribute (not a Keras full-model file)", path=path, hdu="/"
+            )
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        try:
+            self.model_config: dict[str, Any] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"model_config is not JSON ({exc})", path=path, hdu="/") from exc
+        kv = h5.attrs.get("keras_version", b"")
+        self.keras_version = kv.decode() if isinstance(kv, bytes) else str(kv)
+        graph = self.model_config.get("config", {})
+        self.layers: dict[str, dict[str, Any]] = {
+            lay.get("config", {}).get("name", lay.get("name")): lay
+            for lay in graph.get("layers", [])
+        }
+        self.outputs: list[str] = [o[0] for o in graph.get("output_layers", [])]
+        self._consumers: dict[str, list[str]] = {n: [] for n in self.layers}
+        for n, lay in self.layers.items():
+            for src in inbound_layers(lay):
+                self._consumers.setdefault(src, []).append(n)
+
+    def class_name(self, name: str) -> str:
+        """Keras class of layer ``name`` (e.g. ``"Conv1D"``).
+
+        Parameters
+        ----------
+        name : str
+            Layer name.
+
+        Returns
+        -------
+        str
+        """
+        return str(self.layers[name].get("class_name", ""))
+
+    def layer_config(self, name: str) -> dict[str, Any]:
+        """A copy of the ``config`` dict of layer ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Layer name.
+
+        Returns
+        -------
+        dict
+        """
+        return dict(self.layers[name].get("config", {}))
+
+    def layers_of_class(self, class_name: str) -> list[str]:
+        """Names of the layers of one Keras class, in graph order.
+
+        Parameters
+        ----------
+        class_name : str
+            E.g. ``"Dense"``.
+
+        Returns
+        -------
+        list of str
+        """
+        return [n for n in self.layers if self.class_name(n) == class_name]
+
+    def inbound(self, name: str) -> list[str]:
+        """Names of the layers feeding layer ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Layer name.
+
+        Returns
+        -------
+        list of str
+        """
+        return inbound_layers(self.layers[name])
+
+    def consumers(self, name: str) -> list[str]:
+        """Names of the layers fed by layer ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Layer name.
+
+        Returns
+        -------
+        list of str
+        """
+        return list(self._consumers.get(name, []))
+
+    def weights(self, layer: str) -> LayerWeights:
+        """Datasets of one layer: ``{"kernel": ..., "bias": ..., "gamma": ...}``.
+
+        Parameters
+        ----------
+        layer : str
+            Layer name.
+
+        Returns
+        -------
+        LayerWeights
+
+        Raises
+        ------
+        InputError
+            No ``model_weights`` group, no group for the layer, or a listed weight absent.
+        """
+        h5, path = self._h5, self.path
+        if "model_weights" not in h5:
+            raise InputError(
+                "no model_weights group (not a full-model Keras HDF5 file)",
+                path=path,
+                hdu="model_weights",
+            )
+        grp = h5["model_weights"]
+        if layer not in grp:
+            raise InputError(
+                f"no weights for layer {layer!r}", path=path, hdu=f"model_weights/{layer}"
+            )
+        out: dict[str, NDArray[Any]] = {}
+        g = grp[layer]
+        names = [
+            n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])
+        ]
+        if not names:  # fall back to walking the group
+
+            def visit(name: str, obj: Any) -> None:
+                """Collect the name of ``obj`` if it is a dataset.
+
+                Parameters
+                ----------
+                name : str
+                    Path inside the group.
+                obj : h5py object
+                    Group or dataset.
+                """
+                if hasattr(obj, "shape"):
+                    names.append(name)
+
+            g.visititems(visit)
+        for n in names:
+            key = n.split("/")[-1].split(":")[0]
+            rel = n[len(layer) + 1 :] if n.startswith(layer + "/") else n
+            if n in g:
+                ds = g[n]
+            elif rel in g:
+                ds = g[rel]
+            else:
+                raise InputError(
+                    f"weight {n!r} listed but absent", path=path, hdu=f"model_weights/{layer}"
+                )
+            out[key] = np.asarray(ds[()])
+        return LayerWeights(out, layer, path)
+
+    def root_attr(self, name: str) -> Any:
+        """A root attribute of the file (bytes decoded to str), or None.
+
+        Parameters
+        ----------
+        name : str
+            Attribute name.
+
+        Returns
+        -------
+        Any
+        """
+        value = self._h5.attrs.get(name)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def dataset(self, name: str) -> NDArray[Any] | None:
+        """A root-level dataset outside the Keras layout (e.g. a stored input grid), or None.
+
+        Parameters
+        ----------
+        name : str
+            Dataset name.
+
+        Returns
+        -------
+        ndarray or None
+        """
+        return np.asarray(self._h5[name][()]) if name in self._h5 else None
+
+
+@contextmanager
+def open_keras_model(path: str | os.PathLike[str]) -> Iterator[KerasModelFile]:
+    """Open a Keras 2.x full-model HDF5 file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.h5`` file.
+
+    Yields
+    ------
+    KerasModelFile
+        Valid inside the ``with`` block.
+
+    Raises
+    ------
+    InputError
+        Not an HDF5 file, or no / unreadable ``model_config``.
     """
     import h5py
-
-    from surveynet.config import to_dict
-    from surveynet.quasar.config import GridConfig, QuasarNetConfig
 
     p = Path(path)
     try:
@@ -195,341 +388,34 @@ def read_keras_quasarnet(path: str | os.PathLike[str]) -> KerasQuasarNet:
     except OSError as exc:
         raise InputError(f"cannot open as HDF5 ({exc})", path=p) from exc
     with h5:
-        raw = h5.attrs.get("model_config")
-        if raw is None:
-            raise InputError(
-                "no model_config attribute (not a Keras full-model file)", path=p, hdu="/"
-            )
-        if isinstance(raw, bytes):
-            raw = raw.decode()
-        try:
-            mc = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"model_config is not JSON ({exc})", path=p, hdu="/") from exc
-        kv = h5.attrs.get("keras_version", b"")
-        keras_version = kv.decode() if isinstance(kv, bytes) else str(kv)
-        layers = mc.get("config", {}).get("layers", [])
-        by_name = {lay.get("config", {}).get("name", lay.get("name")): lay for lay in layers}
-        order = list(by_name)
-        consumers: dict[str, list[str]] = {n: [] for n in order}
-        for n in order:
-            for src in _inbound(by_name[n]):
-                consumers.setdefault(src, []).append(n)
-
-        def cls(n: str) -> str:
-            return str(by_name[n].get("class_name", ""))
-
-        def cfg(n: str) -> dict[str, Any]:
-            return dict(by_name[n].get("config", {}))
-
-        def bn_after(n: str) -> str:
-            bns = [c for c in consumers.get(n, []) if cls(c) == "BatchNormalization"]
-            if len(bns) != 1:
-                raise InputError(
-                    f"layer {n!r} is not followed by exactly one BatchNormalization",
-                    path=p,
-                    hdu="model_config",
-                )
-            return bns[0]
-
-        convs = [n for n in order if cls(n) == "Conv1D"]
-        if not convs:
-            raise InputError("no Conv1D layers: not a QuasarNET model", path=p, hdu="model_config")
-        conv_cfg = [cfg(n) for n in convs]
-
-        def scalar(v: Any) -> Any:
-            return v[0] if isinstance(v, (list, tuple)) else v
-
-        filters = {int(c["filters"]) for c in conv_cfg}
-        kernels = {int(scalar(c["kernel_size"])) for c in conv_cfg}
-        strides = {int(scalar(c.get("strides", 1))) for c in conv_cfg}
-        paddings = {str(c.get("padding", "valid")) for c in conv_cfg}
-        if len(filters) != 1 or len(kernels) != 1 or len(strides) != 1 or len(paddings) != 1:
-            raise InputError(
-                f"conv layers differ (filters {filters}, kernel {kernels}, strides {strides}, "
-                f"padding {paddings}); "
-                "QuasarNET uses identical blocks",
-                path=p,
-                hdu="model_config",
-            )
-        padding = paddings.pop()
-        if padding not in ("valid", "same"):
-            raise InputError(f"unsupported padding {padding!r}", path=p, hdu="model_config")
-        for c in conv_cfg:
-            if c.get("data_format", "channels_last") != "channels_last":
-                raise InputError(
-                    "only channels_last Conv1D is supported", path=p, hdu="model_config"
-                )
-            if c.get("activation", "linear") != "linear":
-                raise InputError(
-                    "QuasarNET conv layers are linear (activation after BatchNorm)",
-                    path=p,
-                    hdu="model_config",
-                )
-            if int(scalar(c.get("dilation_rate", 1))) != 1:
-                raise InputError(
-                    "dilated convolutions are not supported", path=p, hdu="model_config"
-                )
-
-        inputs = [n for n in order if cls(n) == "InputLayer"]
-        n_input = None
-        if inputs:
-            shape = cfg(inputs[0]).get("batch_input_shape") or cfg(inputs[0]).get("batch_shape")
-            if shape:
-                n_input = int(shape[1])
-        if n_input is None:
-            raise InputError(
-                "cannot find the input length (InputLayer batch_input_shape)",
-                path=p,
-                hdu="model_config",
-            )
-
-        dropouts = {float(cfg(n).get("rate", 0.0)) for n in order if cls(n) == "Dropout"}
-        dropout = max(dropouts) if dropouts else 0.0
-
-        outputs = [o[0] for o in mc.get("config", {}).get("output_layers", [])]
-        if not outputs:
-            raise InputError("model_config has no output_layers", path=p, hdu="model_config")
-        heads: list[tuple[str, str, str | None]] = []  # (box dense, offset dense, lambda)
-        for out in outputs:
-            if cls(out) != "Concatenate":
-                raise InputError(
-                    f"output {out!r} is a {cls(out)}, expected Concatenate(box, offset)",
-                    path=p,
-                    hdu="model_config",
-                )
-            srcs = _inbound(by_name[out])
-            if len(srcs) != 2:
-                raise InputError(
-                    f"output {out!r} concatenates {len(srcs)} tensors, expected 2",
-                    path=p,
-                    hdu="model_config",
-                )
-            box, off = srcs
-            lam = None
-            if cls(off) == "Lambda":
-                lam = off
-                (off,) = _inbound(by_name[off])
-            if cls(box) != "Dense" or cls(off) != "Dense":
-                raise InputError(
-                    f"output {out!r}: box/offset branches must be Dense layers",
-                    path=p,
-                    hdu="model_config",
-                )
-            heads.append((box, off, lam))
-        lambdas = {h[2] is not None for h in heads}
-        if len(lambdas) != 1:
-            raise InputError(
-                "some heads have the offset rescale Lambda and others not",
-                path=p,
-                hdu="model_config",
-            )
-        rescale = lambdas.pop()
-        shift, scale = DEFAULT_OFFSET_RESCALE
-        if rescale:
-            consts = {_lambda_constants(by_name[h[2]]) for h in heads if h[2]}
-            found = {c for c in consts if c is not None}
-            if len(found) == 1 and None not in consts:
-                shift, scale = found.pop()
-            else:
-                log.warning(
-                    "%s: offset Lambda constants not readable; using %s", p, DEFAULT_OFFSET_RESCALE
-                )
-        for box, off, _ in heads:
-            for d in (box, off):
-                if cfg(d).get("activation") != "sigmoid":
-                    raise InputError(
-                        f"head layer {d!r} has activation {cfg(d).get('activation')!r}, "
-                        "expected sigmoid",
-                        path=p,
-                        hdu="model_config",
-                    )
-
-        # fc_common: the Dense fed (through Flatten) by the conv stack, feeding the heads.
-        dense_trunk = [n for n in order if cls(n) == "Dense" and all(n not in h[:2] for h in heads)]
-        if len(dense_trunk) != 1:
-            raise InputError(
-                f"expected one shared Dense layer before the heads, found {dense_trunk}",
-                path=p,
-                hdu="model_config",
-            )
-        fc = dense_trunk[0]
-        n_fc = int(cfg(fc)["units"])
-        n_boxes = {int(cfg(d)["units"]) for h in heads for d in h[:2]}
-        if len(n_boxes) != 1:
-            raise InputError(
-                f"heads have different numbers of boxes {n_boxes}", path=p, hdu="model_config"
-            )
-
-        bn_layers = [bn_after(c) for c in convs] + [bn_after(fc)]
-        eps = {float(cfg(b).get("epsilon", 1e-3)) for b in bn_layers}
-        mom = {float(cfg(b).get("momentum", 0.99)) for b in bn_layers}
-        if len(eps) != 1:
-            raise InputError(f"BatchNorm epsilons differ {eps}", path=p, hdu="model_config")
-
-        n_heads = len(heads)
-        n_bal = 1 if n_heads > 1 else 0
-        config = QuasarNetConfig(
-            n_input=n_input,
-            n_layers=len(convs),
-            n_filters=filters.pop(),
-            kernel_size=kernels.pop(),
-            stride=strides.pop(),
-            padding=padding,  # type: ignore[arg-type]
-            n_fc=n_fc,
-            n_boxes=n_boxes.pop(),
-            n_lines=n_heads - n_bal,
-            n_bal=n_bal,
-            dropout=dropout,
-            offset_rescale=rescale,
-            offset_shift=shift,
-            offset_scale=scale,
-            bn_eps=eps.pop(),
-            bn_momentum=mom.pop() if len(mom) == 1 else 0.99,
-        )
-
-        tensors: dict[str, NDArray[Any]] = {}
-        layer_map: dict[str, str] = {}
-
-        def put_bn(prefix: str, name: str) -> None:
-            w = _weights(h5, name, p)
-            c = config.n_fc if prefix == "bn_fc" else config.n_filters
-            gamma = w.get("gamma", np.ones(c))
-            beta = w.get("beta", np.zeros(c))
-            for key, arr in (
-                ("weight", gamma),
-                ("bias", beta),
-                ("running_mean", w["moving_mean"]),
-                ("running_var", w["moving_variance"]),
-            ):
-                tensors[f"{prefix}.{key}"] = np.asarray(arr, dtype=np.float32)
-            layer_map[prefix] = name
-
-        def put_dense(prefix: str, name: str) -> None:
-            w = _weights(h5, name, p)
-            tensors[f"{prefix}.weight"] = np.ascontiguousarray(
-                np.asarray(w["kernel"], dtype=np.float32).T
-            )
-            tensors[f"{prefix}.bias"] = np.asarray(
-                w.get("bias", np.zeros(w["kernel"].shape[1])), dtype=np.float32
-            )
-            layer_map[prefix] = name
-
-        for i, c in enumerate(convs):
-            w = _weights(h5, c, p)
-            k = np.asarray(w["kernel"], dtype=np.float32)  # (K, C_in, C_out)
-            tensors[f"convs.{i}.weight"] = np.ascontiguousarray(np.transpose(k, (2, 1, 0)))
-            tensors[f"convs.{i}.bias"] = np.asarray(
-                w.get("bias", np.zeros(k.shape[2])), dtype=np.float32
-            )
-            layer_map[f"convs.{i}"] = c
-            put_bn(f"bns.{i}", bn_layers[i])
-        put_dense("fc_common", fc)
-        put_bn("bn_fc", bn_layers[-1])
-        for h, (box, off, _) in enumerate(heads):
-            put_dense(f"box.{h}", box)
-            put_dense(f"offset.{h}", off)
-
-        grid = GridConfig.log()
-        if "model_grid" in h5:
-            grid = GridConfig.from_wave(np.asarray(h5["model_grid"][()]))
-            spacing = h5.attrs.get("grid_spacing")
-            if isinstance(spacing, bytes):
-                spacing = spacing.decode()
-            if (
-                spacing is not None
-                and {"linear": "linear", "logarithmic": "log"}.get(str(spacing)) != grid.kind
-            ):
-                raise InputError(
-                    f"grid_spacing {spacing!r} disagrees with model_grid", path=p, hdu="model_grid"
-                )
-        if grid.n_bins != config.n_input:
-            raise InputError(
-                f"input length {config.n_input} does not match the grid ({grid.n_bins} bins)",
-                path=p,
-                hdu="model_config",
-            )
-
-    from surveynet.errors import ModelFormatError
-    from surveynet.quasar.engine import check_state_dict
-
-    try:
-        check_state_dict(tensors, config)
-    except ModelFormatError as exc:
-        raise InputError(f"weights do not match model_config: {exc}", path=p) from exc
-    return KerasQuasarNet(
-        tensors=tensors,
-        config=to_dict(config),
-        grid=to_dict(grid),
-        keras_version=keras_version,
-        layer_map=layer_map,
-    )
+        yield KerasModelFile(h5, p)
 
 
-def convert_keras_quasarnet(
-    path: str | os.PathLike[str],
-    outdir: str | os.PathLike[str],
-    *,
-    lines: tuple[str, ...] | None = None,
-    lines_bal: tuple[str, ...] | None = None,
-    name: str | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Convert a Keras QuasarNET ``.h5`` into a surveynet model directory.
+def source_record(
+    path: str | os.PathLike[str], *, keras_version: str, **extra: Any
+) -> dict[str, Any]:
+    """Provenance of a model converted from a Keras file, for the model's ``config.json``.
 
     Parameters
     ----------
     path : str or os.PathLike
-        Keras HDF5 file.
-    outdir : str or os.PathLike
-        Model directory to write (``model.safetensors`` + ``config.json``).
-    lines, lines_bal : tuple of str, optional
-        Head-to-line mapping; default the published convention (LYA, CIV(1548), CIII(1909),
-        MgII(2796), Hbeta, Halpha; BAL: CIV(1548)). The Keras file does not store it.
-    name : str, optional
-        Model name (default: the directory name).
-    overwrite : bool
-        Replace an existing directory.
+        The Keras file.
+    keras_version : str
+        Its ``keras_version`` attribute.
+    **extra
+        Further entries (e.g. ``layer_map``).
 
     Returns
     -------
-    Path
-        ``outdir``.
+    dict
+        ``file`` (name), ``sha256`` (of the whole file, 64 hex digits), ``format``
+        (``keras_hdf5``), ``keras_version`` and ``extra``.
     """
-    from surveynet.config import from_dict
-    from surveynet.io.model import file_sha256, save_model
-    from surveynet.quasar.config import GridConfig, LinesConfig, preprocessing_metadata
-
-    k = read_keras_quasarnet(path)
-    lc = LinesConfig()
-    lc = LinesConfig(
-        lines=tuple(lines) if lines else lc.lines,
-        lines_bal=tuple(lines_bal) if lines_bal is not None else lc.lines_bal,
-    )
-    n_heads = k.config["n_lines"] + k.config["n_bal"]
-    if len(lc.lines) + len(lc.lines_bal) != n_heads:
-        raise InputError(
-            f"the model has {n_heads} heads but {len(lc.lines)} lines + "
-            f"{len(lc.lines_bal)} BAL lines were given",
-            path=path,
-        )
-    k.config["n_lines"], k.config["n_bal"] = len(lc.lines), len(lc.lines_bal)
     p = Path(path)
-    return save_model(
-        outdir,
-        k.tensors,
-        pipeline="quasar",
-        architecture="quasarnet",
-        config=k.config,
-        preprocessing=preprocessing_metadata(from_dict(GridConfig, k.grid), lc),
-        label_names=list(lc.lines) + [f"{n}_BAL" for n in lc.lines_bal],
-        source={
-            "file": p.name,
-            "sha256": file_sha256(p, n=64),
-            "format": "keras_hdf5",
-            "keras_version": k.keras_version,
-            "layer_map": k.layer_map,
-        },
-        name=name,
-        overwrite=overwrite,
-    )
+    return {
+        "file": p.name,
+        "sha256": file_sha256(p, n=64),
+        "format": "keras_hdf5",
+        "keras_version": keras_version,
+        **extra,
+    }

@@ -1,3 +1,161 @@
-"""surveynet.quasar pipeline: registrations only (nothing heavy, never torch, is imported here)."""
+"""surveynet.quasar: the QuasarNET pipeline (quasar classification and redshifts).
 
-from surveynet.quasar import cli_app, cli_core  # noqa: F401  (registrations)
+This module holds **all registrations of the pipeline** (docs/architecture.md): the command
+group and its steps (``convert``, ``prepare``, ``train``, ``predict``, ``evaluate``; thin step
+functions in :mod:`surveynet.quasar.cli`), the config root
+(:class:`surveynet.quasar.config.QuasarConfig`), the ``quasarnet`` torch architecture and numpy
+engine, the ``surveynet bench quasar`` figures and the ``surveynet demo`` stage. Nothing heavy
+is imported here (never torch, astropy or the engine): every builder imports its module when
+called.
+
+Modules: ``config`` (the config root), ``data`` (training-set preparation), ``preprocess``,
+``model`` (torch), ``engine`` (numpy), ``postprocess``, ``catalog``, ``train``, ``predict``,
+``evaluate``, ``plots``, ``cli``, ``bench``, ``demo``; extra stages ``lines`` and ``convert``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from surveynet.bench import register_bench
+from surveynet.demo import register_demo
+from surveynet.quasar import cli
+from surveynet.registry import (
+    add_step,
+    register_architecture,
+    register_config,
+    register_group,
+    register_numpy_engine,
+)
+
+register_group(
+    "quasar",
+    "QuasarNET quasar classifier and redshifts: convert, prepare, train, predict, evaluate",
+)
+
+
+def _config_root() -> type:
+    """Return :class:`surveynet.quasar.config.QuasarConfig` (imported on first use)."""
+    from surveynet.quasar.config import QuasarConfig
+
+    return QuasarConfig
+
+
+register_config("quasar", _config_root)
+
+
+@register_architecture("quasarnet")
+def build_quasarnet(**config: Any) -> Any:
+    """Build the torch QuasarNET of an architecture config (imports torch).
+
+    Parameters
+    ----------
+    **config
+        Fields of :class:`surveynet.quasar.config.QuasarNetConfig`.
+
+    Returns
+    -------
+    surveynet.quasar.model.QuasarNetTorch
+        The module, randomly initialised from torch's global generator.
+    """
+    from surveynet.quasar.model import build_quasarnet as build
+
+    return build(**config)
+
+
+@register_numpy_engine("quasarnet")
+def build_quasarnet_engine(tensors: dict[str, Any], config: Any, **options: Any) -> Any:
+    """Build the numpy QuasarNET engine: ``builder(tensors, config, **options)``.
+
+    Parameters
+    ----------
+    tensors : dict of str to ndarray
+        ``state_dict``-named weights.
+    config : dict or QuasarNetConfig
+        Architecture config (the ``config`` block of ``config.json``).
+    **options
+        Engine options (``dtype``).
+
+    Returns
+    -------
+    surveynet.quasar.engine.NumpyQuasarNet
+        The engine.
+    """
+    from surveynet.quasar.engine import build_numpy_engine
+
+    return build_numpy_engine(tensors, config, **options)
+
+
+add_step(
+    "quasar",
+    "convert",
+    "original Keras QuasarNET .h5 -> surveynet model directory",
+    cli.convert_args,
+    cli.convert_run,
+)
+add_step(
+    "quasar",
+    "prepare",
+    "spectra + truth (or a fresh mock) -> prepared training dataset .npz",
+    cli.prepare_args,
+    cli.prepare_run,
+)
+add_step(
+    "quasar",
+    "train",
+    "train QuasarNET (torch) on prepared data -> model directory",
+    cli.train_args,
+    cli.train_run,
+)
+add_step(
+    "quasar",
+    "predict",
+    "spectra files -> QuasarNET catalogue FITS (numpy engine)",
+    cli.predict_args,
+    cli.predict_run,
+)
+add_step(
+    "quasar",
+    "evaluate",
+    "catalogue + truth -> purity/completeness, dv, confusion, plots",
+    cli.evaluate_args,
+    cli.evaluate_run,
+)
+
+
+@register_bench("quasar")
+def bench_quasar(quick: bool) -> dict[str, Any]:
+    """Return the QuasarNET speed figures: torch, numpy engine, QuasarNP-style, preprocessing.
+
+    Parameters
+    ----------
+    quick : bool
+        Small sizes.
+
+    Returns
+    -------
+    dict
+        Figure name -> value.
+    """
+    from surveynet.quasar.bench import run_bench
+
+    return run_bench(quick=quick)
+
+
+@register_demo("quasar", order=10)
+def demo_quasar(ctx: Any) -> Any:
+    """Run the quasar demo stage (:func:`surveynet.quasar.demo.quasar_demo`).
+
+    Parameters
+    ----------
+    ctx : surveynet.demo.DemoContext
+        What every demo stage gets.
+
+    Returns
+    -------
+    surveynet.demo.DemoSection
+        The quasar section of the report.
+    """
+    from surveynet.quasar.demo import quasar_demo
+
+    return quasar_demo(ctx)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from surveynet.bench import gemm_gflops, time_call
 from surveynet.quasar.config import GridConfig, QuasarNetConfig
 
 log = logging.getLogger(__name__)
@@ -130,25 +130,23 @@ class QuasarNPStyleBaseline:
 
 
 def _time(fn: Callable[[], Any], *, budget: float) -> float:
-    """Best wall-clock seconds per call of ``fn``.
+    """Best wall-clock seconds per call of ``fn`` within about ``budget`` seconds.
 
-    The first call is a warm-up; calls are repeated until ``budget`` seconds are spent (at most 50).
-    A first call longer than ``budget`` is timed once only.
+    :func:`surveynet.bench.time_call` with three trials of ``budget / 3`` after a warm-up call
+    (a first call longer than ``budget`` is timed once only).
+
+    Parameters
+    ----------
+    fn : callable
+        Function of no argument.
+    budget : float
+        Seconds to spend (besides the warm-up).
+
+    Returns
+    -------
+    float
     """
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    if first >= budget:
-        return first
-    best, spent, n = first, first, 0
-    while (spent < budget or n < 1) and n < 50:
-        t0 = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-        spent += dt
-        n += 1
-    return best
+    return time_call(fn, min_time=budget / 3.0, repeat=3)
 
 
 def _desi_like(
@@ -172,7 +170,7 @@ def _load_weights(seed: int) -> tuple[dict[str, NDArray[Any]], QuasarNetConfig, 
     weights = _shared_weights()
     if weights is not None:
         from surveynet.config import from_dict
-        from surveynet.io.keras import read_keras_quasarnet
+        from surveynet.quasar.convert import read_keras_quasarnet
 
         k = read_keras_quasarnet(weights)
         return k.tensors, from_dict(QuasarNetConfig, k.config), weights.name
@@ -244,8 +242,6 @@ def measure_path(
     seconds = {bs: _time(lambda x=x_all[:bs]: run(x), budget=budget) for bs in batches}
     out = {"seconds": seconds, "max_abs_diff": diff, "threads": threads}
     if path == "numpy":
-        from surveynet.bench import gemm_gflops
-
         out["gemm_gflops"] = gemm_gflops(n=1024)
     return out
 

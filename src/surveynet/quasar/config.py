@@ -7,8 +7,32 @@ passed as keyword arguments to the registered ``"quasarnet"`` builder. The wavel
 head-to-line mapping are preprocessing metadata stored next to it (see
 :func:`preprocessing_metadata`).
 
-The top-level :class:`QuasarConfig` (sections ``grid``, ``lines``, ``model``, ``train``,
-``predict``) is what ``surveynet quasar train --config F --set model.n_layers=6`` resolves.
+The top-level :class:`QuasarConfig` (sections ``data``, ``grid``, ``lines``, ``model``,
+``train``, ``predict``, ``evaluate``) is the one config root of the pipeline: every quasar command
+(``prepare``, ``train``, ``predict``, ``evaluate``) resolves it from ``--config FILE``, its
+shortcut flags and ``--set section.key=value``, and saves it with its output. Shortcut flags:
+
+================== ======================= ===================================================
+flag               key                     command
+================== ======================= ===================================================
+--simulate N       data.simulate           prepare
+--seed S           data.seed               prepare (simulation seed)
+--chunk N          data.chunk              prepare
+--seed S           train.seed              train
+--device D         train.device            train
+--threads N        train.threads           train
+--max-batches N    train.max_batches       train
+--lr-schedule K    train.lr_schedule       train
+--lr-decay-start E train.lr_decay_start    train
+--lr-min LR        train.lr_min            train
+--model M          predict.model           predict
+--c-th C           predict.c_th            predict
+--n-th N           predict.n_th            predict, evaluate
+--edge E           predict.edge            predict
+--batch-size N     predict.batch_size      predict
+--dv-max V         evaluate.dv_max         evaluate
+--model M          evaluate.model          evaluate
+================== ======================= ===================================================
 """
 
 from __future__ import annotations
@@ -27,6 +51,8 @@ from surveynet.quasar.lines import DEFAULT_LINES, DEFAULT_LINES_BAL, rest_wavele
 LOG_GRID_START = 3600.0
 LOG_GRID_STEP = 1e-3
 LOG_GRID_BINS = 443
+#: Bundled model used by ``quasar predict`` and the demo unless ``predict.model`` says otherwise.
+DEFAULT_MODEL = "qn_mock_6layer"
 #: Linear grid (QuasarNP >= 0.1.6, DESI "linear" weights): 13.6 A = 17 DESI pixels, 458 bins.
 LINEAR_GRID_START = 3600.0
 LINEAR_GRID_STEP = 13.6
@@ -58,6 +84,7 @@ class GridConfig:
     n_bins: int = LOG_GRID_BINS
 
     def __post_init__(self) -> None:
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
         if self.kind not in ("log", "linear"):
             raise ValueError(f"grid.kind must be 'log' or 'linear', got {self.kind!r}")
         if not (self.start > 0 and self.step > 0 and self.n_bins > 0):
@@ -68,12 +95,12 @@ class GridConfig:
 
     @classmethod
     def log(cls) -> GridConfig:
-        """The 443-bin log10 grid of the published models (3600-9961 A)."""
+        """Return the 443-bin log10 grid of the published models (3600-9961 A)."""
         return cls(kind="log", start=LOG_GRID_START, step=LOG_GRID_STEP, n_bins=LOG_GRID_BINS)
 
     @classmethod
     def linear(cls) -> GridConfig:
-        """The 458-bin linear grid (13.6 A, 3600.0-9815.2 A)."""
+        """Return the 458-bin linear grid (13.6 A, 3600.0-9815.2 A)."""
         return cls(
             kind="linear", start=LINEAR_GRID_START, step=LINEAR_GRID_STEP, n_bins=LINEAR_GRID_BINS
         )
@@ -141,13 +168,23 @@ class GridConfig:
         return np.round(self.start + self.step * i, 10)
 
     def bin_index(self, wave: NDArray[Any]) -> NDArray[np.int64]:
-        """Bin of each wavelength (may be < 0 or >= n_bins for pixels off the grid).
+        """Return the bin of each wavelength (< 0 or >= n_bins for pixels off the grid).
 
         Log grid: ``floor((log10(lam) - log10(start)) / step)``; linear grid:
         ``floor((lam - start) / step)``; the ratio is rounded to 10 decimals first, so that a
         pixel sitting exactly on a bin edge (the grid's own wavelengths) stays in that bin despite
         float error (QuasarNP ``utils.regrid`` rounds the linear case; for the log case it changes
         no DESI or BOSS pixel, and makes the grid map onto itself).
+
+        Parameters
+        ----------
+        wave : ndarray
+            Wavelengths, Angstrom.
+
+        Returns
+        -------
+        ndarray of int64
+            Bin indices, same shape as ``wave``.
         """
         lam = np.asarray(wave, dtype=np.float64)
         if self.kind == "log":
@@ -173,6 +210,7 @@ class LinesConfig:
     lines_bal: tuple[str, ...] = DEFAULT_LINES_BAL
 
     def __post_init__(self) -> None:
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
         rest_wavelengths(self.lines)  # raises KeyError on unknown names
         rest_wavelengths(self.lines_bal)
         if not self.lines:
@@ -237,6 +275,7 @@ class QuasarNetConfig:
     bn_momentum: float = 0.99
 
     def __post_init__(self) -> None:
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
         if self.padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' or 'same', got {self.padding!r}")
         for name in (
@@ -357,6 +396,19 @@ class TrainConfig:
         Factor on the offset (redshift) term of the loss; 1 is the original loss. The offset
         term of a well-trained model is ~1e-3 of the box term, so a larger weight sharpens the
         redshifts (surveynet's bundled model: see experiments/quasar/train_bundled.sh).
+    lr_schedule : {"constant", "cosine"}
+        Per-epoch learning-rate schedule (:func:`surveynet.nn.train.lr_factor`).
+    lr_decay_start : int
+        ``"cosine"``: epochs at constant ``lr`` before the decay starts (so a run resumed from a
+        constant-lr checkpoint at that epoch decays from there on).
+    lr_min : float
+        ``"cosine"``: learning rate reached at the last epoch.
+    device : str
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+    threads : int
+        Torch CPU threads (0 = torch's default).
+    max_batches : int
+        Batches per epoch (smoke runs; 0 = all).
     """
 
     epochs: int = 5
@@ -369,51 +421,191 @@ class TrainConfig:
     patience: int = 0
     seed: int = 0
     offset_weight: float = 1.0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_decay_start: int = 0
+    lr_min: float = 0.0
+    device: str = "cpu"
+    threads: int = 0
+    max_batches: int = 0
 
     def __post_init__(self) -> None:
-        if not self.offset_weight >= 0:
-            from surveynet.errors import ConfigError
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
+        from surveynet.errors import ConfigError
 
+        if not self.offset_weight >= 0:
             raise ConfigError(f"train.offset_weight must be >= 0, got {self.offset_weight}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(
+                f"train.lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
+        if self.lr_schedule == "cosine" and not 0 <= self.lr_decay_start < self.epochs:
+            raise ConfigError(
+                f"train.lr_decay_start ({self.lr_decay_start}) must be in [0, "
+                f"train.epochs={self.epochs}) with the cosine schedule"
+            )
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr_decay_start", "threads", "max_batches", "patience"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr_min >= 0 or not self.lr >= 0:
+            raise ConfigError(
+                f"train.lr and train.lr_min must be >= 0, got {self.lr}, {self.lr_min}"
+            )
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
+            raise ConfigError(
+                f"train.device must be cpu, cuda, cuda:N or auto, got {self.device!r}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Training-set preparation (``surveynet quasar prepare``).
+
+    Attributes
+    ----------
+    simulate : int
+        Number of mock spectra to simulate in memory instead of reading files (0 = read files).
+    seed : int
+        Seed of the simulation (chunk ``k`` uses ``SeedSequence(seed).spawn(n_chunks)[k]``).
+    chunk : int
+        Spectra per simulated chunk (the result depends on it, not on the worker count).
+    """
+
+    simulate: int = 0
+    seed: int = 0
+    chunk: int = 2000
+
+    def __post_init__(self) -> None:
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
+        from surveynet.errors import ConfigError
+
+        if self.simulate < 0 or self.chunk < 1:
+            raise ConfigError(
+                f"data.simulate must be >= 0 and data.chunk >= 1, got {self.simulate}, {self.chunk}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
 class PredictConfig:
-    """Post-processing thresholds and options (spec quasarnet.md §4).
+    """Model, post-processing thresholds and options of ``quasar predict`` (spec quasarnet.md §4).
 
     Attributes
     ----------
+    model : str
+        Bundled model name or model directory.
     c_th : float
-        Line-confidence threshold (QuasarNP README 0.5; ``qn_export`` 0.4).
+        Line-confidence threshold of ``IS_QSO_QN`` and ``IS_BAL_QN`` (QuasarNP README 0.5;
+        ``qn_export`` 0.4); also the fixed threshold at which ``quasar evaluate`` reports purity
+        and completeness.
     n_th : int
-        Number of lines above ``c_th`` needed for ``IS_QSO``.
+        Number of lines above ``c_th`` needed for ``IS_QSO_QN`` (and in ``quasar evaluate``).
     edge : {"extrapolate", "clamp"}
         Redshift of edge boxes: linear extrapolation (QuasarNET) or clamping (QuasarNP).
     batch_size : int
         Spectra per forward pass.
     """
 
+    model: str = DEFAULT_MODEL
     c_th: float = 0.5
     n_th: int = 1
     edge: Literal["extrapolate", "clamp"] = "extrapolate"
     batch_size: int = 256
 
+    def __post_init__(self) -> None:
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
+        from surveynet.errors import ConfigError
+
+        if not 0.0 <= self.c_th <= 1.0:
+            raise ConfigError(f"predict.c_th must be in [0, 1], got {self.c_th}")
+        if self.n_th < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"predict.n_th and predict.batch_size must be >= 1, got {self.n_th}, "
+                f"{self.batch_size}"
+            )
+        if self.edge not in ("extrapolate", "clamp"):
+            raise ConfigError(f"predict.edge must be extrapolate or clamp, got {self.edge!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateConfig:
+    """Options of ``quasar evaluate`` (definitions in :mod:`surveynet.quasar.evaluate`).
+
+    The ``is_qso`` rule (``n_th``) and the fixed threshold (``c_th``) come from
+    :class:`PredictConfig`.
+
+    Attributes
+    ----------
+    dv_max : float
+        Correct-redshift limit ``|dv|`` in km/s (6000, Farr et al. 2020).
+    n_examples : int
+        Example spectra plotted with their detected lines (when spectra files are given).
+    model : str or None
+        Model used to plot the example spectra (None: the catalogue header's ``MODEL``).
+    """
+
+    dv_max: float = 6000.0
+    n_examples: int = 6
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
+        from surveynet.errors import ConfigError
+
+        if not self.dv_max > 0 or self.n_examples < 0:
+            raise ConfigError(
+                f"evaluate.dv_max must be > 0 and evaluate.n_examples >= 0, got {self.dv_max}, "
+                f"{self.n_examples}"
+            )
+
 
 @dataclass(frozen=True, kw_only=True)
 class QuasarConfig:
-    """The full quasar-pipeline configuration (``--config``/``--set`` resolve this).
+    """The one config root of the quasar pipeline (``--config``/``--set`` resolve this).
 
     ``model.n_input`` must equal ``grid.n_bins``; ``model.n_lines``/``model.n_bal`` must match the
-    lengths of ``lines.lines``/``lines.lines_bal``.
+    lengths of ``lines.lines``/``lines.lines_bal``. For ``predict`` and ``evaluate`` the
+    ``grid``, ``lines`` and ``model`` sections are those of the model used (its metadata), and the
+    saved config says so.
+
+    Attributes
+    ----------
+    data : DataConfig
+        Training-set preparation.
+    grid : GridConfig
+        Network input grid.
+    lines : LinesConfig
+        Head-to-line mapping.
+    model : QuasarNetConfig
+        Architecture.
+    train : TrainConfig
+        Training.
+    predict : PredictConfig
+        Model and catalogue rules.
+    evaluate : EvaluateConfig
+        Metrics against a truth file.
+
+    Examples
+    --------
+    >>> from surveynet.config import apply_overrides
+    >>> cfg = apply_overrides(QuasarConfig(), ["predict.c_th=0.4", "train.lr_schedule=cosine"])
+    >>> cfg.predict.c_th, cfg.train.lr_schedule, cfg.predict.model
+    (0.4, 'cosine', 'qn_mock_6layer')
     """
 
+    data: DataConfig = field(default_factory=DataConfig)
     grid: GridConfig = field(default_factory=GridConfig)
     lines: LinesConfig = field(default_factory=LinesConfig)
     model: QuasarNetConfig = field(default_factory=QuasarNetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def __post_init__(self) -> None:
+        """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""
         if self.model.n_input != self.grid.n_bins:
             raise ValueError(
                 f"model.n_input ({self.model.n_input}) != grid.n_bins ({self.grid.n_bins})"
@@ -429,11 +621,23 @@ class QuasarConfig:
 
 
 def preprocessing_metadata(grid: GridConfig, lines: LinesConfig) -> dict[str, Any]:
-    """The ``preprocessing`` block of a quasar model's ``config.json``.
+    """Return the ``preprocessing`` block of a quasar model's ``config.json``.
 
     Keys: ``grid`` (kind, start, step, n_bins), ``normalisation``, ``lines``, ``line_wavelengths``,
     ``lines_bal``, ``lines_bal_wavelengths``, ``head_order`` (one name per head, BAL heads
     suffixed).
+
+    Parameters
+    ----------
+    grid : GridConfig
+        Network input grid.
+    lines : LinesConfig
+        Head-to-line mapping.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable block.
     """
     from surveynet.config import to_dict
 
@@ -449,7 +653,17 @@ def preprocessing_metadata(grid: GridConfig, lines: LinesConfig) -> dict[str, An
 
 
 def grid_from_metadata(preprocessing: dict[str, Any]) -> GridConfig:
-    """The :class:`GridConfig` stored in a model's ``preprocessing`` block.
+    """Return the :class:`GridConfig` stored in a model's ``preprocessing`` block.
+
+    Parameters
+    ----------
+    preprocessing : dict
+        The block (:func:`preprocessing_metadata`).
+
+    Returns
+    -------
+    GridConfig
+        The grid.
 
     Raises
     ------
@@ -469,7 +683,18 @@ def grid_from_metadata(preprocessing: dict[str, Any]) -> GridConfig:
 
 
 def lines_from_metadata(preprocessing: dict[str, Any]) -> LinesConfig:
-    """The :class:`LinesConfig` stored in a model's ``preprocessing`` block (defaults if absent)."""
+    """Return the :class:`LinesConfig` of a model's ``preprocessing`` block (defaults if absent).
+
+    Parameters
+    ----------
+    preprocessing : dict
+        The block (:func:`preprocessing_metadata`).
+
+    Returns
+    -------
+    LinesConfig
+        The head-to-line mapping.
+    """
     return LinesConfig(
         lines=tuple(preprocessing.get("lines", DEFAULT_LINES)),
         lines_bal=tuple(preprocessing.get("lines_bal", DEFAULT_LINES_BAL)),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -322,9 +323,30 @@ class NumpyQuasarNet:
         return engine
 
 
-def build_numpy_engine(tensors: dict[str, NDArray[Any]], **config: Any) -> NumpyQuasarNet:
-    """Registry builder (``get_numpy_engine("quasarnet")(tensors, **config)``)."""
-    return NumpyQuasarNet(tensors, from_dict(QuasarNetConfig, config))
+def build_numpy_engine(
+    tensors: dict[str, NDArray[Any]],
+    config: Mapping[str, Any] | QuasarNetConfig,
+    **options: Any,
+) -> NumpyQuasarNet:
+    """Registry builder of the ``quasarnet`` numpy engine: ``(tensors, config, **options)``.
+
+    Parameters
+    ----------
+    tensors : dict of str to ndarray
+        ``state_dict`` arrays (:func:`state_dict_keys`).
+    config : mapping or QuasarNetConfig
+        Architecture config (``config.json["config"]``).
+    **options
+        :class:`NumpyQuasarNet` options: ``dtype``, ``grid``, ``lines``, ``meta``.
+
+    Returns
+    -------
+    NumpyQuasarNet
+    """
+    cfg = (
+        config if isinstance(config, QuasarNetConfig) else from_dict(QuasarNetConfig, dict(config))
+    )
+    return NumpyQuasarNet(tensors, cfg, **options)
 
 
 def load_engine(model: str | os.PathLike[str] | Any, *, dtype: Any = np.float32) -> NumpyQuasarNet:
@@ -336,6 +358,10 @@ def load_engine(model: str | os.PathLike[str] | Any, *, dtype: Any = np.float32)
         Model directory, bundled model name, or an already loaded model.
     dtype : numpy dtype
         Compute precision.
+
+    Returns
+    -------
+    NumpyQuasarNet
 
     Raises
     ------

@@ -3,9 +3,9 @@
 Definitions follow Farr et al. 2020 (``jfarr03/QuasarNET_analysis:py/plot.py``; quasarnet.md §10):
 
 - velocity error ``dv = c (z_QN - z_true) / (1 + z_true)`` in km/s; a redshift is *correct* when
-  ``|dv| <= dv_max`` (6000 km/s);
-- a spectrum is *flagged* at threshold ``c_th`` when at least ``n_th`` emission-line confidences
-  exceed ``c_th`` (the ``is_qso`` rule of quasarnet.md §4.1);
+  ``|dv| <= dv_max`` (``evaluate.dv_max``, 6000 km/s);
+- a spectrum is *flagged* at threshold ``c_th`` when at least ``n_th`` (``predict.n_th``)
+  emission-line confidences exceed ``c_th`` (the ``is_qso`` rule of quasarnet.md §4.1);
 - purity = #(flagged ∧ true QSO-or-GALAXY ∧ correct z ∧ not BAD) / #(flagged ∧ not BAD);
 - completeness = #(flagged ∧ correct z ∧ true QSO) / #(true QSO);
 - the *crossover* is the threshold where purity = completeness (linear interpolation on the grid);
@@ -18,6 +18,11 @@ Definitions follow Farr et al. 2020 (``jfarr03/QuasarNET_analysis:py/plot.py``; 
 
 Class confusion (Busca & Balland 2018): true STAR, GALAXY, QSO_LZ (z < 2.1), QSO_HZ (z >= 2.1),
 BAD against predicted NOT_QSO, QSO_LZ, QSO_HZ at the crossover threshold.
+
+Purity and completeness are also reported at the fixed threshold ``predict.c_th`` (keys
+``purity_at_<c_th>``, ``completeness_at_<c_th>``), which is also the fallback when there is no
+crossover. :func:`evaluate` refuses to replace an existing ``metrics.json`` unless asked, and
+writes the resolved config beside it (``config.json``).
 """
 
 from __future__ import annotations
@@ -25,21 +30,40 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 from numpy.typing import NDArray
 
+from surveynet.constants import C_KMS as _C_KMS
 from surveynet.errors import InputError
+from surveynet.quasar.catalog import CATALOG_HDU, read_catalog
+from surveynet.quasar.config import EvaluateConfig, PredictConfig, QuasarConfig
 
 log = logging.getLogger(__name__)
 
-C_KMS = 299792.458
-"""Speed of light in km/s."""
+__all__ = [
+    "Matched",
+    "compute_metrics",
+    "confusion_matrix",
+    "crossover",
+    "dv_kms",
+    "evaluate",
+    "example_spectra_figure",
+    "flagged",
+    "format_metrics",
+    "match",
+    "purity_completeness",
+    "read_catalog",
+    "read_truth_table",
+]
+
+C_KMS = _C_KMS
+"""Speed of light in km/s (:data:`surveynet.constants.C_KMS`)."""
 
 TRUE_CLASSES = ("STAR", "GALAXY", "QSO_LZ", "QSO_HZ", "BAD")
 PRED_CLASSES = ("NOT_QSO", "QSO_LZ", "QSO_HZ")
@@ -48,7 +72,17 @@ Z_HZ = 2.1
 
 
 def dv_kms(z_pred: NDArray[Any], z_true: NDArray[Any]) -> NDArray[np.float64]:
-    """Velocity error ``c (z_pred - z_true) / (1 + z_true)`` in km/s.
+    """Return the velocity error ``c (z_pred - z_true) / (1 + z_true)`` in km/s.
+
+    Parameters
+    ----------
+    z_pred, z_true : ndarray
+        Predicted and true redshifts (broadcast together).
+
+    Returns
+    -------
+    ndarray of float64
+        dv in km/s.
 
     Examples
     --------
@@ -60,8 +94,10 @@ def dv_kms(z_pred: NDArray[Any], z_true: NDArray[Any]) -> NDArray[np.float64]:
     return C_KMS * (zp - zt) / (1.0 + zt)
 
 
-def flagged(c_lines: NDArray[Any], c_th: float, n_th: int = 1) -> NDArray[np.bool_]:
-    """``is_qso`` rule: at least ``n_th`` line confidences above ``c_th``.
+def flagged(
+    c_lines: NDArray[Any], c_th: float, n_th: int = PredictConfig.n_th
+) -> NDArray[np.bool_]:
+    """Apply the ``is_qso`` rule: at least ``n_th`` line confidences above ``c_th``.
 
     Parameters
     ----------
@@ -70,7 +106,12 @@ def flagged(c_lines: NDArray[Any], c_th: float, n_th: int = 1) -> NDArray[np.boo
     c_th : float
         Confidence threshold.
     n_th : int
-        Minimum number of lines.
+        Minimum number of lines (``predict.n_th``).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_spec,)
+        Flagged spectra.
 
     Examples
     --------
@@ -117,34 +158,18 @@ class Matched:
         return dv_kms(self.z_qn, self.z_true)
 
 
-def read_catalog(path: str | os.PathLike[str]) -> tuple[Table, fits.Header]:
-    """Read a ``surveynet quasar predict`` catalogue (HDU ``QN_CATALOG``) and its primary header.
-
-    Raises
-    ------
-    InputError
-        Missing file, HDU or column.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("no such file", path=p)
-    try:
-        with fits.open(p) as hdul:
-            hdr = hdul[0].header.copy()
-            names = [h.name for h in hdul]
-            if "QN_CATALOG" not in names:
-                raise InputError(f"no QN_CATALOG HDU (HDUs: {names})", path=p, hdu="QN_CATALOG")
-            tab = Table.read(hdul["QN_CATALOG"], mask_invalid=False)
-    except OSError as exc:
-        raise InputError(f"unreadable FITS file ({exc})", path=p) from exc
-    for col in ("TARGETID", "C_LINES", "Z_QN"):
-        if col not in tab.colnames:
-            raise InputError("missing column", path=p, hdu="QN_CATALOG", column=col)
-    return tab, hdr
-
-
 def read_truth_table(path: str | os.PathLike[str]) -> Table:
-    """Targets of a mock truth file (:func:`surveynet.io.truth.read_truth`): TARGETID, OBJTYPE, Z.
+    """Read the targets of a mock truth file (:func:`surveynet.io.truth.read_truth`).
+
+    Parameters
+    ----------
+    path : path
+        Truth file (HDU TRUTH).
+
+    Returns
+    -------
+    astropy.table.Table
+        Rows with at least TARGETID, OBJTYPE, Z.
 
     Raises
     ------
@@ -161,6 +186,20 @@ def read_truth_table(path: str | os.PathLike[str]) -> Table:
 
 def match(catalog: Table, truth: Table, *, catalog_path: str | None = None) -> Matched:
     """Join catalogue rows to truth rows on TARGETID (catalogue rows without truth raise).
+
+    Parameters
+    ----------
+    catalog : astropy.table.Table
+        Catalogue rows (TARGETID, C_LINES, Z_QN, optionally C_BAL).
+    truth : astropy.table.Table
+        Truth rows (TARGETID, OBJTYPE, Z, optionally Z_CONF, DEAD_FIBRE, IS_BAL).
+    catalog_path : str, optional
+        Named in the error.
+
+    Returns
+    -------
+    Matched
+        One entry per catalogue row; unconfirmed truth (``Z_CONF != 3``, dead fibre) is BAD.
 
     Raises
     ------
@@ -179,7 +218,7 @@ def match(catalog: Table, truth: Table, *, catalog_path: str | None = None) -> M
             f"{int(missing.sum())} catalogue TARGETIDs are not in the truth table "
             f"(first: {int(tid[missing][0])})",
             path=catalog_path,
-            hdu="QN_CATALOG",
+            hdu=CATALOG_HDU,
             column="TARGETID",
         )
     objtype = np.char.strip(np.asarray(truth["OBJTYPE"]).astype(str)[rows])
@@ -213,9 +252,24 @@ def match(catalog: Table, truth: Table, *, catalog_path: str | None = None) -> M
 
 
 def purity_completeness(
-    m: Matched, c_grid: NDArray[Any], *, n_th: int = 1, dv_max: float = 6000.0
+    m: Matched,
+    c_grid: NDArray[Any],
+    *,
+    n_th: int = PredictConfig.n_th,
+    dv_max: float = EvaluateConfig.dv_max,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Purity and completeness at each threshold of ``c_grid`` (definitions in the module doc).
+    """Compute purity and completeness at each threshold of ``c_grid`` (see the module doc).
+
+    Parameters
+    ----------
+    m : Matched
+        Catalogue joined to the truth.
+    c_grid : ndarray of shape (n_thresholds,)
+        Confidence thresholds.
+    n_th : int
+        Lines above threshold needed for ``is_qso`` (``predict.n_th``).
+    dv_max : float
+        Correct-redshift limit in km/s (``evaluate.dv_max``).
 
     Returns
     -------
@@ -242,11 +296,21 @@ def purity_completeness(
 def crossover(
     c_grid: NDArray[Any], purity: NDArray[Any], completeness: NDArray[Any]
 ) -> tuple[float, float]:
-    """Threshold where purity = completeness, and the value there (linear interpolation).
+    """Find the threshold where purity = completeness, and the value there.
 
     Purity rises and completeness falls with ``c_th``; the first sign change of
-    ``purity - completeness`` is interpolated. Without a sign change, the threshold of the
-    smallest ``|purity - completeness|`` is returned.
+    ``purity - completeness`` is interpolated linearly. Without a sign change, the threshold of
+    the smallest ``|purity - completeness|`` is returned.
+
+    Parameters
+    ----------
+    c_grid, purity, completeness : ndarray of shape (n,)
+        Thresholds and the curves (NaN entries are skipped).
+
+    Returns
+    -------
+    c_th, value : float
+        NaN, NaN when no threshold has both curves finite.
 
     Examples
     --------
@@ -275,7 +339,18 @@ def crossover(
 
 
 def true_classes(m: Matched) -> NDArray[np.str_]:
-    """STAR, GALAXY, QSO_LZ, QSO_HZ or BAD for each matched row."""
+    """Return STAR, GALAXY, QSO_LZ, QSO_HZ or BAD for each matched row.
+
+    Parameters
+    ----------
+    m : Matched
+        Catalogue joined to the truth.
+
+    Returns
+    -------
+    ndarray of str
+        True class per row (quasars split at :data:`Z_HZ`).
+    """
     out = np.array(m.objtype, dtype="<U8")
     q = m.is_qso_true
     out[q & (m.z_true < Z_HZ)] = "QSO_LZ"
@@ -283,8 +358,25 @@ def true_classes(m: Matched) -> NDArray[np.str_]:
     return out
 
 
-def confusion_matrix(m: Matched, c_th: float, n_th: int = 1) -> dict[str, dict[str, int]]:
-    """Counts of true class (rows) × predicted class (NOT_QSO, QSO_LZ, QSO_HZ) at ``c_th``."""
+def confusion_matrix(
+    m: Matched, c_th: float, n_th: int = PredictConfig.n_th
+) -> dict[str, dict[str, int]]:
+    """Count true class (rows) × predicted class (NOT_QSO, QSO_LZ, QSO_HZ) at ``c_th``.
+
+    Parameters
+    ----------
+    m : Matched
+        Catalogue joined to the truth.
+    c_th : float
+        Confidence threshold.
+    n_th : int
+        Lines above ``c_th`` needed for ``is_qso``.
+
+    Returns
+    -------
+    dict
+        ``{true class: {predicted class: count}}`` for the true classes present.
+    """
     f = flagged(m.c_lines, c_th, n_th)
     z = np.nan_to_num(m.z_qn, nan=-1.0)
     pred = np.where(~f, "NOT_QSO", np.where(z < Z_HZ, "QSO_LZ", "QSO_HZ"))
@@ -297,27 +389,40 @@ def confusion_matrix(m: Matched, c_th: float, n_th: int = 1) -> dict[str, dict[s
 
 
 def compute_metrics(
-    m: Matched, *, n_th: int = 1, dv_max: float = 6000.0, c_grid: NDArray[Any] | None = None
+    m: Matched,
+    *,
+    n_th: int = PredictConfig.n_th,
+    dv_max: float = EvaluateConfig.dv_max,
+    c_th: float = PredictConfig.c_th,
+    c_grid: NDArray[Any] | None = None,
 ) -> dict[str, Any]:
-    """All evaluation figures as a JSON-serialisable dict (see the module docstring).
+    """Compute every evaluation figure as a JSON-serialisable dict (see the module docstring).
 
     Parameters
     ----------
     m : Matched
         Catalogue joined to the truth.
     n_th : int
-        Minimum number of lines above threshold for ``is_qso``.
+        Minimum number of lines above threshold for ``is_qso`` (``predict.n_th``).
     dv_max : float
-        Correct-redshift limit in km/s.
+        Correct-redshift limit in km/s (``evaluate.dv_max``).
+    c_th : float
+        Fixed threshold (``predict.c_th``): purity and completeness are reported there
+        (``purity_at_<c_th>``), BAL figures use it, and it replaces a missing crossover.
     c_grid : ndarray, optional
         Thresholds (default 0.01 ... 0.99 in steps of 0.01).
+
+    Returns
+    -------
+    dict
+        The metrics (as in ``metrics.json``).
     """
     grid = np.round(np.arange(0.01, 1.0, 0.01), 4) if c_grid is None else np.asarray(c_grid, float)
     pur, com = purity_completeness(m, grid, n_th=n_th, dv_max=dv_max)
     c_x, pc_x = crossover(grid, pur, com)
     qso = m.is_qso_true
     dv = m.dv
-    c_eval = c_x if np.isfinite(c_x) else 0.5
+    c_eval = c_x if np.isfinite(c_x) else c_th
     f = flagged(m.c_lines, c_eval, n_th)
     sel = f & qso
     good = sel & (np.abs(np.nan_to_num(dv, nan=np.inf)) <= dv_max)
@@ -329,6 +434,7 @@ def compute_metrics(
         "n_spectra": len(m.targetid),
         "counts": counts,
         "n_th": n_th,
+        "c_th": c_th,
         "dv_max_kms": dv_max,
         "crossover_c_th": c_x,
         "crossover_purity_completeness": pc_x,
@@ -348,20 +454,19 @@ def compute_metrics(
             "completeness": [None if not np.isfinite(x) else float(x) for x in com],
         },
     }
-    for c in (0.5,):
-        pp, cc = purity_completeness(m, np.array([c]), n_th=n_th, dv_max=dv_max)
-        out[f"purity_at_{c}"] = float(pp[0])
-        out[f"completeness_at_{c}"] = float(cc[0])
+    pp, cc = purity_completeness(m, np.array([c_th]), n_th=n_th, dv_max=dv_max)
+    out[f"purity_at_{c_th:g}"] = float(pp[0])
+    out[f"completeness_at_{c_th:g}"] = float(cc[0])
     if m.c_bal is not None and m.is_bal is not None:
         q_bal = qso & m.is_bal
         q_nobal = qso & ~m.is_bal
         cb = np.nan_to_num(m.c_bal, nan=-1.0)
         out["bal"] = {
             "n_bal_qso": int(q_bal.sum()),
-            "bal_recognised_at_0.5": float((cb[q_bal] > 0.5).mean())
+            f"bal_recognised_at_{c_th:g}": float((cb[q_bal] > c_th).mean())
             if q_bal.any()
             else float("nan"),
-            "non_bal_rejected_at_0.5": float((cb[q_nobal] <= 0.5).mean())
+            f"non_bal_rejected_at_{c_th:g}": float((cb[q_nobal] <= c_th).mean())
             if q_nobal.any()
             else float("nan"),
         }
@@ -369,8 +474,20 @@ def compute_metrics(
 
 
 def format_metrics(metrics: dict[str, Any]) -> list[str]:
-    """Short human-readable summary lines of :func:`compute_metrics` output."""
+    """Return short human-readable summary lines of :func:`compute_metrics` output.
+
+    Parameters
+    ----------
+    metrics : dict
+        :func:`compute_metrics` output (or ``metrics.json``).
+
+    Returns
+    -------
+    list of str
+        One line per figure group.
+    """
     m = metrics
+    c = float(m.get("c_th", PredictConfig.c_th))
     lines = [
         f"{m['n_spectra']} spectra: " + ", ".join(f"{k} {v}" for k, v in m["counts"].items()),
         f"crossover c_th = {m['crossover_c_th']:.3f}: "
@@ -379,21 +496,32 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
         f"sigma(dv) = {m['sigma_dv_kms']:.0f} km/s (MAD-based {m['sigma_dv_mad_kms']:.0f}, "
         f"median {m['median_dv_kms']:.0f}); catastrophic rate {100 * m['catastrophic_rate']:.3f} % "
         f"of {m['n_qso_flagged_at_crossover']} flagged QSOs (|dv| > {m['dv_max_kms']:.0f} km/s)",
-        f"at c_th = 0.5: purity {100 * m['purity_at_0.5']:.2f} %, "
-        f"completeness {100 * m['completeness_at_0.5']:.2f} %",
+        f"at c_th = {c:g}: purity {100 * m[f'purity_at_{c:g}']:.2f} %, "
+        f"completeness {100 * m[f'completeness_at_{c:g}']:.2f} %",
     ]
     if "bal" in m:
         b = m["bal"]
         lines.append(
             f"BAL ({b['n_bal_qso']} BAL QSOs): "
-            f"recognised {100 * b['bal_recognised_at_0.5']:.1f} %, "
-            f"non-BAL rejected {100 * b['non_bal_rejected_at_0.5']:.1f} % (C_BAL > 0.5)"
+            f"recognised {100 * b[f'bal_recognised_at_{c:g}']:.1f} %, "
+            f"non-BAL rejected {100 * b[f'non_bal_rejected_at_{c:g}']:.1f} % (C_BAL > {c:g})"
         )
     return lines
 
 
 def confusion_markdown(conf: dict[str, dict[str, int]]) -> str:
-    """Markdown table of a confusion matrix (rows = true class, with row fractions)."""
+    """Return a Markdown table of a confusion matrix (rows = true class, with row fractions).
+
+    Parameters
+    ----------
+    conf : dict
+        :func:`confusion_matrix` output.
+
+    Returns
+    -------
+    str
+        The table.
+    """
     head = "| true \\ predicted | " + " | ".join(PRED_CLASSES) + " |"
     sep = "|---" * (len(PRED_CLASSES) + 1) + "|"
     rows = [head, sep]
@@ -412,14 +540,11 @@ def evaluate(
     truth: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    n_th: int = 1,
-    dv_max: float = 6000.0,
-    spectra: list[str | os.PathLike[str]] | None = None,
-    n_examples: int = 6,
-    model: str | os.PathLike[str] | None = None,
-    overwrite: bool = True,
+    config: QuasarConfig | None = None,
+    spectra: Sequence[str | os.PathLike[str]] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Compute metrics and write ``metrics.json``, ``metrics.md`` and plots to ``out``.
+    """Compute metrics and write ``metrics.json``, ``metrics.md``, plots and ``config.json``.
 
     Parameters
     ----------
@@ -429,38 +554,50 @@ def evaluate(
         Mock truth file (HDU TRUTH with TARGETID, OBJTYPE, Z).
     out : path
         Output folder.
-    n_th : int
-        Lines above threshold needed for ``is_qso``.
-    dv_max : float
-        Correct-redshift limit in km/s.
-    spectra : list of path, optional
-        The input spectra files; a few are plotted with the detected lines marked.
-    n_examples : int
-        Number of example spectra to plot.
-    model : str or path, optional
-        Model for the example plots (default: the catalogue header's ``MODEL``).
+    config : QuasarConfig, optional
+        The resolved config (default: the defaults): ``predict.n_th`` and ``predict.c_th``
+        (the ``is_qso`` rule and the fixed threshold), ``evaluate.dv_max``,
+        ``evaluate.n_examples`` and ``evaluate.model`` (model of the example plots; default the
+        catalogue header's ``MODEL``). Saved as ``out/config.json``.
+    spectra : sequence of path, optional
+        The input spectra files; a few spectra of the first are plotted with the detected lines.
     overwrite : bool
-        Replace existing outputs in ``out``.
+        Replace an existing ``out/metrics.json`` (checked before any work).
 
     Returns
     -------
     dict
-        The metrics (as in ``metrics.json``).
+        The metrics (as in ``metrics.json``, which also records ``config_hash`` and the
+        catalogue's ``CFGHASH`` as ``catalog_config_hash``).
+
+    Raises
+    ------
+    FileExistsError
+        ``out/metrics.json`` exists and ``overwrite`` is False.
+    InputError
+        Unreadable catalogue or truth, or catalogue targets missing from the truth.
     """
+    from surveynet.config import config_hash, save_config
     from surveynet.io.fits import atomic_path
     from surveynet.plots import save_figure
     from surveynet.quasar import plots
 
+    cfg = config if config is not None else QuasarConfig()
+    n_th, dv_max = cfg.predict.n_th, cfg.evaluate.dv_max
     outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
+    if (outdir / "metrics.json").exists() and not overwrite:
+        raise FileExistsError(f"{outdir / 'metrics.json'} exists; pass --overwrite to replace it")
     cat, hdr = read_catalog(catalog)
     tru = read_truth_table(truth)
     m = match(cat, tru, catalog_path=str(catalog))
-    metrics = compute_metrics(m, n_th=n_th, dv_max=dv_max)
+    outdir.mkdir(parents=True, exist_ok=True)
+    metrics = compute_metrics(m, n_th=n_th, dv_max=dv_max, c_th=cfg.predict.c_th)
     metrics["catalog"] = str(catalog)
     metrics["truth"] = str(truth)
     metrics["model"] = str(hdr.get("MODEL", ""))
     metrics["model_hash"] = str(hdr.get("MODELHSH", ""))
+    metrics["catalog_config_hash"] = str(hdr.get("CFGHASH", ""))
+    metrics["config_hash"] = config_hash(cfg)
     curve = metrics["curve"]
     pur = np.array([np.nan if x is None else x for x in curve["purity"]])
     com = np.array([np.nan if x is None else x for x in curve["completeness"]])
@@ -476,7 +613,9 @@ def evaluate(
             outdir / "purity_completeness.png",
         ),
     ]
-    c_eval = metrics["crossover_c_th"] if np.isfinite(metrics["crossover_c_th"]) else 0.5
+    c_eval = (
+        metrics["crossover_c_th"] if np.isfinite(metrics["crossover_c_th"]) else cfg.predict.c_th
+    )
     sel = flagged(m.c_lines, c_eval, n_th) & m.is_qso_true
     images.append(
         save_figure(plots.plot_dv_histogram(m.dv[sel], dv_max=dv_max), outdir / "dv_histogram.png")
@@ -487,18 +626,22 @@ def evaluate(
             outdir / "confusion.png",
         )
     )
-    if spectra:
-        from surveynet.quasar.predict import example_spectra_figure
-
+    if spectra and cfg.evaluate.n_examples > 0:
         try:
             fig = example_spectra_figure(
-                spectra[0], cat, hdr, truth=tru, n=n_examples, c_th=c_eval, model=model
+                spectra[0],
+                cat,
+                hdr,
+                truth=tru,
+                n=cfg.evaluate.n_examples,
+                c_th=c_eval,
+                model=cfg.evaluate.model,
             )
             images.append(save_figure(fig, outdir / "spectra_lines.png"))
         except ValueError as exc:  # InputError, ModelFormatError
             log.warning("example spectra not plotted: %s", exc)
     metrics["plots"] = [p.name for p in images]
-    with atomic_path(outdir / "metrics.json", overwrite=overwrite) as tmp:
+    with atomic_path(outdir / "metrics.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1) + "\n")
     md = [
         "# QuasarNET evaluation",
@@ -510,6 +653,114 @@ def evaluate(
         confusion_markdown(metrics["confusion_at_crossover"]),
         "",
     ]
-    with atomic_path(outdir / "metrics.md", overwrite=overwrite) as tmp:
+    with atomic_path(outdir / "metrics.md", overwrite=True) as tmp:
         tmp.write_text("\n".join(md))
+    save_config(cfg, outdir / "config.json")
     return metrics
+
+
+def example_spectra_figure(
+    spectra_path: str | os.PathLike[str],
+    catalog: Table,
+    header: Any,
+    *,
+    truth: Table | None = None,
+    n: int = EvaluateConfig.n_examples,
+    c_th: float = PredictConfig.c_th,
+    model: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Plot up to ``n`` spectra of one file with the detected lines marked.
+
+    Spectra are the normalised network inputs on the grid of ``model`` (default: the model named in
+    the catalogue header ``MODEL``, a bundled name or a directory). Quasars at spread-out
+    redshifts are preferred, then the other classes.
+
+    Parameters
+    ----------
+    spectra_path : path
+        A spectra file of the catalogue.
+    catalog : astropy.table.Table
+        The catalogue (:func:`surveynet.quasar.catalog.read_catalog`).
+    header : astropy.io.fits.Header
+        Its primary header.
+    truth : astropy.table.Table, optional
+        Truth rows (TARGETID, OBJTYPE, Z) shown in the titles.
+    n : int
+        Number of spectra.
+    c_th : float
+        Lines above this confidence are marked.
+    model : str or path, optional
+        Model whose grid and lines are used.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per spectrum.
+
+    Raises
+    ------
+    InputError
+        None of the file's spectra are in the catalogue.
+    """
+    from matplotlib.figure import Figure
+
+    from surveynet.io.spectra import read_spectra
+    from surveynet.quasar.lines import rest_wavelengths
+    from surveynet.quasar.plots import plot_spectrum_lines
+    from surveynet.quasar.predict import DEFAULT_MODEL, get_engine
+    from surveynet.quasar.preprocess import preprocess
+
+    spectra = read_spectra(spectra_path)
+    engine = get_engine(model if model is not None else str(header.get("MODEL", DEFAULT_MODEL)))
+    pre = preprocess(spectra, engine.grid)
+    tid = spectra.targetid[pre.kept]
+    ctid = np.asarray(catalog["TARGETID"], dtype=np.int64)
+    index = {int(t): i for i, t in enumerate(ctid)}
+    rows = [(k, index[int(t)]) for k, t in enumerate(tid) if int(t) in index]
+    if not rows:
+        raise InputError("none of its spectra are in the catalogue", path=spectra_path)
+    tinfo: dict[int, tuple[str, float]] = {}
+    if truth is not None:
+        for t, o, z in zip(
+            np.asarray(truth["TARGETID"]),
+            np.asarray(truth["OBJTYPE"]).astype(str),
+            np.asarray(truth["Z"]),
+            strict=True,
+        ):
+            tinfo[int(t)] = (o.strip(), float(z))
+    # prefer quasars sorted by catalogue redshift, evenly spread, then others
+    qso = [r for r in rows if bool(catalog["IS_QSO_QN"][r[1]])]
+    qso.sort(key=lambda r: float(catalog["Z_QN"][r[1]]))
+    pick = (
+        [qso[i] for i in np.linspace(0, len(qso) - 1, min(len(qso), max(n - 1, 1))).astype(int)]
+        if qso
+        else []
+    )
+    others = [r for r in rows if r not in pick]
+    pick = (pick + others)[:n]
+    fig = Figure(figsize=(9.0, 2.2 * len(pick)), layout="constrained")
+    axes = fig.subplots(len(pick), 1, squeeze=False)[:, 0]
+    wave = engine.grid.wave()
+    rest = list(rest_wavelengths(engine.lines.lines))
+    labels = [str(x) for x in engine.lines.lines]
+    for ax, (k, ci) in zip(axes, pick, strict=True):
+        t = int(tid[k])
+        ti = tinfo.get(t)
+        title = (
+            f"TARGETID {t}: Z_QN {float(catalog['Z_QN'][ci]):.3f}, "
+            f"IS_QSO_QN {bool(catalog['IS_QSO_QN'][ci])}"
+        )
+        if ti is not None:
+            title += f"; truth {ti[0]} z = {ti[1]:.3f}"
+        plot_spectrum_lines(
+            wave,
+            pre.x[k],
+            np.asarray(catalog["Z_LINES"][ci]),
+            np.asarray(catalog["C_LINES"][ci]),
+            labels,
+            rest,
+            c_th=c_th,
+            title=title,
+            ax=ax,
+        )
+    return fig

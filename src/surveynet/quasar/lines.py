@@ -14,7 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-#: Rest wavelengths in Angstrom (vacuum), keyed by QuasarNET's line names (39 entries).
+from surveynet.constants import LYA_ROUNDED, LYB_ROUNDED
+
+#: Rest wavelengths in Angstrom (vacuum), keyed by QuasarNET's line names (39 entries); H I
+#: Lyman-alpha and -beta are the package constants rounded to 0.01 A as in QuasarNET's table
+#: (ngbusca/QuasarNET:py/quasarnet/utils.py ``absorber_IGM``;
+#: :data:`surveynet.constants.LYA_ROUNDED`), the values the bundled and original models used.
 ABSORBER_IGM: dict[str, float] = {
     "Halpha": 6562.8,
     "OIII(5008)": 5008.24,
@@ -46,7 +51,7 @@ ABSORBER_IGM: dict[str, float] = {
     "SiII(1260)": 1260.4221,
     "NV(1243)": 1242.804,
     "NV(1239)": 1238.821,
-    "LYA": 1215.67,
+    "LYA": LYA_ROUNDED,
     "SiIII(1207)": 1206.500,
     "NI(1200)": 1200.0,
     "SiII(1193)": 1193.2897,
@@ -54,7 +59,7 @@ ABSORBER_IGM: dict[str, float] = {
     "OI(1039)": 1039.230,
     "OVI(1038)": 1037.613,
     "OVI(1032)": 1031.912,
-    "LYB": 1025.72,
+    "LYB": LYB_ROUNDED,
 }
 
 #: Emission-line heads 0-5 of every published QuasarNET model.
@@ -83,7 +88,7 @@ def rest_wavelength(name: str) -> float:
     Examples
     --------
     >>> rest_wavelength("LYA")
-    1215.67
+    1215.6701
     """
     try:
         return ABSORBER_IGM[name]
@@ -92,7 +97,27 @@ def rest_wavelength(name: str) -> float:
 
 
 def rest_wavelengths(names: Sequence[str]) -> list[float]:
-    """Rest wavelengths (Angstrom) of several line names, in order."""
+    """Rest wavelengths (Angstrom) of several line names, in order.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Keys of :data:`ABSORBER_IGM`.
+
+    Returns
+    -------
+    list of float
+
+    Raises
+    ------
+    KeyError
+        An unknown name.
+
+    Examples
+    --------
+    >>> rest_wavelengths(["CIV(1548)", "Hbeta"])
+    [1548.2049, 4862.68]
+    """
     return [rest_wavelength(n) for n in names]
 
 
@@ -101,6 +126,17 @@ def line_label(name: str, *, bal: bool = False) -> str:
 
     The wavelength in brackets is dropped, as in the quasarnet_paper_2025 and desispec columns
     (``C_LYA``, ``C_CIV``, ``C_CIII``, ``C_MGII``, ``C_HBETA``, ``C_HALPHA``, ``C_CIV_BAL``).
+
+    Parameters
+    ----------
+    name : str
+        QuasarNET line name.
+    bal : bool
+        Label of a BAL head.
+
+    Returns
+    -------
+    str
 
     Examples
     --------

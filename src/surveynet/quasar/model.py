@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from surveynet.config import from_dict, to_dict
 from surveynet.errors import ConfigError, ModelFormatError
-from surveynet.nn.numpy_ops import tf_same_padding
+from surveynet.nn.numpy_ops import same_padding
 from surveynet.quasar.config import QuasarNetConfig
 
 
@@ -56,7 +56,7 @@ class QuasarNetTorch(nn.Module):
             )
             self.bns.append(nn.BatchNorm1d(config.n_filters, eps=config.bn_eps, momentum=momentum))
             pad = (
-                tf_same_padding(n, config.kernel_size, config.stride)
+                same_padding(n, config.kernel_size, config.stride)
                 if config.padding == "same"
                 else (0, 0)
             )

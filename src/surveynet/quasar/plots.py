@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surveynet.plots import new_axes
+from surveynet.quasar.config import EvaluateConfig, PredictConfig
 
 
 def plot_purity_completeness(
@@ -40,7 +41,9 @@ def plot_purity_completeness(
     return fig
 
 
-def plot_dv_histogram(dv: NDArray[Any], dv_max: float = 6000.0, ax: Any = None) -> Any:
+def plot_dv_histogram(
+    dv: NDArray[Any], dv_max: float = EvaluateConfig.dv_max, ax: Any = None
+) -> Any:
     """Histogram of velocity errors (km/s) within ±dv_max; the count outside is in the title."""
     fig, ax = new_axes(ax)
     d = np.asarray(dv, dtype=np.float64)
@@ -92,11 +95,11 @@ def plot_spectrum_lines(
     line_names: Sequence[str],
     rest_wave: Sequence[float],
     *,
-    c_th: float = 0.5,
+    c_th: float = PredictConfig.c_th,
     title: str = "",
     ax: Any = None,
 ) -> Any:
-    """A (preprocessed) spectrum with the lines QuasarNET detected marked at their redshift.
+    """Plot a (preprocessed) spectrum with the lines QuasarNET detected at their redshift.
 
     Parameters
     ----------

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from surveynet.quasar.config import PredictConfig
 from surveynet.quasar.lines import DEFAULT_LINES, DEFAULT_LINES_BAL, line_label, rest_wavelengths
 
 
@@ -66,12 +67,38 @@ class QNResult:
             return np.zeros(0, dtype=np.int64)
         return np.argmax(self.c_line, axis=1).astype(np.int64)
 
-    def is_qso(self, c_th: float = 0.5, n_th: int = 1) -> NDArray[np.bool_]:
-        """``IS_QSO``: at least ``n_th`` emission lines with ``c_line > c_th``; shape (n_spec,)."""
+    def is_qso(
+        self, c_th: float = PredictConfig.c_th, n_th: int = PredictConfig.n_th
+    ) -> NDArray[np.bool_]:
+        """Return ``IS_QSO``: at least ``n_th`` lines with ``c_line > c_th``.
+
+        Parameters
+        ----------
+        c_th : float
+            Confidence threshold (``predict.c_th``).
+        n_th : int
+            Number of lines required (``predict.n_th``).
+
+        Returns
+        -------
+        ndarray of bool, shape (n_spec,)
+            ``IS_QSO``.
+        """
         return is_qso(self.c_line, c_th=c_th, n_th=n_th)
 
-    def is_bal(self, c_th: float = 0.5) -> NDArray[np.bool_]:
-        """``IS_BAL`` (``qn_export``): any BAL head with ``c_line_bal > c_th``; shape (n_spec,)."""
+    def is_bal(self, c_th: float = PredictConfig.c_th) -> NDArray[np.bool_]:
+        """Return ``IS_BAL`` (``qn_export``): any BAL head with ``c_line_bal > c_th``.
+
+        Parameters
+        ----------
+        c_th : float
+            Confidence threshold (``predict.c_th``).
+
+        Returns
+        -------
+        ndarray of bool, shape (n_spec,)
+            ``IS_BAL``.
+        """
         if self.c_line_bal.shape[1] == 0:
             return np.zeros(self.n_spec, dtype=bool)
         return np.asarray((self.c_line_bal > c_th).any(axis=1))
@@ -105,7 +132,7 @@ def index_to_wave(
     idx: NDArray[Any],
     grid_wave: NDArray[Any],
     *,
-    edge: Literal["extrapolate", "clamp"] = "extrapolate",
+    edge: Literal["extrapolate", "clamp"] = PredictConfig.edge,
 ) -> NDArray[np.float64]:
     """Wavelength at a fractional grid index, interpolating linearly between grid values.
 
@@ -152,7 +179,7 @@ def process_preds(
     lines: tuple[str, ...] | list[str] = DEFAULT_LINES,
     lines_bal: tuple[str, ...] | list[str] = DEFAULT_LINES_BAL,
     n_boxes: int | None = None,
-    edge: Literal["extrapolate", "clamp"] = "extrapolate",
+    edge: Literal["extrapolate", "clamp"] = PredictConfig.edge,
 ) -> QNResult:
     """Line confidences and redshifts from raw network outputs.
 
@@ -219,21 +246,29 @@ def process_preds(
     )
 
 
-def is_qso(c_line: NDArray[Any], *, c_th: float = 0.5, n_th: int = 1) -> NDArray[np.bool_]:
-    """QuasarNET classification: ``sum(c_line > c_th) >= n_th`` per spectrum.
+def is_qso(
+    c_line: NDArray[Any], *, c_th: float = PredictConfig.c_th, n_th: int = PredictConfig.n_th
+) -> NDArray[np.bool_]:
+    """Classify as QuasarNET does: ``sum(c_line > c_th) >= n_th`` per spectrum.
 
     Parameters
     ----------
     c_line : ndarray of shape (n_spec, n_lines)
         Line confidences.
     c_th : float
-        Confidence threshold.
+        Confidence threshold (``predict.c_th``).
     n_th : int
-        Number of lines required.
+        Number of lines required (``predict.n_th``).
 
     Returns
     -------
     ndarray of shape (n_spec,), bool
+        ``IS_QSO``.
+
+    Raises
+    ------
+    ValueError
+        ``c_line`` is not 2-D.
 
     Examples
     --------

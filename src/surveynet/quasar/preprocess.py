@@ -144,7 +144,7 @@ def regrid(wave: NDArray[Any], grid: GridConfig | NDArray[Any]) -> NDArray[np.in
 def _clean_arm(
     flux: NDArray[Any], ivar: NDArray[Any], mask: NDArray[Any] | None
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]:
-    """Copies with bad pixels at flux 0, ivar 0; and the per-spectrum "had bad pixels".
+    """Return copies with bad pixels at flux 0, ivar 0, and the per-spectrum "had bad pixels".
 
     The copies keep the input precision (at least float32, native byte order): the product
     ``flux * ivar`` is formed in that precision and summed in float64, as QuasarNP does, which
@@ -181,7 +181,7 @@ def rebin_arm(
     *,
     mask: NDArray[Any] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Sums of ``flux * ivar`` and of ``ivar`` per grid bin for one camera.
+    """Sum ``flux * ivar`` and ``ivar`` per grid bin for one camera.
 
     Parameters
     ----------

@@ -9,17 +9,30 @@ Nothing heavy is imported at module level.
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
-from surveynet.bench import register_bench
+from surveynet.bench import register_bench, time_call
+from surveynet.config import (
+    add_config_args,
+    apply_overrides,
+    from_dict,
+    load_config_file,
+    to_dict,
+)
 from surveynet.registry import add_step, register_group
 
 register_group("simulate", "seeded mock data: DESI-like spectra (more generators to come)")
 
 
 def _add_spectra_args(parser: argparse.ArgumentParser) -> None:
-    from surveynet.cli import add_config_args
+    """Add the options of ``surveynet simulate spectra`` to ``parser``.
 
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The step's subparser.
+    """
     parser.add_argument("--n", type=int, required=True, help="number of spectra")
     parser.add_argument("--seed", type=int, default=0, help="random seed (also fixes TARGETIDs)")
     parser.add_argument(
@@ -51,7 +64,23 @@ def _add_spectra_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_spectra(args: argparse.Namespace) -> int:
-    from surveynet.config import apply_overrides, from_dict, load_config_file, to_dict
+    """Run ``surveynet simulate spectra``: preset, config file, ``--set`` overrides, then files.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (:func:`_add_spectra_args`).
+
+    Returns
+    -------
+    int
+        Exit code 0.
+
+    Raises
+    ------
+    ValueError
+        ``--n`` < 1.
+    """
     from surveynet.sim.spectra import SpectraSimConfig, parse_mix, preset_config, simulate_to_files
 
     cfg = preset_config(args.preset)
@@ -97,11 +126,24 @@ def bench_spectra(quick: bool) -> dict[str, Any]:
     is tiny); ``*_per_s`` are wall-clock rates of one process, ``simulate_spectra_per_cpu_s`` the
     same run divided by its process CPU time (robust when the machine is shared). For a strict
     one-core figure run it as ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 surveynet bench spectra``
-    (the synthetic photometry is a small BLAS product).
+    (the synthetic photometry is a small BLAS product). Every duration is measured with
+    :func:`surveynet.bench.time_call` (simulation: a warm-up run of 64 spectra, then single-call
+    trials).
+
+    Parameters
+    ----------
+    quick : bool
+        Fewer and smaller runs (smoke test).
+
+    Returns
+    -------
+    dict
+        ``n_simulated``, ``simulate_spectra_per_s``, ``simulate_spectra_per_cpu_s``,
+        ``write_spectra_per_s``, ``read_spectra_per_s``, ``coadd_mb_per_1000_spectra``,
+        ``blas_threads_env``.
     """
     import os
     import tempfile
-    import time
     from pathlib import Path
 
     import numpy as np
@@ -111,28 +153,34 @@ def bench_spectra(quick: bool) -> dict[str, Any]:
     from surveynet.sim.spectra import simulate_spectra
 
     n = 500 if quick else 4000
-    simulate_spectra(64, seed=1)  # warm caches (tables, sky, LSF)
-    best = best_cpu = float("inf")
-    for rep in range(1 if quick else 3):
-        t0, c0 = time.perf_counter(), time.process_time()
-        simulate_spectra(n, seed=100 + rep)
-        best = min(best, time.perf_counter() - t0)
-        best_cpu = min(best_cpu, time.process_time() - c0)
+    reps = 1 if quick else 3
+    simulate_spectra(64, seed=1)  # warm caches (tables, sky, LSF); then every trial is one call
+    best = time_call(lambda: simulate_spectra(n, seed=100), min_time=0.0, repeat=reps, warmup=False)
+    best_cpu = time_call(
+        lambda: simulate_spectra(n, seed=100),
+        min_time=0.0,
+        repeat=reps,
+        warmup=False,
+        clock=time.process_time,
+    )
     n_io = 200 if quick else 1000
     spec, _ = simulate_spectra(n_io, seed=7)
     if spec.resolution is not None:
         spec.resolution = {b: np.ascontiguousarray(r) for b, r in spec.resolution.items()}
+    back = []
+
+    def read() -> None:
+        """Read the file back and touch the data (lazy readers)."""
+        sp = read_spectra(path)
+        _ = [np.asarray(sp.flux[b]).sum() for b in sp.bands]
+        back.append(sp)
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "coadd-000.fits"
-        t0 = time.perf_counter()
-        write_coadd(path, spec)
-        t_write = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        back = read_spectra(path)
-        _ = [np.asarray(back.flux[b]).sum() for b in back.bands]  # touch the data (lazy readers)
-        t_read = time.perf_counter() - t0
-        if back.n_spec != n_io:
-            raise RuntimeError(f"read back {back.n_spec} spectra, wrote {n_io}")
+        t_write = time_call(lambda: write_coadd(path, spec), min_time=0.0, repeat=1, warmup=False)
+        t_read = time_call(read, min_time=0.0, repeat=1, warmup=False)
+        if back[0].n_spec != n_io:
+            raise RuntimeError(f"read back {back[0].n_spec} spectra, wrote {n_io}")
         size_mb = path.stat().st_size / 1e6
     return {
         "n_simulated": n,

@@ -32,6 +32,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
+from surveynet.constants import C_AA_S
+
 #: first wavelength and step of the master grid (Angstrom)
 WAVE_MIN = 3600.0
 DWAVE = 0.8
@@ -43,8 +45,6 @@ BANDS = ("b", "r", "z")
 LSF_SIGMA_PX: dict[str, float] = {"b": 0.84, "r": 0.80, "z": 0.90}
 N_DIAG = 11
 
-C_KMS = 299792.458
-C_AA = 2.99792458e18  # speed of light in A/s
 HC_ERG_AA = 1.98644586e-8  # h c in erg A
 #: Mayall collecting area (cm^2), approximate (8.6 m^2 unobscured; design default)
 AREA_CM2 = 8.6e4
@@ -216,7 +216,7 @@ def ab_flam(
     """
     m = np.asarray(mag, dtype=np.float64)
     w = np.asarray(wave, dtype=np.float64)
-    return np.asarray(10.0 ** (-0.4 * (m + 48.6)) * C_AA / w**2)
+    return np.asarray(10.0 ** (-0.4 * (m + 48.6)) * C_AA_S / w**2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def filter_weights(name: str) -> tuple[NDArray[np.float64], float]:
     x = np.abs(lam - c) - hw
     t = np.where(x <= 0, 1.0, np.exp(-0.5 * (x / s) ** 2))
     w = t * lam * DWAVE
-    norm = float(np.sum(t * C_AA / lam * DWAVE))
+    norm = float(np.sum(t * C_AA_S / lam * DWAVE))
     return w, norm
 
 

@@ -8,9 +8,10 @@
   the lite ``SDSS_EIGEN`` every-10th-pixel basis is used when that file is absent). The eigenspectra
   were built from observed spectra, so each reconstructed continuum carries the mean forest
   absorption of its own redshift: it is divided by F(z_abs) (the configured tau_eff fit, at the
-  template's redshift) below 1215.67 A rest before the parametric forest is applied, so absorption
-  is never applied twice (``FOREST_IN_TEMPLATE`` = True records this). Each mock quasar takes the
-  coefficients of one of the 20 quasars of its set nearest in redshift.
+  template's redshift) below 1215.67 A rest (:data:`surveynet.constants.LYA_ROUNDED`) before the
+  parametric forest is applied, so absorption is never applied twice (``FOREST_IN_TEMPLATE`` =
+  True records this). Each mock quasar takes the coefficients of one of the 20 quasars of its set
+  nearest in redshift.
 - Stars: Pickles (1998) library (``pickles/*.fits``), the spectral type nearest to the drawn T_eff.
 - Galaxies: LRG from ``desisim_basis_lite/lrg_templates_v2.1-lite.fits``; ELG from the KC96
   starburst templates, BGS from the other KC96 templates (``kc96/*.fits``), extended flat beyond
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from surveynet.constants import LYA_ROUNDED
 from surveynet.errors import InputError
 from surveynet.sim import igm
 
@@ -126,8 +128,23 @@ class TemplateLibrary:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], forest_fit: str = "becker13") -> TemplateLibrary:
-        """Check the folder and the files every class needs; raise InputError naming what is
-        missing.
+        """Open a template folder after checking the files every class needs.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Template folder (e.g. ``../shared/data/templates``).
+        forest_fit : str
+            tau_eff fit used to divide out the quasar templates' own mean forest.
+
+        Returns
+        -------
+        TemplateLibrary
+
+        Raises
+        ------
+        InputError
+            A missing folder or file (named).
         """
         root = Path(path)
         if not root.is_dir():
@@ -144,7 +161,25 @@ class TemplateLibrary:
     def qso(
         self, rng: np.random.Generator, z: NDArray[np.float64], wave: NDArray[np.float64]
     ) -> tuple[NDArray[np.float32], NDArray[np.int64], bool]:
-        """Rest continua of real BOSS quasars on ``wave`` (observed), mean forest divided out."""
+        """Continua of real BOSS/SDSS quasars on ``wave`` (observed), mean forest divided out.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The batch generator.
+        z : ndarray of shape (n,)
+            Redshifts.
+        wave : ndarray
+            Observed wavelengths (A).
+
+        Returns
+        -------
+        flux : ndarray of shape (n, wave.size), float32
+        ids : ndarray of int64, shape (n,)
+            TEMPLATEID (+ 100000 for SDSS).
+        forest_in_template : bool
+            True: the templates' own forest was divided out.
+        """
         q = _load_qso(str(self.root))
         basis, bwave = q["basis"], q["wave"]
         out = np.zeros((z.size, wave.size), dtype=np.float32)
@@ -160,8 +195,8 @@ class TemplateLibrary:
             k = int(order[rng.integers(lo, hi)])
             ids[i] = offset + k
             spec = coeff[k] @ basis
-            absorbed = bwave < igm.LYA
-            z_abs = bwave[absorbed] * (1.0 + zt[k]) / igm.LYA - 1.0
+            absorbed = bwave < LYA_ROUNDED
+            z_abs = bwave[absorbed] * (1.0 + zt[k]) / LYA_ROUNDED - 1.0
             spec[absorbed] /= igm.mean_transmission(np.maximum(z_abs, 0.0), self.forest_fit)
             out[i] = np.maximum(np.interp(wave / (1.0 + zi), bwave, spec, left=0.0, right=0.0), 0.0)
         return out, ids, True
@@ -174,7 +209,22 @@ class TemplateLibrary:
         z: NDArray[np.float64],
         wave: NDArray[np.float64],
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Pickles spectra of the class nearest in T_eff, Doppler shifted by ``z``."""
+        """Pickles spectra of the class nearest in T_eff, Doppler shifted by ``z``.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The batch generator (ties between classes).
+        teff, z : ndarray of shape (n,)
+            Effective temperatures (K) and redshifts.
+        wave : ndarray
+            Observed wavelengths (A).
+
+        Returns
+        -------
+        flux : ndarray of shape (n, wave.size), float32
+        ids : ndarray of int64, shape (n,)
+        """
         cls_teff = np.array([PICKLES_TEFF.get(p.name[0].lower(), 5600.0) for p in self._pickles])
         out = np.zeros((teff.size, wave.size), dtype=np.float32)
         ids = np.zeros(teff.size, dtype=np.int64)
@@ -195,7 +245,24 @@ class TemplateLibrary:
         z: NDArray[np.float64],
         wave: NDArray[np.float64],
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """LRG lite templates for LRG, KC96 starbursts for ELG, other KC96 types for BGS."""
+        """LRG lite templates for LRG, KC96 starbursts for ELG, other KC96 types for BGS.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The batch generator.
+        sub : ndarray of str, shape (n,)
+            Subtypes (ELG, LRG, BGS).
+        z : ndarray of shape (n,)
+            Redshifts.
+        wave : ndarray
+            Observed wavelengths (A).
+
+        Returns
+        -------
+        flux : ndarray of shape (n, wave.size), float32
+        ids : ndarray of int64, shape (n,)
+        """
         out = np.zeros((sub.size, wave.size), dtype=np.float32)
         ids = np.zeros(sub.size, dtype=np.int64)
         for i, (s, zi) in enumerate(zip(sub, z, strict=True)):

@@ -2,9 +2,12 @@
 
 tau(u) = N * (pi e^2 / m_e c) * f * lambda0 * phi(u), with phi the Voigt profile in velocity
 (``scipy.special.voigt_profile`` with sigma = b / sqrt(2) and gamma = Gamma lambda0 / (4 pi)).
-Constants: Lyman-alpha f = 0.4164, Gamma = 6.265e8 s^-1, lambda0 = 1215.67 A; Lyman-beta
-f = 0.07912, Gamma = 1.897e8 s^-1, lambda0 = 1025.7223 A (Morton 2003). Check: the line-centre
-optical depth for b = 30 km/s is 2.526e-14 N (simulation.md section 3.4).
+Constants (:mod:`surveynet.constants`, Morton 2003): Lyman-alpha f = 0.4164, Gamma = 6.265e8
+s^-1, lambda0 = 1215.67 A (:data:`~surveynet.constants.LYA_ROUNDED`, the value the bundled DLA
+models were trained and calibrated with; the exact 1215.6701 would move their catalogues by up to
+3e-5); Lyman-beta f = 0.07912, Gamma = 1.897e8 s^-1, lambda0 = 1025.7223 A; Lyman-gamma f =
+0.0290, Gamma = 8.127e7 s^-1, lambda0 = 972.5368 A. Check: the line-centre optical depth for
+b = 30 km/s is 2.526e-14 N (simulation.md section 3.4).
 """
 
 from __future__ import annotations
@@ -13,15 +16,25 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import voigt_profile
 
-C_KMS = 299792.458
-#: pi e^2 / (m_e c) in cm^2 Hz
-PI_E2_MEC = 0.02654
+from surveynet.constants import (
+    C_KMS,
+    F_LYA,
+    F_LYB,
+    F_LYG,
+    GAMMA_LYA,
+    GAMMA_LYB,
+    GAMMA_LYG,
+    LYA_ROUNDED,
+    LYB_REST,
+    LYG_REST,
+    PI_E2_MEC,
+)
 
-#: (name, lambda0 [A], oscillator strength f, damping Gamma [1/s])
+#: (name, lambda0 [A], oscillator strength f, damping Gamma [1/s]) of the Lyman series
 LYMAN_SERIES: tuple[tuple[str, float, float, float], ...] = (
-    ("LYA", 1215.67, 0.4164, 6.265e8),
-    ("LYB", 1025.7223, 0.07912, 1.897e8),
-    ("LYG", 972.5368, 0.02900, 8.127e7),
+    ("LYA", LYA_ROUNDED, F_LYA, GAMMA_LYA),
+    ("LYB", LYB_REST, F_LYB, GAMMA_LYB),
+    ("LYG", LYG_REST, F_LYG, GAMMA_LYG),
 )
 
 
@@ -80,6 +93,22 @@ def core_half_width(
 ) -> float:
     """Observed half-width (A) of a Lyman-alpha line out to optical depth ``tau``.
 
+    Parameters
+    ----------
+    log_nhi : float
+        log10 N_HI (cm^-2).
+    z_abs : float
+        Absorber redshift.
+    b_kms : float
+        Doppler parameter.
+    tau : float
+        Optical depth at the edge.
+
+    Returns
+    -------
+    float
+        Half-width (A); 0 when the centre itself is below ``tau``.
+
     Examples
     --------
     >>> a, b = core_half_width(20.3, 2.0), core_half_width(21.3, 2.0)
@@ -91,6 +120,7 @@ def core_half_width(
     lam = LYMAN_SERIES[0][1] * (1.0 + z_abs)
 
     def excess(d: float) -> float:
+        """Optical depth ``d`` A redward of the centre, minus ``tau``."""
         return float(voigt_tau(np.array([lam + d]), z_abs, log_nhi, b_kms=b_kms)[0]) - tau
 
     # tau falls monotonically away from the line centre: bracket the crossing, then root-find
@@ -104,6 +134,19 @@ def rest_equivalent_width(
     log_nhi: float, *, b_kms: float = 30.0, span_kms: float = 30000.0
 ) -> float:
     """Rest-frame equivalent width (Angstrom) of a Lyman-alpha absorber, by direct integration.
+
+    Parameters
+    ----------
+    log_nhi : float
+        log10 N_HI (cm^-2).
+    b_kms : float
+        Doppler parameter.
+    span_kms : float
+        Integration half-range in velocity.
+
+    Returns
+    -------
+    float
 
     Examples
     --------

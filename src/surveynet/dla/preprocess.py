@@ -1,10 +1,11 @@
-"""Network inputs and per-pixel labels of DLA sightlines (numpy only; shared by train and predict).
+"""Network inputs of DLA sightlines (numpy only; shared by train and predict).
 
 A sightline's normalised flux is padded on both sides with the mean of its first/last
 ``pad_npix`` pixels (the anchor's window padding, cosmodesi/desi-dlas:desidlas/datasets/
 datasetting.py ``split_sightline_into_samples``); low-S/N inputs add median-filtered channels
 [raw, medfilt 3, 7, 15] computed once over the whole sightline (the anchor smooths each 600-px
-window separately, ``smooth_flux``). Labels follow dla.md §3 with edge guards.
+window separately, ``smooth_flux``); an error channel carries the capped 1-sigma error.
+:class:`InputSpec` records how (it is stored as the ``preprocessing.input`` of a saved model).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import medfilt
 
-from surveynet.dla.config import DatasetConfig
-from surveynet.dla.datasets import PixelLabels, label_sightline
 from surveynet.dla.sightline import Sightline
+
+__all__ = ["ERROR_CHANNEL", "InputSpec", "channel_stack", "padded_input"]
 
 #: channel code of the 1-sigma error in :attr:`InputSpec.channels`
 ERROR_CHANNEL = -1
@@ -64,7 +65,13 @@ class InputSpec:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
+        """JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            Every field, tuples as lists.
+        """
         return {
             "channels": list(self.channels),
             "pad_npix": self.pad_npix,
@@ -77,7 +84,22 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputSpec:
-        """Inverse of :meth:`to_dict` (unknown keys ignored)."""
+        """Inverse of :meth:`to_dict` (unknown keys ignored, missing ones take the defaults).
+
+        Parameters
+        ----------
+        d : dict
+            A stored ``preprocessing.input``.
+
+        Returns
+        -------
+        InputSpec
+
+        Examples
+        --------
+        >>> InputSpec.from_dict(InputSpec(channels=(0, -1)).to_dict()).channels
+        (0, -1)
+        """
         return cls(
             channels=tuple(int(c) for c in d.get("channels", (0,))),
             pad_npix=int(d.get("pad_npix", 50)),
@@ -89,14 +111,21 @@ class InputSpec:
         )
 
 
-def search_pixels(sl: Sightline, rest_range: tuple[float, float]) -> NDArray[np.int64]:
-    """Indices of the pixels whose rest wavelength lies in ``rest_range`` (one window each)."""
-    rest = sl.rest_wave
-    return np.flatnonzero((rest >= rest_range[0]) & (rest <= rest_range[1]))
-
-
 def channel_stack(sl: Sightline, spec: InputSpec) -> NDArray[np.float32]:
-    """Input channels ``(C, n_pix)`` of a sightline (finite, clipped flux)."""
+    """Input channels ``(C, n_pix)`` of a sightline (finite, clipped flux).
+
+    Parameters
+    ----------
+    sl : Sightline
+        The sightline.
+    spec : InputSpec
+        Channels and clip value.
+
+    Returns
+    -------
+    ndarray of shape (C, n_pix), float32
+        One row per entry of ``spec.channels``.
+    """
     f = np.nan_to_num(np.asarray(sl.flux, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     f = np.clip(f, -spec.clip, spec.clip)
     rows = []
@@ -111,6 +140,21 @@ def channel_stack(sl: Sightline, spec: InputSpec) -> NDArray[np.float32]:
 
 def padded_input(sl: Sightline, spec: InputSpec, pad_left: int, length: int) -> NDArray[np.float32]:
     """Channels padded to ``(C, length)``: ``pad_left`` edge-mean pixels, sightline, edge mean.
+
+    Parameters
+    ----------
+    sl : Sightline
+        The sightline.
+    spec : InputSpec
+        Channels, clip value and ``pad_npix``.
+    pad_left : int
+        Padded pixels before the sightline's first pixel.
+    length : int
+        Total length.
+
+    Returns
+    -------
+    ndarray of shape (C, length), float32
 
     Raises
     ------
@@ -129,13 +173,3 @@ def padded_input(sl: Sightline, spec: InputSpec, pad_left: int, length: int) -> 
     out[:, pad_left : pad_left + n] = x
     out[:, pad_left + n :] = right
     return out
-
-
-def pixel_labels(sl: Sightline, spec: InputSpec) -> PixelLabels:
-    """Per-pixel labels of ``sl`` (dla.md §3) via :func:`surveynet.dla.datasets.label_sightline`."""
-    cfg = DatasetConfig(
-        samplerange=spec.samplerange,
-        border_factor=spec.border_factor,
-        label_wave_min=spec.label_wave_min,
-    )
-    return label_sightline(sl, cfg, rest_range=spec.rest_range)

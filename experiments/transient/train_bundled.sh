@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Train the two bundled transient models on the project's mocks (seeded, reproducible):
+#   rb_diff_mock     gmadet-style, difference cutout only (32x32x1)
+#   rb_triplet_mock  braai-style, [science, reference, difference] triplets (32x32x3)
+# Usage: experiments/transient/train_bundled.sh [WORKDIR] [N_IMAGES]
+# Writes the models to src/surveynet/models/<name>/ (model.safetensors + config.json + history).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+W="${1:-/tmp/surveynet_transient_train}"
+N="${2:-80}"
+CFG="$HERE/mock.json"
+mkdir -p "$W"
+surveynet transient simulate --config "$CFG" --out "$W/sim" --n-images "$N" --seed 100 --overwrite
+surveynet transient detect "$W"/sim/pair*_sci.fits --reference "$W"/sim/pair*_ref.fits \
+  --config "$CFG" --out "$W/det" --overwrite
+surveynet transient cutouts "$W/det" --training --config "$CFG" --out "$W/cut" --overwrite
+surveynet transient convert "$W/cut" --config "$CFG" --out "$W/cube.npz" --overwrite
+for kind in diff triplet; do
+  surveynet transient train "$W/cube.npz" --config "$CFG" --channels "$kind" --seed 0 \
+    --out "$ROOT/src/surveynet/models/rb_${kind}_mock" --overwrite --quiet
+  rm -rf "$ROOT/src/surveynet/models/rb_${kind}_mock.work"
+done

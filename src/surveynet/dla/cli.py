@@ -1,0 +1,341 @@
+"""Thin step functions of ``surveynet dla train | predict | evaluate``: args -> config -> library.
+
+Each step resolves the one :class:`~surveynet.dla.config.DLAConfig` from ``--config FILE``, the
+shortcut flags (each sets one config key, :func:`surveynet.config.add_config_flag`) and
+``--set section.key=value`` (applied last), then calls one library function. The steps are
+registered in :mod:`surveynet.dla` (``__init__``); this module imports only the config at module
+level, the library code when a step runs.
+
+Exit codes: 0 success; 1 bad input or configuration (nothing written); 3 (``predict``) some
+input files failed: the catalogue holds the others and a FAILED HDU naming each bad file.
+Outputs are never replaced without ``--overwrite``; the check comes before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import fields
+from typing import Any
+
+from surveynet.config import add_config_args, add_config_flag, config_from_args
+from surveynet.dla.config import DLAConfig, EvaluateConfig, PredictConfig
+from surveynet.errors import ConfigError
+from surveynet.runner import add_runner_args, default_workers
+
+__all__ = [
+    "evaluate_args",
+    "evaluate_run",
+    "predict_args",
+    "predict_run",
+    "resolve",
+    "train_args",
+    "train_command",
+    "train_run",
+]
+
+#: Keys that were top-level ``--set`` keys before the one config root, and their sections.
+_MOVED = {f.name: "predict" for f in fields(PredictConfig)} | {
+    f.name: "evaluate" for f in fields(EvaluateConfig)
+}
+
+
+def resolve(args: argparse.Namespace) -> DLAConfig:
+    """The resolved :class:`DLAConfig` of a step: defaults, ``--config``, flags, ``--set``.
+
+    A ``--set`` key without a section that is a ``predict`` or ``evaluate`` key (the flat keys
+    of earlier versions, e.g. ``vet_threshold``) is refused with the key to use instead.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of a step.
+
+    Returns
+    -------
+    DLAConfig
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys or bad values.
+    """
+    for item in getattr(args, "overrides", None) or []:
+        key = item.partition("=")[0].strip()
+        if "." not in key and key in _MOVED:
+            raise ConfigError(
+                f"--set {item}: the key is now {_MOVED[key]}.{key} "
+                f"(--set {_MOVED[key]}.{item.strip()})"
+            )
+    return config_from_args(DLAConfig, args)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def train_args(p: argparse.ArgumentParser) -> None:
+    """Options of ``surveynet dla train``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The step's parser.
+    """
+    p.add_argument(
+        "data",
+        nargs="+",
+        metavar="DATA",
+        help="mock/DESI coadd files (with --truth) or one prepared .npz window dataset",
+    )
+    p.add_argument(
+        "--truth",
+        action="append",
+        metavar="TRUTH.fits",
+        help="truth file (TRUTH z_qso + DLA_META absorbers) of the coadd files; repeat for "
+        "coadds of several mocks",
+    )
+    p.add_argument("--out", required=True, metavar="MODELDIR", help="model directory to write")
+    add_config_args(p)
+    p.add_argument(
+        "--resume", action="store_true", help="continue from MODELDIR.work/checkpoint.safetensors"
+    )
+    add_config_flag(p, "--seed", key="train.seed", config_cls=DLAConfig, dest="seed", help="seed")
+    add_config_flag(
+        p,
+        "--init",
+        key="train.init",
+        config_cls=DLAConfig,
+        dest="init",
+        metavar="MODEL",
+        help="start from this model's weights (directory or bundled name; same architecture)",
+    )
+    add_config_flag(
+        p,
+        "--max-sightlines",
+        key="data.max_sightlines",
+        config_cls=DLAConfig,
+        dest="max_sightlines",
+        help="use at most this many sightlines (0 = all)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
+
+
+def train_command(args: argparse.Namespace) -> str:
+    """The reproducing command line, rebuilt from the parsed arguments.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``surveynet dla train`` arguments.
+
+    Returns
+    -------
+    str
+        A shell-quoted command (recorded as ``training.command`` in the model's config.json).
+    """
+    parts = ["surveynet", "dla", "train", *map(str, args.data)]
+    for t in args.truth or []:
+        parts += ["--truth", str(t)]
+    parts += ["--out", str(args.out)]
+    if args.config:
+        parts += ["--config", str(args.config)]
+    for o in args.overrides:
+        parts += ["--set", o]
+    for flag, value in (
+        ("--seed", args.seed),
+        ("--max-sightlines", args.max_sightlines),
+        ("--init", args.init),
+    ):
+        if value is not None:
+            parts += [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def train_run(args: argparse.Namespace) -> int:
+    """Run ``surveynet dla train`` (:func:`surveynet.dla.train.train`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from surveynet.dla.train import train
+
+    cfg = resolve(args)
+    path = train(
+        cfg,
+        args.data,
+        args.out,
+        truths=args.truth or [],
+        resume=args.resume,
+        quiet=args.quiet,
+        command=train_command(args),
+        overwrite=args.overwrite,
+    )
+    print(f"model written to {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def predict_args(p: argparse.ArgumentParser) -> None:
+    """Options of ``surveynet dla predict``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The step's parser.
+    """
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="DESI spectra/coadd files")
+    p.add_argument("--out", required=True, metavar="CATALOG.fits", help="catalogue to write")
+    add_config_flag(
+        p,
+        "--model",
+        key="predict.models",
+        config_cls=DLAConfig,
+        dest="model",
+        action="append",
+        metavar="M",
+        help="model directory or bundled name; repeat for S/N-routed models; A+B averages the "
+        "per-pixel outputs of models A and B (an ensemble, routed by A's S/N range); none "
+        "given: bundled dla_fcn + dla_fcn_lowsnr",
+    )
+    add_config_flag(
+        p,
+        "--refiner",
+        key="predict.refiner",
+        config_cls=DLAConfig,
+        dest="refiner",
+        metavar="M",
+        help="second-stage localisers moving every vote peak, applied in turn (comma-separated "
+        "model directories or bundled names; unset: bundled dla_refiner,dla_refiner_wide; "
+        "'none' turns it off; rounds: --set predict.refine_iterations=N; averaging the last "
+        "round over crops shifted by -K..K pixels: --set predict.refine_shifts=K)",
+    )
+    add_config_flag(
+        p,
+        "--vetter",
+        key="predict.vetter",
+        config_cls=DLAConfig,
+        dest="vetter",
+        metavar="M",
+        help="absorber vetter: DLA_CONFIDENCE becomes its probability that the absorber is real "
+        "and absorbers below its threshold are dropped (model directory or bundled name; "
+        "unset: bundled dla_vetter; 'none' keeps the vote confidence and every absorber; "
+        "threshold: --set predict.vet_threshold=P)",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--qso-catalog", metavar="QN.fits", help="quasar catalogue (TARGETID, Z_QN, IS_QSO_QN)"
+    )
+    src.add_argument("--zbest", metavar="FILE", help="zbest/redrock file (TARGETID, Z, SPECTYPE)")
+    src.add_argument(
+        "--truth", metavar="FILE", help="mock truth file (TRUTH: TARGETID, Z, OBJTYPE)"
+    )
+    add_config_flag(
+        p,
+        "--skip-bal",
+        key="predict.skip_bal",
+        config_cls=DLAConfig,
+        dest="skip_bal",
+        help="leave out quasars the redshift catalogue flags as BAL (IS_BAL_QN, or IS_BAL of a "
+        "mock truth), as the DESI DLA catalogues do: BAL troughs mimic DLAs",
+    )
+    add_config_args(p)
+    add_runner_args(p)
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing catalogue and its config"
+    )
+
+
+def predict_run(args: argparse.Namespace) -> int:
+    """Run ``surveynet dla predict`` (:func:`surveynet.dla.predict.predict_files`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        0, or 3 when some input files failed (the catalogue holds the others and a FAILED HDU).
+    """
+    from surveynet.dla.predict import predict_files
+    from surveynet.predict import EXIT_OK, EXIT_PARTIAL
+
+    cfg = resolve(args)
+    zsrc = args.qso_catalog or args.zbest or args.truth
+    path, n_bad, cat = predict_files(
+        args.inputs,
+        args.out,
+        qso_catalog=zsrc,
+        config=cfg,
+        workers=default_workers(args, len(args.inputs)),
+        scheduler=args.scheduler,
+        quiet=args.quiet,
+        overwrite=args.overwrite,
+    )
+    n_dla = int((cat.dlas["ABSORBER_TYPE"] == "DLA").sum()) if len(cat.dlas) else 0
+    print(
+        f"{path}: {len(cat.dlas)} absorbers ({n_dla} DLA) in {len(cat.qsos)} sightlines"
+        + (f"; {n_bad} input file(s) failed (listed in its FAILED HDU)" if n_bad else "")
+    )
+    return EXIT_PARTIAL if n_bad else EXIT_OK
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def evaluate_args(p: argparse.ArgumentParser) -> None:
+    """Options of ``surveynet dla evaluate``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The step's parser.
+    """
+    p.add_argument("catalog", metavar="CATALOG.fits", help="catalogue from `surveynet dla predict`")
+    p.add_argument("--truth", required=True, metavar="TRUTH.fits", help="truth file (DLA_META)")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for metrics.json, config.json, plots"
+    )
+    add_config_args(p)
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing metrics.json / config.json"
+    )
+
+
+def evaluate_run(args: argparse.Namespace) -> int:
+    """Run ``surveynet dla evaluate`` (:func:`surveynet.dla.evaluate.evaluate`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from surveynet.dla.evaluate import evaluate
+
+    cfg = resolve(args)
+    m = evaluate(args.catalog, args.truth, args.out, cfg, overwrite=args.overwrite)
+
+    def fmt(x: Any) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    print(
+        f"{args.out}/metrics.json: completeness {fmt(m['completeness'])}, "
+        f"purity {fmt(m['purity'])} "
+        f"(TP {m['tp']}, FN {m['fn']}, FP {m['fp']})"
+    )
+    return 0

@@ -1,0 +1,726 @@
+"""Science/reference image pairs with transients and artefacts (simulation.md section 7).
+
+Each pair shares one sky: stars (dN/dm proportional to 10^(0.3 m)), PSF-convolved Sersic galaxies
+(n = 1 and n = 4) and, on the science epoch only, transients (half on galaxy hosts, offsets
+drawn from the host light), variable stars (real, not injected), cosmic rays, hot pixels, a bad
+column and saturated stars with bleed trails (both epochs saturate). Every source is placed on
+the sky and rendered at its own sub-pixel position in each frame through that frame's WCS: the
+science frame is misaligned by a sub-pixel shift and a small rotation, so the two frames must be
+registered before subtraction, exactly like real data.
+
+The PSF is a Moffat profile [1 + (r/alpha)^2]^-beta with FWHM = 2 alpha sqrt(2^(1/beta) - 1),
+varying linearly across the frame (FWHM and ellipticity) and differing between the epochs
+(FWHM_sci / FWHM_ref in ``fwhm_ratio``); every rendered stamp is normalised to unit sum.
+Magnitudes are physical: counts in ADU = 10^(-0.4 (m - zp)) for the frame's zero point
+``MAGZP``. Noise: Poisson in electrons (``GAIN``) plus Gaussian read noise; the reference is
+``ref_depth`` times deeper (a stack), with the same sky level per exposure scaled accordingly.
+
+Pixel convention: 0-based numpy coordinates, ``x`` the column and ``y`` the row, the centre of
+``data[j, i]`` at ``(x, y) = (i, j)``; WCS conversions use origin 0
+(``pixel_to_world_values``). The truth table (``<name>_truth.fits``, EXTNAME ``TRUTH``) lists
+every source and artefact with its ``KIND``, ``REAL`` (a genuine astrophysical change between
+the epochs: ``transient`` and ``variable``), positions in both frames and the local PSF.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+from numpy.typing import NDArray
+from scipy.signal import fftconvolve
+
+__all__ = [
+    "ImageSimConfig",
+    "SimulatedPair",
+    "moffat_stamp",
+    "psf_from_header",
+    "read_truth",
+    "simulate_pair",
+    "write_pair",
+]
+
+log = logging.getLogger(__name__)
+
+#: Truth kinds that are genuine changes between the epochs (labelled real).
+REAL_KINDS = ("transient", "variable")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageSimConfig:
+    """Settings of the image-pair simulator (design defaults of simulation.md section 7).
+
+    Attributes
+    ----------
+    n_images : int
+        Number of pairs.
+    ny, nx : int
+        Frame shape (px).
+    pixscale : float
+        arcsec per pixel.
+    gain, read_noise : float
+        e-/ADU and e- (per exposure).
+    sky : float
+        Sky level of the science frame (ADU).
+    sky_gradient : float
+        Linear sky gradient across the frame (fraction of the sky level).
+    ref_depth : float
+        The reference is this many times deeper (a stack): its noise is lower by sqrt(ref_depth).
+    zp : float
+        Zero point (mag) of both frames (ADU per exposure).
+    zp_offset : float
+        Maximum science zero-point offset (mag), uniform in [-zp_offset, zp_offset].
+    fwhm_ref : tuple of float
+        Reference FWHM range (px) at the frame centre.
+    fwhm_ratio : tuple of float
+        FWHM_sci / FWHM_ref range.
+    fwhm_variation : float
+        Maximum linear FWHM change from the centre to an edge (fraction).
+    beta : tuple of float
+        Moffat beta range.
+    max_ellipticity : float
+        Maximum PSF ellipticity.
+    n_stars : int
+        Stars per frame.
+    star_mags : tuple of float
+        Star magnitude range.
+    n_galaxies : int
+        Galaxies per frame.
+    galaxy_mags : tuple of float
+        Galaxy magnitude range.
+    n_transients : int
+        Transients per science frame.
+    transient_mags : tuple of float
+        Transient magnitude range (uniform).
+    host_fraction : float
+        Fraction of the transients on galaxy hosts.
+    n_variables : int
+        Variable stars (flux change by 0.3-1 mag in the science frame).
+    n_cosmics, n_hot : int
+        Cosmic rays and hot pixels in the science frame.
+    n_bad_columns : int
+        Bad columns (partial or full) in the science frame.
+    n_saturated : int
+        Saturated stars (both frames) with bleed trails.
+    saturation : float
+        Saturation level (ADU).
+    max_shift : float
+        Maximum science-frame shift (px) on each axis.
+    max_rotation : float
+        Maximum science-frame rotation (degrees).
+    stamp : int
+        Side of the rendered point-source stamps (px, odd).
+    filter : str
+        ``FILTER`` header value.
+    seed : int
+        Random seed.
+    """
+
+    n_images: int = 1
+    ny: int = 512
+    nx: int = 512
+    pixscale: float = 1.0
+    gain: float = 2.0
+    read_noise: float = 7.0
+    sky: float = 1000.0
+    sky_gradient: float = 0.05
+    ref_depth: float = 4.0
+    zp: float = 28.0
+    zp_offset: float = 0.05
+    fwhm_ref: tuple[float, float] = (2.2, 3.0)
+    fwhm_ratio: tuple[float, float] = (0.8, 1.4)
+    fwhm_variation: float = 0.1
+    beta: tuple[float, float] = (2.5, 4.765)
+    max_ellipticity: float = 0.08
+    n_stars: int = 250
+    star_mags: tuple[float, float] = (14.0, 23.0)
+    n_galaxies: int = 40
+    galaxy_mags: tuple[float, float] = (17.0, 21.0)
+    n_transients: int = 30
+    transient_mags: tuple[float, float] = (17.0, 23.0)
+    host_fraction: float = 0.5
+    n_variables: int = 4
+    n_cosmics: int = 15
+    n_hot: int = 15
+    n_bad_columns: int = 1
+    n_saturated: int = 2
+    saturation: float = 65535.0
+    max_shift: float = 0.5
+    max_rotation: float = 0.05
+    stamp: int = 31
+    filter: str = "r"
+    seed: int = 0
+
+
+@dataclass
+class SimulatedPair:
+    """One simulated pair.
+
+    Attributes
+    ----------
+    science, reference : ndarray of shape (ny, nx), float32
+        Images (ADU).
+    wcs_sci, wcs_ref : astropy.wcs.WCS
+        Their WCS.
+    header_sci, header_ref : astropy.io.fits.Header
+        Instrument cards (GAIN, RDNOISE, MAGZP, SATURATE, SKYLEVEL, FWHM, FILTER, ...).
+    truth : astropy.table.Table
+        Every source and artefact (see the module docstring).
+    """
+
+    science: NDArray[np.float32]
+    reference: NDArray[np.float32]
+    wcs_sci: WCS
+    wcs_ref: WCS
+    header_sci: fits.Header
+    header_ref: fits.Header
+    truth: Table
+
+
+# ----------------------------------------------------------------------------- PSF
+
+
+def moffat_stamp(
+    size: int,
+    fwhm: float,
+    beta: float,
+    dx: float = 0.0,
+    dy: float = 0.0,
+    ellipticity: float = 0.0,
+    angle: float = 0.0,
+    oversample: int = 3,
+) -> NDArray[np.float64]:
+    """A unit-sum Moffat stamp centred at ``(size // 2 + dx, size // 2 + dy)``.
+
+    Parameters
+    ----------
+    size : int
+        Stamp side (px).
+    fwhm : float
+        FWHM (px) along the major axis.
+    beta : float
+        Moffat beta.
+    dx, dy : float
+        Sub-pixel offset of the centre (px).
+    ellipticity : float
+        1 - b/a.
+    angle : float
+        Position angle of the major axis (radians from +x).
+    oversample : int
+        Sub-pixels per pixel side (pixel integration).
+
+    Returns
+    -------
+    ndarray of shape (size, size)
+        Sums to 1.
+
+    Examples
+    --------
+    >>> s = moffat_stamp(15, 3.0, 3.0)
+    >>> round(float(s.sum()), 6), np.unravel_index(s.argmax(), s.shape)
+    (1.0, (np.int64(7), np.int64(7)))
+    """
+    alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+    c = size // 2
+    sub = (np.arange(size * oversample) + 0.5) / oversample - 0.5 - c
+    yy, xx = np.meshgrid(sub - dy, sub - dx, indexing="ij")
+    ca, sa = np.cos(angle), np.sin(angle)
+    u = xx * ca + yy * sa
+    v = (-xx * sa + yy * ca) / max(1.0 - ellipticity, 1e-3)
+    prof = (1.0 + (u * u + v * v) / alpha**2) ** (-beta)
+    prof = prof.reshape(size, oversample, size, oversample).sum(axis=(1, 3))
+    return prof / prof.sum()
+
+
+@dataclass(frozen=True)
+class PsfField:
+    """A Moffat PSF varying linearly across the frame.
+
+    Attributes
+    ----------
+    fwhm0 : float
+        FWHM at the frame centre (px).
+    gx, gy : float
+        Relative FWHM change per half-frame along x and y.
+    beta : float
+        Moffat beta.
+    e0 : float
+        Ellipticity at the centre.
+    angle : float
+        Position angle (radians).
+    nx, ny : int
+        Frame shape.
+    """
+
+    fwhm0: float
+    gx: float
+    gy: float
+    beta: float
+    e0: float
+    angle: float
+    nx: int
+    ny: int
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        """FWHM and ellipticity at pixel ``(x, y)``.
+
+        Parameters
+        ----------
+        x, y : float
+            0-based pixel coordinates.
+
+        Returns
+        -------
+        fwhm, ellipticity : float
+        """
+        u = (x - self.nx / 2) / (self.nx / 2)
+        v = (y - self.ny / 2) / (self.ny / 2)
+        f = self.fwhm0 * (1.0 + self.gx * u + self.gy * v)
+        e = self.e0 * (1.0 + 0.5 * abs(u))
+        return float(f), float(e)
+
+    def stamp(self, x: float, y: float, size: int) -> NDArray[np.float64]:
+        """Unit-sum stamp centred on the sub-pixel position ``(x, y)``.
+
+        Parameters
+        ----------
+        x, y : float
+            0-based pixel coordinates of the source.
+        size : int
+            Stamp side.
+
+        Returns
+        -------
+        ndarray of shape (size, size)
+            Centred on pixel ``(round(y), round(x))`` at the stamp's ``size // 2``.
+        """
+        f, e = self.at(x, y)
+        return moffat_stamp(size, f, self.beta, x - round(x), y - round(y), e, self.angle)
+
+
+def psf_from_header(header: fits.Header) -> PsfField:
+    """The true PSF field of a simulated frame, from its header cards.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        Header written by :func:`write_pair` (``FWHM``, ``PSFBETA``, ``PSFGX``, ``PSFGY``,
+        ``PSFELL``, ``PSFANG``, ``NAXIS1``, ``NAXIS2``).
+
+    Returns
+    -------
+    PsfField
+    """
+    return PsfField(
+        fwhm0=float(header["FWHM"]),
+        gx=float(header.get("PSFGX", 0.0)),
+        gy=float(header.get("PSFGY", 0.0)),
+        beta=float(header["PSFBETA"]),
+        e0=float(header.get("PSFELL", 0.0)),
+        angle=float(header.get("PSFANG", 0.0)),
+        nx=int(header["NAXIS1"]),
+        ny=int(header["NAXIS2"]),
+    )
+
+
+def _add_stamp(img: NDArray[np.float64], stamp: NDArray[np.float64], x: float, y: float) -> None:
+    """Add ``stamp`` (centred at its ``size // 2``) to ``img`` at pixel ``(round(x), round(y))``."""
+    s = stamp.shape[0]
+    c = s // 2
+    ix, iy = round(x), round(y)
+    x0, y0 = ix - c, iy - c
+    ny, nx = img.shape
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    sx1, sy1 = min(s, nx - x0), min(s, ny - y0)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return
+    img[y0 + sy0 : y0 + sy1, x0 + sx0 : x0 + sx1] += stamp[sy0:sy1, sx0:sx1]
+
+
+def _sersic_stamp(
+    size: int, n: float, re: float, q: float, angle: float, dx: float, dy: float
+) -> NDArray[np.float64]:
+    """Unit-sum Sersic profile (no PSF) on a stamp, 3x3 sub-sampled."""
+    bn = 2.0 * n - 1.0 / 3.0 + 0.009876 / n
+    os_ = 3
+    c = size // 2
+    sub = (np.arange(size * os_) + 0.5) / os_ - 0.5 - c
+    yy, xx = np.meshgrid(sub - dy, sub - dx, indexing="ij")
+    ca, sa = np.cos(angle), np.sin(angle)
+    u = xx * ca + yy * sa
+    v = (-xx * sa + yy * ca) / q
+    r = np.sqrt(u * u + v * v)
+    prof = np.exp(-bn * ((r / re) ** (1.0 / n) - 1.0))
+    prof = prof.reshape(size, os_, size, os_).sum(axis=(1, 3))
+    return prof / prof.sum()
+
+
+def _make_wcs(
+    nx: int, ny: int, pixscale: float, shift: tuple[float, float] = (0, 0), rot: float = 0.0
+) -> WCS:
+    """TAN WCS centred on (150, 2) deg; ``shift`` moves CRPIX (px), ``rot`` rotates (deg)."""
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [150.0, 2.0]
+    # CRPIX is 1-based (FITS); the frame centre in 0-based pixels is ((nx - 1) / 2, (ny - 1) / 2)
+    w.wcs.crpix = [(nx + 1) / 2 + shift[0], (ny + 1) / 2 + shift[1]]
+    t = np.deg2rad(rot)
+    s = pixscale / 3600.0
+    w.wcs.cd = np.array([[-s * np.cos(t), s * np.sin(t)], [s * np.sin(t), s * np.cos(t)]])
+    return w
+
+
+def _bleed(img: NDArray[np.float64], sat: float) -> None:
+    """Clip at ``sat`` and spread the excess charge up and down the columns (bleed trails)."""
+    over = img > sat
+    if not over.any():
+        return
+    cols = np.unique(np.nonzero(over)[1])
+    ny = img.shape[0]
+    for c in cols:
+        col = img[:, c]
+        rows = np.nonzero(col > sat)[0]
+        excess = float((col[rows] - sat).sum())
+        col[rows] = sat
+        n_extra = int(excess / sat)
+        lo, hi = rows.min(), rows.max()
+        for k in range(n_extra // 2 + 1):
+            for r in (lo - 1 - k, hi + 1 + k):
+                if 0 <= r < ny:
+                    col[r] = sat
+
+
+def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> SimulatedPair:
+    """Simulate one science/reference pair with its truth.
+
+    Parameters
+    ----------
+    config : ImageSimConfig
+        Settings.
+    rng : numpy.random.Generator
+        Random source.
+
+    Returns
+    -------
+    SimulatedPair
+    """
+    cfg = config
+    nx, ny = cfg.nx, cfg.ny
+    shift = (
+        float(rng.uniform(-cfg.max_shift, cfg.max_shift)),
+        float(rng.uniform(-cfg.max_shift, cfg.max_shift)),
+    )
+    rot = float(rng.uniform(-cfg.max_rotation, cfg.max_rotation))
+    wcs_ref = _make_wcs(nx, ny, cfg.pixscale)
+    wcs_sci = _make_wcs(nx, ny, cfg.pixscale, shift, rot)
+    fwhm_ref = float(rng.uniform(*cfg.fwhm_ref))
+    fwhm_sci = fwhm_ref * float(rng.uniform(*cfg.fwhm_ratio))
+    psfs = {}
+    for name, f0 in (("ref", fwhm_ref), ("sci", fwhm_sci)):
+        psfs[name] = PsfField(
+            fwhm0=f0,
+            gx=float(rng.uniform(-cfg.fwhm_variation, cfg.fwhm_variation)),
+            gy=float(rng.uniform(-cfg.fwhm_variation, cfg.fwhm_variation)),
+            beta=float(rng.uniform(*cfg.beta)),
+            e0=float(rng.uniform(0, cfg.max_ellipticity)),
+            angle=float(rng.uniform(0, np.pi)),
+            nx=nx,
+            ny=ny,
+        )
+    zp_sci = cfg.zp + float(rng.uniform(-cfg.zp_offset, cfg.zp_offset))
+    zps = {"ref": cfg.zp, "sci": zp_sci}
+
+    rows: list[dict[str, Any]] = []
+    # sources are drawn in reference pixels, then placed on the sky
+    margin = 2
+
+    def sky_of(x: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+        ra, dec = wcs_ref.pixel_to_world_values(x, y)
+        return np.asarray(ra), np.asarray(dec)
+
+    def add(kind: str, x: float, y: float, mag: float, frame: str, **extra: Any) -> None:
+        rows.append({"kind": kind, "x_ref": x, "y_ref": y, "mag": mag, "frame": frame, **extra})
+
+    # stars: dN/dm ~ 10^(0.3 m) on [m0, m1)
+    m0, m1 = cfg.star_mags
+    u = rng.uniform(size=cfg.n_stars)
+    a0, a1 = 10 ** (0.3 * m0), 10 ** (0.3 * m1)
+    star_mags = np.log10(a0 + u * (a1 - a0)) / 0.3
+    for m in star_mags:
+        add("star", rng.uniform(margin, nx - margin), rng.uniform(margin, ny - margin), m, "both")
+    for _ in range(cfg.n_saturated):
+        add(
+            "saturated_star",
+            rng.uniform(40, nx - 40),
+            rng.uniform(40, ny - 40),
+            float(rng.uniform(cfg.zp - 15.5, cfg.zp - 14.0)),
+            "both",
+        )
+    galaxies = []
+    for _ in range(cfg.n_galaxies):
+        g = {
+            "x": float(rng.uniform(20, nx - 20)),
+            "y": float(rng.uniform(20, ny - 20)),
+            "mag": float(rng.uniform(*cfg.galaxy_mags)),
+            "n": float(rng.choice([1.0, 4.0])),
+            "re": float(rng.uniform(0.5, 5.0) / cfg.pixscale),
+            "q": float(rng.uniform(0.3, 1.0)),
+            "angle": float(rng.uniform(0, np.pi)),
+        }
+        galaxies.append(g)
+        add(
+            "galaxy",
+            g["x"],
+            g["y"],
+            g["mag"],
+            "both",
+            sersic_n=g["n"],
+            re=g["re"],
+            gal=len(galaxies) - 1,
+        )
+    # transients (science only); half on hosts, offset drawn from the host light
+    tm = cfg.transient_mags
+    for _ in range(cfg.n_transients):
+        on_host = galaxies and rng.uniform() < cfg.host_fraction
+        if on_host:
+            g = galaxies[int(rng.integers(len(galaxies)))]
+            r = g["re"] * float(rng.gamma(2.0 * g["n"], 1.0)) / (2.0 * g["n"])
+            t = rng.uniform(0, 2 * np.pi)
+            x, y = g["x"] + r * np.cos(t), g["y"] + r * np.sin(t) * g["q"]
+        else:
+            x, y = rng.uniform(margin, nx - margin), rng.uniform(margin, ny - margin)
+        add(
+            "transient", float(x), float(y), float(rng.uniform(*tm)), "sci", host=int(bool(on_host))
+        )
+    # variable stars: a star that changes by 0.3-1 mag between the epochs
+    n_var = min(cfg.n_variables, cfg.n_stars)
+    var_idx = rng.choice(cfg.n_stars, size=n_var, replace=False) if n_var else []
+    for k in var_idx:
+        rows[int(k)]["dmag"] = float(rng.uniform(0.3, 1.0) * rng.choice([-1, 1]))
+        rows[int(k)]["kind"] = "variable"
+
+    names = ("kind", "x_ref", "y_ref", "mag", "frame", "dmag", "host", "sersic_n", "re", "gal")
+    dtypes = ("U16", "f8", "f8", "f8", "U4", "f8", "i4", "f8", "f8", "i4")
+    defaults = {"dmag": 0.0, "host": 0, "sersic_n": 0.0, "re": 0.0, "gal": -1}
+    tab = Table(names=names, dtype=dtypes)
+    for r in rows:
+        tab.add_row([r.get(k, defaults.get(k)) for k in names])
+    ra, dec = sky_of(np.asarray(tab["x_ref"], float), np.asarray(tab["y_ref"], float))
+    tab["ra"], tab["dec"] = ra, dec
+    xs, ys = wcs_sci.world_to_pixel_values(ra, dec)
+    tab["x_sci"], tab["y_sci"] = np.asarray(xs), np.asarray(ys)
+
+    images = {}
+    for name, xcol, ycol in (("ref", "x_ref", "y_ref"), ("sci", "x_sci", "y_sci")):
+        psf = psfs[name]
+        zp = zps[name]
+        depth = cfg.ref_depth if name == "ref" else 1.0
+        img = np.zeros((ny, nx), dtype=np.float64)
+        fw = np.zeros(len(tab))
+        for i, r in enumerate(tab):
+            if r["frame"] == "sci" and name == "ref":
+                fw[i] = psf.at(float(r[xcol]), float(r[ycol]))[0]
+                continue
+            x, y = float(r[xcol]), float(r[ycol])
+            fw[i] = psf.at(x, y)[0]
+            mag = float(r["mag"]) + (float(r["dmag"]) if name == "sci" else 0.0)
+            flux = 10 ** (-0.4 * (mag - zp))
+            if r["kind"] == "galaxy":
+                g = galaxies[int(r["gal"])]
+                size = int(min(2 * int(6 * g["re"]) + 1, 101))
+                size = max(size, 21)
+                gal = _sersic_stamp(
+                    size, g["n"], g["re"], g["q"], g["angle"], x - round(x), y - round(y)
+                )
+                ps = psf.stamp(x, y, 21)
+                st = fftconvolve(gal, ps, mode="same")
+                st /= st.sum()
+            else:
+                size = 61 if r["kind"] == "saturated_star" or mag < zp - 13 else cfg.stamp
+                st = psf.stamp(x, y, size)
+            _add_stamp(img, flux * st, x, y)
+        tab[f"fwhm_{name}"] = fw
+        # sky with a linear gradient
+        yy, xx = np.mgrid[0:ny, 0:nx]
+        gdir = rng.uniform(0, 2 * np.pi)
+        sky = cfg.sky * (
+            1.0
+            + cfg.sky_gradient * ((xx / nx - 0.5) * np.cos(gdir) + (yy / ny - 0.5) * np.sin(gdir))
+        )
+        sky_level = cfg.sky * (1.0 + float(rng.uniform(-0.05, 0.05))) / cfg.sky
+        expected = img + sky * sky_level
+        # noise: a stack of `depth` exposures, averaged (in ADU per exposure)
+        e = rng.poisson(np.clip(expected, 0, None) * cfg.gain * depth).astype(np.float64)
+        e += rng.normal(0.0, cfg.read_noise * np.sqrt(depth), size=e.shape)
+        img = e / (cfg.gain * depth)
+        _bleed(img, cfg.saturation)
+        images[name] = img
+
+    # artefacts on the science frame
+    sci = images["sci"]
+    art: list[dict[str, Any]] = []
+    for _ in range(cfg.n_cosmics):
+        x0, y0 = float(rng.uniform(3, nx - 3)), float(rng.uniform(3, ny - 3))
+        length = int(rng.integers(1, 6))
+        t = rng.uniform(0, np.pi)
+        amp = float(rng.uniform(10, 100) * np.sqrt(cfg.sky / cfg.gain))
+        for k in range(length):
+            xi = int(np.clip(round(x0 + k * np.cos(t)), 0, nx - 1))
+            yi = int(np.clip(round(y0 + k * np.sin(t)), 0, ny - 1))
+            sci[yi, xi] += amp * float(rng.uniform(0.5, 1.0))
+        art.append({"kind": "cosmic", "x_sci": x0, "y_sci": y0})
+    for _ in range(cfg.n_hot):
+        xi, yi = int(rng.integers(0, nx)), int(rng.integers(0, ny))
+        sci[yi, xi] += float(rng.uniform(20, 200) * np.sqrt(cfg.sky / cfg.gain))
+        art.append({"kind": "hot_pixel", "x_sci": float(xi), "y_sci": float(yi)})
+    for _ in range(cfg.n_bad_columns):
+        xi = int(rng.integers(5, nx - 5))
+        y0 = int(rng.integers(0, ny // 2))
+        y1 = ny if rng.uniform() < 0.5 else int(rng.integers(ny // 2, ny))
+        sci[y0:y1, xi] = float(rng.choice([0.0, cfg.saturation * 0.5]))
+        art.append({"kind": "bad_column", "x_sci": float(xi), "y_sci": 0.5 * (y0 + y1 - 1)})
+    for a in art:
+        r2, d2 = wcs_sci.pixel_to_world_values(a["x_sci"], a["y_sci"])
+        xr, yr = wcs_ref.world_to_pixel_values(r2, d2)
+        tab.add_row(
+            {
+                "kind": a["kind"],
+                "x_ref": float(xr),
+                "y_ref": float(yr),
+                "mag": 99.0,
+                "frame": "sci",
+                "dmag": 0.0,
+                "host": 0,
+                "sersic_n": 0.0,
+                "re": 0.0,
+                "gal": -1,
+                "ra": float(r2),
+                "dec": float(d2),
+                "x_sci": a["x_sci"],
+                "y_sci": a["y_sci"],
+                "fwhm_ref": 0.0,
+                "fwhm_sci": 0.0,
+            }
+        )
+    # bleed-trail entries (one per saturated star)
+    for r in list(tab[tab["kind"] == "saturated_star"]):
+        tab.add_row({**{c: r[c] for c in tab.colnames}, "kind": "bleed", "frame": "both"})
+    tab["real"] = np.isin(tab["kind"], REAL_KINDS)
+    tab["id"] = np.arange(len(tab), dtype=np.int64)
+
+    headers = {}
+    for name, wcs in (("ref", wcs_ref), ("sci", wcs_sci)):
+        h = wcs.to_header()
+        h["GAIN"] = (cfg.gain * (cfg.ref_depth if name == "ref" else 1.0), "e-/ADU (effective)")
+        h["RDNOISE"] = (cfg.read_noise, "read noise per exposure (e-)")
+        h["MAGZP"] = (round(zps[name], 6), "ADU = 10^(-0.4 (m - MAGZP))")
+        h["SATURATE"] = (cfg.saturation, "saturation level (ADU)")
+        h["SKYLEVEL"] = (cfg.sky, "nominal sky (ADU)")
+        h["FWHM"] = (round(psfs[name].fwhm0, 4), "PSF FWHM at the centre (px)")
+        h["PSFBETA"] = (round(psfs[name].beta, 4), "Moffat beta")
+        h["PSFGX"] = (round(psfs[name].gx, 5), "FWHM change per half-frame in x")
+        h["PSFGY"] = (round(psfs[name].gy, 5), "FWHM change per half-frame in y")
+        h["PSFELL"] = (round(psfs[name].e0, 5), "PSF ellipticity at the centre")
+        h["PSFANG"] = (round(psfs[name].angle, 5), "PSF position angle (rad)")
+        h["FILTER"] = cfg.filter
+        h["EXPTIME"] = (1.0, "s")
+        h["NCOMBINE"] = (cfg.ref_depth if name == "ref" else 1.0, "exposures stacked")
+        headers[name] = h
+    return SimulatedPair(
+        science=images["sci"].astype(np.float32),
+        reference=images["ref"].astype(np.float32),
+        wcs_sci=wcs_sci,
+        wcs_ref=wcs_ref,
+        header_sci=headers["sci"],
+        header_ref=headers["ref"],
+        truth=tab,
+    )
+
+
+def write_pair(
+    pair: SimulatedPair,
+    outdir: str | os.PathLike[str],
+    name: str,
+    *,
+    provenance: fits.Header | None = None,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write ``<name>_sci.fits``, ``<name>_ref.fits`` and ``<name>_truth.fits`` atomically.
+
+    Parameters
+    ----------
+    pair : SimulatedPair
+        The pair.
+    outdir : path
+        Output folder.
+    name : str
+        File stem.
+    provenance : astropy.io.fits.Header, optional
+        Cards added to every primary header.
+    overwrite : bool
+        Replace existing files.
+
+    Returns
+    -------
+    dict
+        ``{"sci": path, "ref": path, "truth": path}``.
+    """
+    from surveynet.io.fits import write_catalog, write_hdulist
+
+    out = Path(outdir)
+    paths = {}
+    for key, data, hdr in (
+        ("sci", pair.science, pair.header_sci),
+        ("ref", pair.reference, pair.header_ref),
+    ):
+        h = fits.Header(hdr)
+        if provenance is not None:
+            h.update(provenance)
+        h["EXTNAME"] = "SCI" if key == "sci" else "REF"
+        h["BUNIT"] = "adu"
+        paths[key] = write_hdulist(
+            out / f"{name}_{key}.fits", [fits.PrimaryHDU(data, header=h)], overwrite=overwrite
+        )
+    truth = Table(pair.truth, copy=True)
+    truth.meta = {}
+    for c in ("x_ref", "y_ref", "x_sci", "y_sci", "fwhm_ref", "fwhm_sci", "re"):
+        truth[c].unit = "pix"
+    for c in ("ra", "dec"):
+        truth[c].unit = "deg"
+    for c in ("mag", "dmag"):
+        truth[c].unit = "mag"
+    hdr = fits.Header(provenance) if provenance is not None else fits.Header()
+    hdr["PIXCONV"] = ("0-based", "numpy pixels: x = column, y = row")
+    hdr["SCIFILE"] = paths["sci"].name
+    hdr["REFFILE"] = paths["ref"].name
+    paths["truth"] = write_catalog(
+        out / f"{name}_truth.fits", {"TRUTH": truth}, hdr, overwrite=overwrite
+    )
+    log.info("wrote pair %s (%d truth rows)", name, len(truth))
+    return paths
+
+
+def read_truth(path: str | os.PathLike[str]) -> Table:
+    """Read a truth file written by :func:`write_pair` (lower-case column names).
+
+    Parameters
+    ----------
+    path : path
+        ``<name>_truth.fits``.
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns as in :attr:`SimulatedPair.truth`.
+    """
+    t = Table.read(path, hdu="TRUTH")
+    for c in list(t.colnames):
+        t.rename_column(c, c.lower())
+    return t

@@ -1,0 +1,161 @@
+"""Star models on the master grid: Planck continua with absorption lines, or Pickles templates.
+
+Line lists are vacuum wavelengths (simulation.md 2.4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from surveynet.constants import C_KMS
+from surveynet.sim.config import SpectraSimConfig
+from surveynet.sim.grid import add_gaussians, master_grid, pixel_position
+from surveynet.sim.instrument import DWAVE, N_MASTER
+
+__all__ = [
+    "BALMER",
+    "CA_HK",
+    "HC_OVER_K",
+    "MG_B",
+    "NA_D",
+    "TIO_HEADS",
+    "make_stars",
+    "star_subtype",
+]
+
+#: stellar absorption lines (vacuum A; simulation.md 2.4)
+BALMER = (6564.61, 4862.68, 4341.68, 4102.89)
+CA_HK = (3934.77, 3969.59)
+NA_D = (5891.58, 5897.56)
+MG_B = (5168.76, 5174.12, 5185.04)
+#: TiO band heads (A, approximate) with the redward recovery scale 150 A (design)
+TIO_HEADS = (6158.0, 7053.0, 7666.0, 8432.0)
+#: h c / k_B (A K), for the Planck function
+HC_OVER_K = 1.438777e8
+
+
+def star_subtype(teff: NDArray[np.float64]) -> NDArray[np.str_]:
+    """Spectral class (O, B, A, F, G, K, M) of effective temperatures.
+
+    Parameters
+    ----------
+    teff : ndarray
+        T_eff (K).
+
+    Returns
+    -------
+    ndarray of str
+
+    Examples
+    --------
+    >>> star_subtype(np.array([3000.0, 5800.0, 40000.0])).tolist()
+    ['M', 'G', 'O']
+    """
+    edges = np.array([3700.0, 5200.0, 6000.0, 7500.0, 10000.0, 30000.0])
+    names = np.array(["M", "K", "G", "F", "A", "B", "O"])
+    return names[np.searchsorted(edges, teff)]
+
+
+def make_stars(
+    rng: np.random.Generator, n: int, cfg: SpectraSimConfig, templates: Any
+) -> tuple[NDArray[np.float32], dict[str, Any]]:
+    """Noise-free star models on the master grid (simulator units) and their truth.
+
+    Main-sequence stars (log-uniform T_eff in ``star_teff_range``), white dwarfs (broad Balmer
+    absorption) and cataclysmic variables (Balmer emission), with radial velocities uniform in
+    +-``star_rv_kms``. Parametric mode: a Planck continuum with Balmer, Ca H&K, Na D, Mg b
+    absorption and TiO bands below 4000 K; template mode: the Pickles spectrum nearest in T_eff.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The batch generator.
+    n : int
+        Number of stars.
+    cfg : SpectraSimConfig
+        ``star_*`` fields.
+    templates : TemplateLibrary or None
+        Template mode when given.
+
+    Returns
+    -------
+    model : ndarray of shape (n, 7781), float32
+    info : dict
+        ``Z``, ``TEFF``, ``SUBTYPE``, ``TEMPLATEID`` arrays.
+    """
+    wave = master_grid().wave
+    rv = rng.uniform(-cfg.star_rv_kms, cfg.star_rv_kms, n)
+    z = rv / C_KMS
+    u = rng.uniform(0.0, 1.0, n)
+    kind = np.where(
+        u < cfg.star_wd_fraction,
+        "WD",
+        np.where(u < cfg.star_wd_fraction + cfg.star_cv_fraction, "CV", "STAR"),
+    )
+    lo, hi = cfg.star_teff_range
+    teff = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+    teff = np.where(kind == "WD", rng.uniform(8000.0, 30000.0, n), teff)
+    teff = np.where(kind == "CV", rng.uniform(10000.0, 20000.0, n), teff)
+    sub = np.where(kind == "STAR", star_subtype(teff), kind)
+    if templates is not None:
+        model, tmpl = templates.star(rng, teff, z, wave)
+        return model, {"Z": z, "TEFF": teff, "SUBTYPE": sub, "TEMPLATEID": tmpl}
+    # Planck B_lambda (the +-300 km/s radial velocity is negligible for the continuum)
+    x = np.multiply.outer((1.0 / teff).astype(np.float32), (HC_OVER_K / wave).astype(np.float32))
+    np.minimum(x, np.float32(80.0), out=x)
+    np.expm1(x, out=x)
+    cont = np.divide(((wave / 5500.0) ** -5.0).astype(np.float32), x, out=x)
+    prof = np.zeros((n, N_MASTER + 1), dtype=np.float32)
+    rows = np.arange(n)
+    lt = np.log10(teff / 9500.0)
+    bal_ew = 1.0 + 9.0 * np.exp(-0.5 * (lt / 0.12) ** 2)
+    bal_sig = np.full(n, 5.0)
+    wd = kind == "WD"
+    bal_ew = np.where(wd, rng.uniform(30.0, 80.0, n), bal_ew)
+    bal_sig = np.where(wd, rng.uniform(30.0, 60.0, n), bal_sig)
+    cv = kind == "CV"
+    bal_ew = np.where(cv, -rng.uniform(20.0, 80.0, n), bal_ew)  # emission
+    bal_sig = np.where(cv, 10.0, bal_sig)
+    cool = ~(wd | cv)
+
+    def add(lines: tuple[float, ...], ew: NDArray[np.float64], sig: NDArray[np.float64]) -> None:
+        """Add absorption lines to ``prof``.
+
+        Parameters
+        ----------
+        lines : tuple of float
+            Rest wavelengths (A).
+        ew, sig : ndarray of shape (n,)
+            Rest equivalent width and sigma (A) per star (negative EW: emission).
+        """
+        for lam in lines:
+            add_gaussians(
+                prof,
+                rows,
+                pixel_position(lam * (1.0 + z)),
+                sig * (1 + z) / DWAVE,
+                -ew / (np.sqrt(2 * np.pi) * sig),
+            )
+
+    add(BALMER, bal_ew, bal_sig)
+    add(CA_HK, np.where(cool, 12.0 * np.clip((8000.0 - teff) / 3000.0, 0, 1), 0.0), np.full(n, 3.0))
+    add(NA_D, np.where(cool, 3.0 * np.clip((6000.0 - teff) / 2000.0, 0, 1), 0.0), np.full(n, 2.0))
+    add(MG_B, np.where(cool, 2.0 * np.clip((6500.0 - teff) / 2500.0, 0, 1), 0.0), np.full(n, 2.0))
+    model = cont * np.maximum(np.float32(1.0) + prof[:, :N_MASTER], np.float32(0.02))
+    mstar = np.nonzero(cool & (teff < 4000.0))[0]
+    for i in mstar:
+        d = 0.7 * min((4000.0 - teff[i]) / 1000.0, 1.0)
+        for head in TIO_HEADS:
+            h = head * (1.0 + z[i])
+            j0 = int(np.searchsorted(wave, h))
+            j1 = int(np.searchsorted(wave, h + 600.0))
+            model[i, j0:j1] *= (1.0 - d * np.exp(-(wave[j0:j1] - h) / 150.0)).astype(np.float32)
+    return model, {
+        "Z": z,
+        "TEFF": teff,
+        "SUBTYPE": sub,
+        "TEMPLATEID": np.full(n, -1, dtype=np.int64),
+    }

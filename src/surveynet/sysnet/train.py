@@ -1,0 +1,554 @@
+"""Training: losses, the per-batch cosine schedule and the batched-ensemble fold trainer.
+
+sysnetdev conventions (sysnet.md sections 2-3): per pixel, the network output y_hat is multiplied
+by fracgood f and compared with the label; the per-pixel loss is multiplied by f again
+(``loss_weighting="fracgood"``, sysnetdev since 2021-10-27; ``"legacy"`` drops that factor);
+backward uses the batch **sum**; reported losses are sum / N pixels. AdamW (weight decay 0) with
+CosineAnnealingWarmRestarts(T_0, T_mult, eta_min) stepped after every batch at the fractional
+epoch ``epoch + i / n_batches``. Every epoch runs (no early stopping); each chain keeps its own
+lowest-validation-loss weights.
+
+All ``nchains`` chains of a fold train as one :class:`~surveynet.sysnet.model.EnsembleNet`:
+every chain draws its own shuffling order from its own seed, so chain c equals training that
+chain alone (tested). Batches are sliced from in-memory tensors (no per-sample Dataset).
+The core driver :mod:`surveynet.nn.train` trains one model per call; the grouped ensemble,
+per-chain best-epoch selection and the per-batch schedule need this dedicated loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm.auto import tqdm
+
+from surveynet.sysnet.config import SysnetConfig
+from surveynet.sysnet.model import EnsembleNet
+
+log = logging.getLogger(__name__)
+
+PNLL_EPS = 1e-8
+
+
+def pixel_loss(
+    yhat: torch.Tensor,
+    label: torch.Tensor,
+    fracgood: torch.Tensor,
+    loss: str = "pnll",
+    weighting: str = "fracgood",
+) -> torch.Tensor:
+    """Per-pixel loss of sysnetdev.
+
+    pnll: f [f y_hat - y log(f y_hat + 1e-8)]; mse: f (f y_hat - y)^2 (the leading f only with
+    ``weighting="fracgood"``).
+
+    Parameters
+    ----------
+    yhat, label, fracgood : Tensor of the same shape
+
+    Returns
+    -------
+    Tensor, same shape
+
+    Examples
+    --------
+    >>> t = torch.tensor
+    >>> pixel_loss(t([2.0]), t([1.0]), t([0.5]), "mse").item()
+    0.0
+    """
+    pred = yhat * fracgood
+    if loss == "pnll":
+        out = pred - label * torch.log(pred + PNLL_EPS)
+    elif loss == "mse":
+        out = (pred - label) ** 2
+    else:
+        raise ValueError(f"unknown loss {loss!r} (pnll, mse)")
+    return out * fracgood if weighting == "fracgood" else out
+
+
+def cosine_lr(t: float, lr_max: float, eta_min: float, t0: int = 10, t_mult: int = 2) -> float:
+    """torch ``CosineAnnealingWarmRestarts`` learning rate at fractional epoch ``t``.
+
+    Examples
+    --------
+    >>> round(cosine_lr(27 / 28, 0.01, 1e-5), 6)
+    0.009773
+    >>> round(cosine_lr(10 + 27 / 28, 0.01, 1e-5), 6)
+    0.009943
+    """
+    if t_mult == 1:
+        t_cur, t_i = t % t0, float(t0)
+    else:
+        n = int(math.log(t / t0 * (t_mult - 1) + 1, t_mult)) if t >= t0 else 0
+        t_cur = t - t0 * (t_mult**n - 1) / (t_mult - 1)
+        t_i = float(t0 * t_mult**n)
+    return eta_min + (lr_max - eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+
+def cycle_end(epoch: int, t0: int = 10, t_mult: int = 2) -> bool:
+    """Whether 0-based ``epoch`` is the last of a cosine cycle (sysnetdev snapshot rule).
+
+    Examples
+    --------
+    >>> [e for e in range(70) if cycle_end(e)]
+    [9, 29, 69]
+    """
+    t = epoch + 1.0
+    if t_mult == 1:
+        return (epoch + 1) % t0 == 0
+    k = t0
+    total = t0
+    while total < t:
+        k *= t_mult
+        total += k
+    return total == t
+
+
+def baseline_losses(
+    y_train: NDArray[np.float64],
+    sets: Sequence[tuple[NDArray[np.float64], NDArray[np.float64]]],
+    loss: str = "pnll",
+    weighting: str = "fracgood",
+) -> list[float]:
+    """Loss of the constant model y_hat = unweighted training mean, for each ``(label, f)`` set."""
+    m = float(np.mean(y_train))
+    out = []
+    for y, f in sets:
+        yt, ft = torch.as_tensor(y, dtype=torch.float64), torch.as_tensor(f, dtype=torch.float64)
+        lv = pixel_loss(torch.full_like(yt, m), yt, ft, loss, weighting)
+        out.append(float(lv.sum() / max(len(y), 1)))
+    return out
+
+
+def make_optimizer(
+    params: Sequence[torch.nn.Parameter] | object, name: str, lr: float
+) -> torch.optim.Optimizer:
+    """AdamW/Adam (betas 0.9, 0.999, eps 1e-8, weight decay 0) or SGD (momentum 0.9)."""
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8,  # type: ignore[arg-type]
+                                 weight_decay=0.0)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8,  # type: ignore[arg-type]
+                                weight_decay=0.0)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)  # type: ignore[arg-type]
+    raise ValueError(f"unknown optimiser {name!r} (adamw, adam, sgd)")
+
+
+@dataclass
+class EnsembleFit:
+    """Result of :func:`train_ensemble`.
+
+    Attributes
+    ----------
+    net : EnsembleNet
+        Best-validation weights of every chain, in eval mode.
+    train_loss, valid_loss : ndarray of shape (C, nepochs)
+    lr : ndarray of shape (nepochs,)
+        Learning rate at the end of each epoch.
+    best_epoch : ndarray of int, shape (C,)
+    best_valid : ndarray, shape (C,)
+    snapshots : list of dict
+        ``{"epoch": e, "state": state_dict}`` at cycle ends (``snapshot_ensemble``).
+    """
+
+    net: EnsembleNet
+    train_loss: NDArray[np.float64]
+    valid_loss: NDArray[np.float64]
+    lr: NDArray[np.float64]
+    best_epoch: NDArray[np.int64]
+    best_valid: NDArray[np.float64]
+    snapshots: list[dict[str, object]] = field(default_factory=list)
+
+
+def _losses(
+    net: EnsembleNet, x: torch.Tensor, y: torch.Tensor, f: torch.Tensor, cfg: SysnetConfig
+) -> torch.Tensor:
+    """Per-chain summed loss of a batch, shape (C,)."""
+    lv = pixel_loss(net(x), y, f, cfg.train.loss, cfg.train.loss_weighting)
+    return lv.sum(dim=-1)
+
+
+def train_ensemble(
+    x_train: NDArray[np.float64],
+    y_train: NDArray[np.float64],
+    f_train: NDArray[np.float64],
+    x_valid: NDArray[np.float64],
+    y_valid: NDArray[np.float64],
+    f_valid: NDArray[np.float64],
+    seeds: Sequence[int],
+    config: SysnetConfig,
+    *,
+    init: Sequence[dict[str, torch.Tensor]] | None = None,
+    nepochs: int | None = None,
+    use_scheduler: bool = True,
+) -> EnsembleFit:
+    """Train ``len(seeds)`` chains of one fold as one batched model.
+
+    Parameters
+    ----------
+    x_train, y_train, f_train : ndarray
+        Normalised features (n, k), labels and fracgood of the training split.
+    x_valid, y_valid, f_valid : ndarray
+        The validation split.
+    seeds : sequence of int
+        Chain seeds (initialisation and shuffling).
+    config : SysnetConfig
+        ``model`` and ``train`` sections are used.
+    init : sequence of state_dict, optional
+        Starting weights per chain (``restore_model``).
+    nepochs : int, optional
+        Override ``train.nepochs`` (tuning tools).
+    use_scheduler : bool
+        False keeps the learning rate constant (structure and L1 finders).
+
+    Returns
+    -------
+    EnsembleFit
+    """
+    tc = config.train
+    epochs = int(nepochs or tc.nepochs)
+    c = len(seeds)
+    net = EnsembleNet(config.model.model, x_train.shape[1], config.model.nn_structure, seeds)
+    if init is not None:
+        for i, sd in enumerate(init):
+            net.load_chain_state_dict(i, sd)
+    elif tc.init_bias:
+        set_output_bias(net, float(np.mean(y_train) / np.mean(f_train)))
+    xt = torch.as_tensor(x_train, dtype=torch.float32)
+    yt = torch.as_tensor(y_train, dtype=torch.float32)
+    ft = torch.as_tensor(f_train, dtype=torch.float32)
+    xv = torch.as_tensor(x_valid, dtype=torch.float32)
+    yv = torch.as_tensor(y_valid, dtype=torch.float32)
+    fv = torch.as_tensor(f_valid, dtype=torch.float32)
+    n = len(xt)
+    bs = min(tc.batch_size, n)
+    nb = -(-n // bs)
+    if net.is_dnn and n - (nb - 1) * bs == 1 and nb > 1:
+        nb -= 1  # a final batch of one pixel breaks BatchNorm (sysnetdev pain point): drop it
+    opt = make_optimizer(net.parameters(), tc.optim, tc.learning_rate)
+    sched = use_scheduler and tc.scheduler == "cosann"
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    l1 = tc.l1_alpha if tc.l1_alpha > 0 else 0.0
+    hist_tr = np.zeros((c, epochs))
+    hist_va = np.zeros((c, epochs))
+    lrs = np.zeros(epochs)
+    best = np.full(c, np.inf)
+    best_ep = np.zeros(c, dtype=np.int64)
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    snaps: list[dict[str, object]] = []
+    bar = tqdm(range(epochs), disable=tc.quiet, desc=f"{c} chain(s)", leave=False)
+    for epoch in bar:
+        net.train()
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
+        tot = torch.zeros(c, dtype=torch.float64)
+        seen = 0
+        for b in range(nb):
+            idx = perms[:, b * bs : (b + 1) * bs]
+            opt.zero_grad(set_to_none=True)
+            per_chain = _losses(net, xt[idx], yt[idx], ft[idx], config)
+            loss = per_chain.sum()
+            if l1:
+                loss = loss + l1 * net.l1_first_layer().sum()
+            loss.backward()
+            opt.step()
+            tot += per_chain.detach().double()
+            seen += idx.shape[1]
+            if sched:
+                lr = cosine_lr(epoch + b / nb, tc.learning_rate, tc.eta_min, tc.t0, tc.t_mult)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+        net.eval()
+        with torch.no_grad():
+            va = (_losses(net, xv, yv, fv, config).double() / max(len(xv), 1)).numpy()
+        hist_tr[:, epoch] = (tot / seen).numpy()
+        hist_va[:, epoch] = va
+        lrs[epoch] = opt.param_groups[0]["lr"]
+        better = va < best
+        if np.any(better):
+            mask = torch.as_tensor(better)
+            for k, v in net.state_dict().items():
+                if v.ndim >= 1 and v.shape[0] == c:
+                    best_state[k][mask] = v.detach()[mask]
+            best[better] = va[better]
+            best_ep[better] = epoch
+        if tc.snapshot_ensemble and cycle_end(epoch, tc.t0, tc.t_mult):
+            snaps.append({"epoch": epoch,
+                          "state": {k: v.detach().clone() for k, v in net.state_dict().items()}})
+        log.debug("epoch %d/%d train %s valid %s lr %.3g", epoch + 1, epochs,
+                  np.round(hist_tr[:, epoch], 5), np.round(va, 5), lrs[epoch])
+    net.load_state_dict(best_state)
+    net.eval()
+    return EnsembleFit(net, hist_tr, hist_va, lrs, best_ep, best, snaps)
+
+
+def set_output_bias(net: EnsembleNet, mean: float) -> None:
+    """Set every chain's output bias so that a zero hidden signal predicts ``mean``."""
+    m = max(mean, 1e-6)
+    if net.model in ("dnnp", "linp"):
+        b = m + math.log(-math.expm1(-m))  # inverse softplus
+    elif net.model == "dnnps":
+        b = math.log(m)
+    else:
+        b = m
+    with torch.no_grad():
+        net.biases[-1].fill_(b)
+
+
+def predict_ensemble(net: EnsembleNet, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Predictions of every chain, shape (C, n) (eval mode, float64 output)."""
+    net.eval()
+    with torch.no_grad():
+        return net(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# The train step: partitions x chains, outputs in sysnetdev's layout + the project's model format
+# --------------------------------------------------------------------------------------------
+
+PREDICTIONS_FILE = "nn-weights.fits"
+METRICS_FILE = "metrics.npz"
+CONFIG_FILE = "config.json"
+
+
+def _tensor_dict(sd: dict[str, torch.Tensor]) -> dict[str, NDArray[np.float64]]:
+    """state_dict tensors as numpy arrays."""
+    return {k: v.detach().cpu().numpy() for k, v in sd.items()}
+
+
+def train_sysnet(
+    config: SysnetConfig,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
+    command: str = "",
+) -> Path:
+    """Run ``sysnet train``: every partition, every chain, baselines; write the outputs.
+
+    Outputs in ``out``: ``nn-weights.fits`` (hpix, weight[ncols]; test pixels of every
+    partition), ``linear-weights.fits`` and ``forest-weights.fits`` (same layout, baselines),
+    ``metrics.npz`` (plain arrays, no pickle), ``models/fold<p>/chain<c>/`` (model.safetensors +
+    config.json with the normaliser), ``config.json`` (the resolved config) and, when tuning
+    tools ran, ``tuning.json``.
+
+    Parameters
+    ----------
+    config : SysnetConfig
+        Resolved configuration.
+    out : path, optional
+        Output folder (default ``output.output_path``).
+    overwrite : bool
+        Replace earlier outputs (checked before any work).
+    command : str
+        Command line recorded in the model directories.
+
+    Returns
+    -------
+    Path
+        The output folder.
+    """
+    import dataclasses
+    import json
+    import tarfile
+
+    from surveynet.config import config_hash, to_dict
+    from surveynet.errors import ConfigError
+    from surveynet.io.fits import atomic_path
+    from surveynet.runner import run_batch
+    from surveynet.sysnet import baselines as bl
+    from surveynet.sysnet.catalog import write_predictions
+    from surveynet.sysnet.data import read_input
+    from surveynet.sysnet.preprocess import chain_seeds, make_partitions
+    from surveynet.sysnet.tune import apply_tuning, load_tuning, run_tuning
+
+    outdir = Path(out or config.output.output_path)
+    if not str(out or config.output.output_path):
+        raise ConfigError("no output folder given (--out or output_path)")
+    if (outdir / PREDICTIONS_FILE).exists() and not overwrite:
+        raise FileExistsError(f"{outdir / PREDICTIONS_FILE} exists; pass --overwrite to replace")
+    dc = config.data
+    data = read_input(dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside,
+                      axes=None)
+    if config.tune.use:
+        config = apply_tuning(config, load_tuning(config.tune.use))
+    tuning = None
+    if any((config.tune.find_lr, config.tune.find_structure, config.tune.find_l1,
+            config.tune.do_rfe)):
+        tuning = run_tuning(data.select(config.data.axes), config, outdir)
+        config = apply_tuning(config, tuning)
+    data = data.select(config.data.axes)
+    tc = config.train
+    parts = make_partitions(data.n, do_kfold=tc.do_kfold, nfolds=tc.nfolds, seed=tc.seed,
+                            split=tc.split, nest_hpix=data.nest_hpix(), nside=data.nside)
+    seeds = chain_seeds(tc.nchains, tc.seed)
+    if tc.restore_model:
+        _restore(config, data.features.shape[1])  # fail early on a mismatched checkpoint
+    chash = config_hash(config)
+    outdir.mkdir(parents=True, exist_ok=True)
+    results = run_batch(
+        fit_partition, [str(p) for p in range(len(parts))], workers=tc.workers,
+        scheduler=tc.dask_scheduler, quiet=True, desc="partitions", unit="partition",
+        config=to_dict(config), outdir=str(outdir), command=command,
+    )
+    failed = [f"partition {r.input}: {r.error}" for r in results if not r.ok]
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    res = [r.value for r in results]
+    rows = [r["rows"] for r in res]
+    preds = [r["pred"] for r in res]
+    hist_tr = [r["train_loss"] for r in res]
+    hist_va = [r["valid_loss"] for r in res]
+    lrs = [r["lr"] for r in res]
+    best_ep = [r["best_epoch"] for r in res]
+    test_loss = [r["test_loss"] for r in res]
+    base = [r["base"] for r in res]
+    hp_rows = np.concatenate(rows)
+    write_predictions(outdir / PREDICTIONS_FILE, data.hpix[hp_rows], np.concatenate(preds),
+                      nside=data.nside, nest=data.nest, method="nn", config_hash=chash,
+                      seed=tc.seed, overwrite=True)
+    metrics = {
+        "base_losses": np.asarray(base),  # (npart, 3): train, valid, test
+        "base_names": np.asarray(["train", "valid", "test"]),
+        "train_loss": np.asarray(hist_tr),  # (npart, nchains, nepochs)
+        "valid_loss": np.asarray(hist_va),
+        "test_loss": np.asarray(test_loss),  # (npart, nchains)
+        "lr": np.asarray(lrs),
+        "best_epoch": np.asarray(best_ep),
+        "seeds": np.asarray(seeds, dtype=np.int64),
+        "partition_sizes": np.asarray([[len(q.train), len(q.valid), len(q.test)] for q in parts]),
+    }
+    for name in tc.baselines:
+        if name == "linear":
+            r, yh = bl.linear_kfold(data, parts, tc.normalization)
+        else:
+            r, yh = bl.forest_kfold(data, nfolds=tc.nfolds, n_estimators=tc.forest_trees,
+                                    min_samples_leaf=tc.forest_min_leaf, seed=tc.seed)
+        write_predictions(outdir / f"{name}-weights.fits", data.hpix[r], yh, nside=data.nside,
+                          nest=data.nest, method=name, config_hash=chash, seed=tc.seed,
+                          overwrite=True)
+        yt, ft = torch.as_tensor(data.label[r]), torch.as_tensor(data.fracgood[r])
+        metrics[f"{name}_test_loss"] = np.asarray(float(
+            pixel_loss(torch.as_tensor(yh), yt, ft, tc.loss, tc.loss_weighting).sum() / len(r)))
+    with atomic_path(outdir / METRICS_FILE, overwrite=True) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **metrics)
+    resolved = dataclasses.replace(
+        config, output=dataclasses.replace(config.output, output_path=str(outdir)))
+    with atomic_path(outdir / CONFIG_FILE, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(to_dict(resolved), indent=1) + "\n")
+    if config.output.do_tar:
+        with atomic_path(outdir / "models.tar.gz", overwrite=True) as tmp:
+            with tarfile.open(tmp, "w:gz") as tar:
+                tar.add(outdir / "models", arcname="models")
+    if tuning is not None:
+        log.info("tuning results applied: %s", tuning.get("chosen"))
+    return outdir
+
+
+def fit_partition(
+    item: str, *, config: dict[str, object], outdir: str, command: str = ""
+) -> dict[str, object]:
+    """Train every chain of partition ``int(item)`` and save its model directories.
+
+    A module-level function of plain arguments, so that :func:`surveynet.runner.run_batch` can
+    run the partitions on Dask workers (``train.workers``, ``train.scheduler``).
+
+    Parameters
+    ----------
+    item : str
+        Partition index.
+    config : dict
+        The resolved config (tuning already applied).
+    outdir : str
+        Output folder (``models/fold<p>/chain<c>`` are written there).
+    command : str
+        Recorded in the model directories.
+
+    Returns
+    -------
+    dict
+        ``rows`` (test rows), ``pred`` (n_test, ncols), ``train_loss``, ``valid_loss``, ``lr``,
+        ``best_epoch``, ``test_loss``, ``base``.
+    """
+    from surveynet.config import from_dict, to_dict
+    from surveynet.io.model import arrays_sha256, save_model
+    from surveynet.sysnet.data import read_input
+    from surveynet.sysnet.preprocess import Normalizer, chain_seeds, make_partitions
+
+    cfg = from_dict(SysnetConfig, config)
+    tc, dc = cfg.train, cfg.data
+    data = read_input(dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside,
+                      axes=dc.axes)
+    parts = make_partitions(data.n, do_kfold=tc.do_kfold, nfolds=tc.nfolds, seed=tc.seed,
+                            split=tc.split, nest_hpix=data.nest_hpix(), nside=data.nside)
+    p = int(item)
+    part = parts[p]
+    seeds = chain_seeds(tc.nchains, tc.seed)
+    init = _restore(cfg, data.features.shape[1]) if tc.restore_model else None
+    dhash = arrays_sha256([data.hpix, data.label, data.fracgood, data.features])
+    norm = Normalizer.fit(data.features[part.train], tc.normalization)
+    xs = norm.transform(data.features)
+    y, f = data.label, data.fracgood
+    sets = [(y[ix], f[ix]) for ix in (part.train, part.valid, part.test)]
+    base = baseline_losses(y[part.train], sets, tc.loss, tc.loss_weighting)
+    res = train_ensemble(xs[part.train], y[part.train], f[part.train], xs[part.valid],
+                         y[part.valid], f[part.valid], seeds, cfg, init=init)
+    pt = predict_ensemble(res.net, xs[part.test])
+    yt = torch.as_tensor(y[part.test])
+    ft = torch.as_tensor(f[part.test])
+    tl = [float(pixel_loss(torch.as_tensor(pt[c]), yt, ft, tc.loss, tc.loss_weighting).sum()
+                / max(len(part.test), 1)) for c in range(len(seeds))]
+    cols = [pt]
+    for snap in res.snapshots:
+        net = EnsembleNet(cfg.model.model, xs.shape[1], cfg.model.nn_structure, seeds)
+        net.load_state_dict(snap["state"])  # type: ignore[arg-type]
+        cols.append(predict_ensemble(net, xs[part.test]))
+    log.info("partition %d: baseline test %.5f, NN test %s", p, base[2], np.round(tl, 5))
+    pre = {**norm.to_json(), "feature_names": data.feature_names, "nside": data.nside,
+           "ordering": "NESTED" if data.nest else "RING",
+           "axes": None if dc.axes is None else list(dc.axes)}
+    for c, seed in enumerate(seeds):
+        save_model(
+            Path(outdir) / "models" / f"fold{p}" / f"chain{c}",
+            _tensor_dict(res.net.chain_state_dict(c)),
+            pipeline="sysnet",
+            architecture=f"sysnet_{cfg.model.model}",
+            config={"model": cfg.model.model, "input_dim": int(xs.shape[1]),
+                    "nn_structure": list(cfg.model.nn_structure)},
+            preprocessing=pre,
+            label_names=["yhat"],
+            training={"command": command, "seed": seed, "partition": p, "chain": c,
+                      "best_epoch": int(res.best_epoch[c]),
+                      "best_val_loss": float(res.best_valid[c]), "data_hash": dhash,
+                      "config": to_dict(cfg)},
+            overwrite=True,
+        )
+    return {"rows": part.test, "pred": np.concatenate(cols, axis=0).T,
+            "train_loss": res.train_loss, "valid_loss": res.valid_loss, "lr": res.lr,
+            "best_epoch": res.best_epoch, "test_loss": tl, "base": base}
+
+
+def _restore(config: SysnetConfig, input_dim: int) -> list[dict[str, torch.Tensor]]:
+    """Starting weights for every chain from ``train.restore_model``."""
+    from surveynet.errors import ConfigError
+    from surveynet.sysnet.convert import load_any_checkpoint, structure_from_state_dict
+
+    sd = load_any_checkpoint(config.train.restore_model or "", config.model.model)
+    family, k, struct = structure_from_state_dict(sd)
+    want = "lin" if config.model.model in ("lin", "linp") else "dnn"
+    if k != input_dim or family != want or (
+        family == "dnn" and tuple(struct) != tuple(config.model.nn_structure)
+    ):
+        raise ConfigError(
+            f"train.restore_model {config.train.restore_model}: a {family} network with "
+            f"{k} inputs and structure {struct}, but the run uses {config.model.model} with "
+            f"{input_dim} features and structure {tuple(config.model.nn_structure)}"
+        )
+    return [{k: torch.as_tensor(v) for k, v in sd.items()}] * config.train.nchains

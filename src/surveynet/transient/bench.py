@@ -1,0 +1,119 @@
+"""``surveynet bench transient``: scoring throughput and the per-frame subtraction cost.
+
+Figures (all timed with :func:`surveynet.bench.time_call` in this process):
+
+- ``<model>_cutouts_per_s``: numpy-engine float32 throughput of each bundled transient model
+  (batches of 2048 cutouts), its ``_mflop`` per cutout;
+- ``gmadet_cnn_cutouts_per_s``, ``braai_vgg6_cutouts_per_s``: the anchors' networks (random
+  weights; same engine), and ``*_fraction_of_bound``: measured rate / (GEMM rate / FLOPs);
+- ``gemm_gflops``: this machine's float32 matrix-multiply rate (the bound's numerator);
+- ``frame_<n>_seconds``: registration + PSF-matched subtraction + detection of a simulated
+  n x n pair (n = 2048; 1024 with ``--quick``), and ``frame_<n>_peak_mb``: the peak of the
+  memory traced by ``tracemalloc`` during that call (numpy buffers included), plus
+  ``max_rss_mb`` of the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+import tracemalloc
+from typing import Any
+
+import numpy as np
+
+from surveynet.bench import gemm_gflops, time_call
+
+__all__ = ["bench_transient"]
+
+log = logging.getLogger(__name__)
+
+
+def _engine_rate(engine: Any, shape: tuple[int, ...], quick: bool) -> float:
+    """Cutouts per second of ``engine`` on random inputs of ``shape``."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    t = time_call(lambda: engine(x), min_time=0.2 if quick else 1.0, repeat=2 if quick else 3)
+    return shape[0] / t
+
+
+def bench_transient(quick: bool = False) -> dict[str, Any]:
+    """Run the transient benchmark.
+
+    Parameters
+    ----------
+    quick : bool
+        Smaller batches and a 1024 x 1024 frame.
+
+    Returns
+    -------
+    dict
+        Figure name -> value.
+    """
+    import torch
+
+    from surveynet.io.model import list_bundled_models, load_model
+    from surveynet.registry import get_architecture, get_numpy_engine
+    from surveynet.sim.images import ImageSimConfig, simulate_pair
+    from surveynet.transient.arch import flops_per_sample, layers_for
+    from surveynet.transient.config import DetectConfig
+    from surveynet.transient.detect import detect_candidates
+    from surveynet.transient.subtract import Frame, subtract
+
+    out: dict[str, Any] = {}
+    gf = gemm_gflops()
+    out["gemm_gflops"] = round(gf, 1)
+    n = 512 if quick else 2048
+    for m in list_bundled_models():
+        if m["pipeline"] != "transient":
+            continue
+        saved = load_model(m["name"])
+        eng = get_numpy_engine(saved.architecture)(saved.tensors, saved.config, batch_size=n)
+        c, s = int(saved.config["in_channels"]), int(saved.config["size"])
+        fl = flops_per_sample(layers_for(saved.architecture, saved.config), c, s)
+        rate = _engine_rate(eng, (n, c, s, s), quick)
+        out[f"{m['name']}_cutouts_per_s"] = round(rate)
+        out[f"{m['name']}_mflop"] = round(fl / 1e6, 2)
+    for arch, c, s in (("gmadet_cnn", 1, 32), ("braai_vgg6", 3, 63)):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = get_architecture(arch)()
+        tensors = {k: v.numpy() for k, v in model.state_dict().items()}
+        eng = get_numpy_engine(arch)(tensors, {}, batch_size=256)
+        fl = flops_per_sample(layers_for(arch, {}), c, s)
+        rate = _engine_rate(eng, (256 if quick else 1024, c, s, s), quick)
+        out[f"{arch}_cutouts_per_s"] = round(rate)
+        out[f"{arch}_mflop"] = round(fl / 1e6, 1)
+        out[f"{arch}_fraction_of_bound"] = round(rate / (gf * 1e9 / fl), 3)
+    side = 1024 if quick else 2048
+    cfg = ImageSimConfig(nx=side, ny=side, n_stars=int(250 * (side / 512) ** 2),
+                         n_galaxies=int(40 * (side / 512) ** 2),
+                         n_transients=int(30 * (side / 512) ** 2))
+    pair = simulate_pair(cfg, np.random.default_rng(0))
+
+    def frame(p: Any, wcs: Any, hdr: Any) -> Frame:
+        return Frame(p.astype(np.float64), hdr, wcs, None, float(hdr["GAIN"]),
+                     float(hdr["SATURATE"]), float(hdr["MAGZP"]))
+
+    sci = frame(pair.science, pair.wcs_sci, pair.header_sci)
+    ref = frame(pair.reference, pair.wcs_ref, pair.header_ref)
+    dc = DetectConfig()
+
+    def run() -> int:
+        sub = subtract(sci, ref, kernel_size=dc.kernel_size, kernel_order=dc.kernel_order,
+                       n_stars=dc.n_kernel_stars)
+        return len(detect_candidates(sub, sci, dc))
+
+    run()  # warm-up (imports, FFT plans)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    ncand = run()
+    dt = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    t = min(dt, time_call(run, min_time=0.0, repeat=2, warmup=False))
+    out[f"frame_{side}_seconds"] = round(t, 3)
+    out[f"frame_{side}_peak_mb"] = round(peak / 2**20, 1)
+    out[f"frame_{side}_candidates"] = ncand
+    out["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
