@@ -29,7 +29,6 @@ H5 = "transients/braai_model/braai_d6_m9.h5"
 @pytest.fixture(scope="module")
 def braai_dir(tmp_path_factory):
     from conftest import shared_path
-
     from surveynet.transient.convert import convert_braai
 
     h5 = shared_path(H5)
@@ -62,11 +61,14 @@ def test_flops():
     assert flops_per_sample(rb_cnn_layers(in_channels=3), 3, 32) < 15e6
 
 
-@pytest.mark.parametrize("arch,cfg,shape", [
-    ("braai_vgg6", {}, (5, 3, 63, 63)),
-    ("gmadet_cnn", {"filters": [8, 8, 16, 16], "dense": [16, 8]}, (5, 1, 32, 32)),
-    ("rb_cnn", {"in_channels": 3}, (5, 3, 32, 32)),
-])
+@pytest.mark.parametrize(
+    "arch,cfg,shape",
+    [
+        ("braai_vgg6", {}, (5, 3, 63, 63)),
+        ("gmadet_cnn", {"filters": [8, 8, 16, 16], "dense": [16, 8]}, (5, 1, 32, 32)),
+        ("rb_cnn", {"in_channels": 3}, (5, 3, 32, 32)),
+    ],
+)
 def test_numpy_engine_matches_torch(arch, cfg, shape):
     import torch
 
@@ -109,8 +111,9 @@ def test_converted_model_format(braai_dir):
 
 def test_golden_btsbot_triplets(braai_engine, shared_file):
     eng, _ = braai_engine
-    trip = np.load(shared_file("transients/btsbot_ztf_triplets/usage_triplets.npy"),
-                   allow_pickle=False)
+    trip = np.load(
+        shared_file("transients/btsbot_ztf_triplets/usage_triplets.npy"), allow_pickle=False
+    )
     with open(shared_file("transients/btsbot_ztf_triplets/usage_candidates.csv")) as f:
         drb = np.array([float(r["drb"]) for r in csv.DictReader(f)])
     assert trip.shape == (39, 63, 63, 3)
@@ -126,8 +129,10 @@ def test_golden_alerts(braai_engine, shared_file):
     eng, _ = braai_engine
     real = read_alert(shared_file("transients/braai_ztf_alerts/714287740515015072.json"))
     bogus = read_alert(shared_file("transients/braai_ztf_alerts/893215910715010007.json"))
-    s = [float(eng(make_triplet(a["science"], a["reference"], a["difference"])[None])[0])
-         for a in (real, bogus)]
+    s = [
+        float(eng(make_triplet(a["science"], a["reference"], a["difference"])[None])[0])
+        for a in (real, bogus)
+    ]
     assert s[0] == pytest.approx(0.984, abs=2e-3)
     assert s[1] < 1e-3
 

@@ -14,8 +14,17 @@ from surveynet.sim.images import ImageSimConfig, read_truth, simulate_pair, writ
 from surveynet.transient.config import CutoutConfig, DetectConfig, InjectConfig
 from surveynet.transient.cutouts import extract_cutouts, make_cutouts, read_cutouts
 
-SMALL = ImageSimConfig(ny=160, nx=160, n_stars=90, n_galaxies=6, n_transients=12, n_cosmics=6,
-                       n_hot=6, star_mags=(14.0, 22.0), seed=3)
+SMALL = ImageSimConfig(
+    ny=160,
+    nx=160,
+    n_stars=90,
+    n_galaxies=6,
+    n_transients=12,
+    n_cosmics=6,
+    n_hot=6,
+    star_mags=(14.0, 22.0),
+    seed=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +37,17 @@ def pair_dir(tmp_path_factory):
 def test_simulate_pair_truth_and_wcs():
     p = simulate_pair(SMALL, np.random.default_rng(0))
     kinds = set(p.truth["kind"])
-    assert {"star", "galaxy", "transient", "variable", "cosmic", "hot_pixel", "bad_column",
-            "saturated_star", "bleed"} <= kinds
+    assert {
+        "star",
+        "galaxy",
+        "transient",
+        "variable",
+        "cosmic",
+        "hot_pixel",
+        "bad_column",
+        "saturated_star",
+        "bleed",
+    } <= kinds
     assert p.science.shape == (160, 160) and p.science.dtype == np.float32
     # small misalignment: the same sky position lands on different pixels
     assert not np.allclose(p.truth["x_sci"], p.truth["x_ref"])
@@ -46,16 +64,19 @@ def test_simulated_positions_are_0_based(pair_dir):
     """A bright isolated star's centroid sits at the truth (x, y) in 0-based numpy pixels."""
     import sep
 
-    d, paths = pair_dir
+    _, paths = pair_dir
     truth = read_truth(paths["truth"])
     data = fits.getdata(paths["sci"]).astype(np.float64)
     stars = truth[(truth["kind"] == "star") & (truth["mag"] < 16.5)]
-    stars = stars[(stars["x_sci"] > 10) & (stars["x_sci"] < 150) & (stars["y_sci"] > 10)
-                  & (stars["y_sci"] < 150)]
+    stars = stars[
+        (stars["x_sci"] > 10)
+        & (stars["x_sci"] < 150)
+        & (stars["y_sci"] > 10)
+        & (stars["y_sci"] < 150)
+    ]
     assert len(stars)
     bkg = np.median(data)
-    xw, yw, _ = sep.winpos(data - bkg, np.asarray(stars["x_sci"]), np.asarray(stars["y_sci"]),
-                           1.0)
+    xw, yw, _ = sep.winpos(data - bkg, np.asarray(stars["x_sci"]), np.asarray(stars["y_sci"]), 1.0)
     off = np.hypot(xw - stars["x_sci"], yw - stars["y_sci"])
     assert np.median(off) < 0.15
 
@@ -66,7 +87,7 @@ def test_inject_positions_convention(pair_dir, tmp_path):
 
     from surveynet.transient.inject import inject_files
 
-    d, paths = pair_dir
+    _, paths = pair_dir
     cfg = InjectConfig(n=5, mag_min=15.0, mag_max=15.5, seed=1, margin=30, psf_size=15)
     pos_path = inject_files([paths["sci"]], tmp_path, cfg)
     pos = Table.read(pos_path, format="ascii.ecsv")
@@ -87,18 +108,40 @@ def test_inject_positions_convention(pair_dir, tmp_path):
 
 
 def test_cli_chain(pair_dir, tmp_path):
-    d, paths = pair_dir
+    _, paths = pair_dir
     out = tmp_path
-    assert main(["transient", "simulate", "--out", str(out / "sim"), "--n-images", "1",
-                 "--nx", "160", "--ny", "160", "--seed", "5", "--set", "sim.n_stars=90",
-                 "--set", "sim.n_transients=25"]) == 0
+    assert (
+        main(
+            [
+                "transient",
+                "simulate",
+                "--out",
+                str(out / "sim"),
+                "--n-images",
+                "1",
+                "--nx",
+                "160",
+                "--ny",
+                "160",
+                "--seed",
+                "5",
+                "--set",
+                "sim.n_stars=90",
+                "--set",
+                "sim.n_transients=25",
+            ]
+        )
+        == 0
+    )
     sci = [str(paths["sci"]), str(out / "sim" / "pair000_sci.fits")]
     ref = [str(paths["ref"]), str(out / "sim" / "pair000_ref.fits")]
     det = out / "det"
     # both files are named pair000_sci.fits: detect the second into its own folder
     assert main(["transient", "detect", sci[0], "--reference", ref[0], "--out", str(det)]) == 0
-    assert main(["transient", "detect", sci[1], "--reference", ref[1], "--out",
-                 str(out / "det2")]) == 0
+    assert (
+        main(["transient", "detect", sci[1], "--reference", ref[1], "--out", str(out / "det2")])
+        == 0
+    )
     cands = Table.read(det / "pair000_cands.fits", hdu="CANDIDATES")
     for c in ("X", "Y", "RA", "DEC", "FLUX", "SNR", "FWHM", "ELONG", "FLAGS", "EDGE"):
         assert c in cands.colnames
@@ -106,9 +149,11 @@ def test_cli_chain(pair_dir, tmp_path):
         assert [x.name for x in h[1:]] == ["DIFF", "ERR", "MASK", "SCI", "REF", "KERNEL"]
         assert h[0].header["PIPELINE"] == "transient"
     cut = out / "cut"
-    assert main(["transient", "cutouts", str(det), "--training", "--out", str(cut),
-                 "--size", "24"]) == 0
-    cube, tab, xm = read_cutouts(cut)
+    assert (
+        main(["transient", "cutouts", str(det), "--training", "--out", str(cut), "--size", "24"])
+        == 0
+    )
+    cube, tab, _ = read_cutouts(cut)
     assert cube.shape[1:] == (3, 24, 24) and len(tab) == len(cands)
     assert tab["LABEL"].sum() >= 3 and (tab["LABEL"] == 0).sum() >= 3
     assert main(["transient", "checksim", str(cut), "--out", str(out / "cs")]) == 0
@@ -118,19 +163,60 @@ def test_cli_chain(pair_dir, tmp_path):
         for k in ("cube", "labels", "mags", "errmags", "filters", "candids"):
             assert k in z.files
         assert z["cube"].shape[1:] == (24, 24, 3)
-    assert main(["transient", "train", str(out / "cube.npz"), "--out", str(out / "model"),
-                 "--epochs", "2", "--channels", "triplet", "--quiet",
-                 "--set", "train.batch_size=32"]) == 0
+    assert (
+        main(
+            [
+                "transient",
+                "train",
+                str(out / "cube.npz"),
+                "--out",
+                str(out / "model"),
+                "--epochs",
+                "2",
+                "--channels",
+                "triplet",
+                "--quiet",
+                "--set",
+                "train.batch_size=32",
+            ]
+        )
+        == 0
+    )
     assert (out / "model" / "model.safetensors").is_file()
-    assert main(["transient", "predict", str(cut), "--out", str(out / "infer.fits"),
-                 "--model", str(out / "model"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "transient",
+                "predict",
+                str(cut),
+                "--out",
+                str(out / "infer.fits"),
+                "--model",
+                str(out / "model"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     sc = Table.read(out / "infer.fits", hdu="SCORES")
     assert np.allclose(sc["LABEL0"] + sc["LABEL1"], 1.0)
     anchor = Table.read(out / "infer_results.dat", format="ascii.commented_header")
-    assert anchor.colnames == ["filename", "RA", "Dec", "originalFile", "Xpos", "Ypos", "mag",
-                               "magerr", "FWHM", "FWHMPSF", "cand_ID", "label0", "label1"]
-    assert main(["transient", "checkinfer", str(out / "infer.fits"), "--out",
-                 str(out / "ci")]) == 0
+    assert anchor.colnames == [
+        "filename",
+        "RA",
+        "Dec",
+        "originalFile",
+        "Xpos",
+        "Ypos",
+        "mag",
+        "magerr",
+        "FWHM",
+        "FWHMPSF",
+        "cand_ID",
+        "label0",
+        "label1",
+    ]
+    assert main(["transient", "checkinfer", str(out / "infer.fits"), "--out", str(out / "ci")]) == 0
     for f in ("roc.png", "distrib_prob.png", "threshold_table.ecsv", "checkinfer.json"):
         assert (out / "ci" / f).is_file()
     # outputs are not replaced without --overwrite
@@ -138,12 +224,21 @@ def test_cli_chain(pair_dir, tmp_path):
 
 
 def test_no_wcs_and_mismatched_shapes(pair_dir, tmp_path, capsys):
-    d, paths = pair_dir
+    _, paths = pair_dir
     data = fits.getdata(paths["sci"])
     nowcs = tmp_path / "nowcs.fits"
     fits.writeto(nowcs, data)
-    rc = main(["transient", "detect", str(nowcs), "--reference", str(paths["ref"]), "--out",
-               str(tmp_path / "o")])
+    rc = main(
+        [
+            "transient",
+            "detect",
+            str(nowcs),
+            "--reference",
+            str(paths["ref"]),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 1
     err = capsys.readouterr().err
     assert "nowcs.fits" in err and "WCS" in err
@@ -154,8 +249,20 @@ def test_no_wcs_and_mismatched_shapes(pair_dir, tmp_path, capsys):
     with pytest.raises(InputError, match="shape"):
         subtract(read_frame(paths["sci"]), read_frame(small), register="none")
     # one good and one bad frame: partial success, exit 3
-    rc = main(["transient", "detect", str(paths["sci"]), str(nowcs), "--reference",
-               str(paths["ref"]), "--out", str(tmp_path / "o2")])
+    rc = main(
+        [
+            "transient",
+            "detect",
+            str(paths["sci"]),
+            str(nowcs),
+            "--reference",
+            str(paths["ref"]),
+            "--out",
+            str(tmp_path / "o2"),
+            "--workers",
+            "0",
+        ]
+    )
     assert rc == 3
 
 
@@ -163,7 +270,7 @@ def test_masked_frame_and_empty_candidates(pair_dir, tmp_path):
     from surveynet.transient.detect import detect_pair
     from surveynet.transient.subtract import read_frame, subtract
 
-    d, paths = pair_dir
+    _, paths = pair_dir
     sci = read_frame(paths["sci"])
     sci.data[:] = np.nan
     with pytest.raises(InputError, match="masked"):

@@ -32,8 +32,16 @@ from astropy.table import Table
 from surveynet.sim.images import moffat_stamp, psf_from_header
 from surveynet.transient.evaluate import fpr_at_tpr, roc_auc, roc_curve
 
-BINS = [(0.0, 5.0), (5.0, 1e9), (0.0, 3.0), (3.0, 4.0), (4.0, 5.0), (5.0, 7.0), (7.0, 10.0),
-        (10.0, 1e9)]
+BINS = [
+    (0.0, 5.0),
+    (5.0, 1e9),
+    (0.0, 3.0),
+    (3.0, 4.0),
+    (4.0, 5.0),
+    (5.0, 7.0),
+    (7.0, 10.0),
+    (10.0, 1e9),
+]
 
 
 def ideal_scores(cands: Table, detdir: Path, simdir: Path, half: int = 7) -> np.ndarray:

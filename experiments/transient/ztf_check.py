@@ -18,8 +18,14 @@ import numpy as np
 from surveynet.transient.predict import load_scorer, prepare_inputs
 from surveynet.transient.preprocess import read_alert
 
-DATA = Path(os.environ.get("SURVEYNET_SHARED_DATA", Path(__file__).resolve().parents[3] /
-                           "shared" / "data")) / "transients"
+DATA = (
+    Path(
+        os.environ.get(
+            "SURVEYNET_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
+        )
+    )
+    / "transients"
+)
 
 
 def main() -> None:

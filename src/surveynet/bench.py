@@ -14,10 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from surveynet.io.fits import atomic_path
-
 BenchFn = Callable[[bool], dict[str, Any]]
 _BENCHES: dict[str, BenchFn] = {}
 
@@ -117,7 +113,7 @@ def time_call(
         first = clock() - t0
         if first >= repeat * min_time > 0:
             return float(first)
-    best = np.inf
+    best = float("inf")
     for _ in range(repeat):
         n, t0 = 0, clock()
         while True:
@@ -130,24 +126,26 @@ def time_call(
     return float(best)
 
 
-def gemm_gflops(n: int = 1024, dtype: type = np.float32) -> float:
+def gemm_gflops(n: int = 1024, dtype: str = "float32") -> float:
     """Measured matrix-multiply speed of this machine, for scale.
 
     Parameters
     ----------
     n : int
         Size of the square matrices.
-    dtype : type
-        Their dtype.
+    dtype : str
+        Their dtype (numpy name).
 
     Returns
     -------
     float
         GFLOP/s of ``a @ b`` (:func:`time_call`, 0.3 s trials).
     """
+    import numpy as np
+
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
+    a = rng.standard_normal((n, n)).astype(np.dtype(dtype))
+    b = rng.standard_normal((n, n)).astype(np.dtype(dtype))
     t = time_call(lambda: a @ b, min_time=0.3)
     return 2.0 * n**3 / t / 1e9
 
@@ -198,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         s = f"{v:,.4g}" if isinstance(v, float) else str(v)
         print(f"  {k:<{w}}  {s}")
     if args.json:
+        from surveynet.io.fits import atomic_path
+
         with atomic_path(args.json, overwrite=True) as tmp:
             tmp.write_text(json.dumps(figures, indent=1) + "\n")
     return 0
@@ -224,5 +224,7 @@ def write_json(path: str | Path, data: dict[str, Any]) -> None:
     data : dict
         JSON-serialisable figures (numpy scalars become floats).
     """
+    from surveynet.io.fits import atomic_path
+
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(data, indent=1, default=float) + "\n")

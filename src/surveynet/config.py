@@ -70,7 +70,7 @@ def to_dict(config: Any) -> dict[str, Any]:
             return {str(k): conv(x) for k, x in v.items()}
         return v
 
-    return conv(config)  # type: ignore[no-any-return]
+    return conv(config)
 
 
 def _hints(cls: Any) -> dict[str, Any]:
@@ -82,11 +82,11 @@ def _hints(cls: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
     except NameError:
-        local = {
-            f.default_factory.__name__: f.default_factory
-            for f in dataclasses.fields(cls)
-            if isinstance(f.default_factory, type)
-        }
+        local: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            factory = f.default_factory
+            if isinstance(factory, type):
+                local[factory.__name__] = factory
         return typing.get_type_hints(cls, localns=local)
 
 
@@ -99,7 +99,7 @@ def _suggest(name: str, valid: Sequence[str]) -> str:
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
         return from_dict(tp, value, _where=where)
@@ -205,7 +205,7 @@ def from_dict(cls: type[T], data: dict[str, Any], *, _where: str = "") -> T:
     for k, v in data.items():
         kwargs[k] = _coerce(hints[k], v, f"{_where}.{k}" if _where else k)
     try:
-        return cls(**kwargs)  # type: ignore[return-value]
+        return cls(**kwargs)
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:

@@ -25,6 +25,32 @@ from typing import Any
 _ARCHITECTURES: dict[str, Callable[..., Any]] = {}
 _NUMPY_ENGINES: dict[str, Callable[..., Any]] = {}
 _CONFIGS: dict[str, Callable[[], type]] = {}
+_EXAMPLES: dict[str, Callable[[], ArchitectureExample]] = {}
+
+
+@dataclass(frozen=True)
+class ArchitectureExample:
+    """A tiny instance of an architecture, for the registry-wide tests (build, save, parity).
+
+    Attributes
+    ----------
+    config : dict
+        Keyword arguments of the registered torch builder (a small model).
+    inputs : ndarray
+        A batch of inputs in the layout both ``torch_forward`` and ``numpy_forward`` take.
+    torch_forward : callable
+        ``torch_forward(model, inputs) -> ndarray`` (the model in eval mode, float64 outputs).
+    numpy_forward : callable
+        ``numpy_forward(engine, inputs) -> ndarray`` with the numpy engine.
+    atol : float
+        Absolute tolerance of the parity (float64 numpy engine against float32 torch).
+    """
+
+    config: dict[str, Any]
+    inputs: Any
+    torch_forward: Callable[[Any, Any], Any]
+    numpy_forward: Callable[[Any, Any], Any]
+    atol: float = 1e-5
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -114,6 +140,64 @@ def register_config(pipeline: str, factory: Callable[[], type]) -> None:
     if pipeline in _CONFIGS:
         raise KeyError(f"config root of pipeline {pipeline!r} is already registered")
     _CONFIGS[pipeline] = factory
+
+
+def register_example(name: str) -> Callable[[Callable[[], ArchitectureExample]], Any]:
+    """Register the :class:`ArchitectureExample` factory of architecture ``name``.
+
+    Every registered architecture has one; ``tests/test_registry.py`` builds, saves, loads and
+    checks the numpy engine of each.
+
+    Parameters
+    ----------
+    name : str
+        The architecture's registry name.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Raises
+    ------
+    KeyError
+        ``name`` already has an example.
+    """
+
+    def deco(fn: Callable[[], ArchitectureExample]) -> Callable[[], ArchitectureExample]:
+        _check_name("example", name)
+        if name in _EXAMPLES:
+            raise KeyError(f"example of {name!r} is already registered")
+        _EXAMPLES[name] = fn
+        return fn
+
+    return deco
+
+
+def get_example(name: str) -> ArchitectureExample:
+    """Return the :class:`ArchitectureExample` of architecture ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The architecture's registry name.
+
+    Returns
+    -------
+    ArchitectureExample
+        A tiny config, inputs and the forward functions.
+
+    Raises
+    ------
+    KeyError
+        No example registered for ``name``.
+    """
+    load_pipelines()
+    try:
+        factory = _EXAMPLES[name]
+    except KeyError:
+        raise KeyError(f"no example for {name!r}; known: {sorted(_EXAMPLES)}") from None
+    return factory()
 
 
 def get_architecture(name: str) -> Callable[..., Any]:

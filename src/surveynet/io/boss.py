@@ -201,9 +201,9 @@ def read_spplate(
     if fibers is None:
         return spec
     want = np.atleast_1d(np.asarray(fibers, dtype=np.int64))
-    missing = np.setdiff1d(want, fiber)
-    if missing.size:
+    absent = np.setdiff1d(want, fiber)
+    if absent.size:
         raise InputError(
-            f"fiber(s) {missing[:5].tolist()} not in file", path=p, hdu="PLUGMAP", column="FIBER"
+            f"fiber(s) {absent[:5].tolist()} not in file", path=p, hdu="PLUGMAP", column="FIBER"
         )
     return spec.select(np.flatnonzero(np.isin(fiber, want)))

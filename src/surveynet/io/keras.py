@@ -73,7 +73,7 @@ def inbound_layers(layer: dict[str, Any]) -> list[str]:
 
 
 def lambda_constants(layer: dict[str, Any]) -> tuple[float, float] | None:
-    """(shift, scale) of ``lambda x: shift + scale * x`` from a marshalled Lambda body, if found.
+    r"""(shift, scale) of ``lambda x: shift + scale * x`` from a marshalled Lambda body, if found.
 
     The code object's constants are ``(None, shift, scale)``; marshal writes that tuple as ``)``
     (small tuple, possibly with the FLAG_REF bit) of 3, ``N``, then two binary floats ``g``. The
@@ -91,7 +91,7 @@ def lambda_constants(layer: dict[str, Any]) -> tuple[float, float] | None:
 
     Examples
     --------
-    >>> body = b")\\x03Ng" + struct.pack("<d", -0.1) + b"g" + struct.pack("<d", 1.2)
+    >>> body = b")\x03Ng" + struct.pack("<d", -0.1) + b"g" + struct.pack("<d", 1.2)
     >>> lambda_constants({"config": {"function": [base64.b64encode(body).decode()]}})
     (-0.1, 1.2)
     """

@@ -68,8 +68,10 @@ class History:
 
 
 class _Batches:
-    """One epoch's mini-batches, copied out of the arrays one at a time (a list of all of them
-    would hold a second copy of the data set in memory)."""
+    """One epoch's mini-batches, copied out of the arrays one at a time.
+
+    A list of all of them would hold a second copy of the data set in memory.
+    """
 
     def __init__(
         self,

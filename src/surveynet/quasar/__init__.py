@@ -21,9 +21,11 @@ from surveynet.bench import register_bench
 from surveynet.demo import register_demo
 from surveynet.quasar import cli
 from surveynet.registry import (
+    ArchitectureExample,
     add_step,
     register_architecture,
     register_config,
+    register_example,
     register_group,
     register_numpy_engine,
 )
@@ -61,6 +63,29 @@ def build_quasarnet(**config: Any) -> Any:
     from surveynet.quasar.model import build_quasarnet as build
 
     return build(**config)
+
+
+@register_example("quasarnet")
+def quasarnet_example() -> ArchitectureExample:
+    """Return a tiny QuasarNET (2 conv layers x 4 filters) and 3 random spectra.
+
+    Returns
+    -------
+    ArchitectureExample
+        For the registry-wide build / save / load / numpy-parity test.
+    """
+    import numpy as np
+
+    from surveynet.nn.torch_ops import torch_forward
+
+    x = np.random.default_rng(0).standard_normal((3, 443)).astype(np.float32)
+    return ArchitectureExample(
+        config={"n_layers": 2, "n_filters": 4, "n_fc": 8},
+        inputs=x,
+        torch_forward=torch_forward,
+        numpy_forward=lambda engine, a: engine.forward(a),
+        atol=1e-5,
+    )
 
 
 @register_numpy_engine("quasarnet")

@@ -249,8 +249,11 @@ def measure_path(
 def _measure_in_subprocess(
     path: str, batches: tuple[int, ...], *, budget: float, seed: int, threads: int | None = None
 ) -> dict[str, Any]:
-    """:func:`measure_path` in a fresh interpreter, so that the thread pools of torch (OpenMP)
-    and numpy (OpenBLAS) never compete inside one process; ``threads`` caps both (env vars)."""
+    """Run :func:`measure_path` in a fresh interpreter.
+
+    So the thread pools of torch (OpenMP) and numpy (OpenBLAS) never compete inside one process;
+    ``threads`` caps both (env vars).
+    """
     import json
     import subprocess
     import sys

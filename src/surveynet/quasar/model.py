@@ -116,8 +116,10 @@ class QuasarNetTorch(nn.Module):
         }
 
     def load_state_dict_numpy(self, tensors: dict[str, NDArray[Any]]) -> None:
-        """Load file tensors strictly: every parameter and running statistic must be present
-        with the right shape, nothing extra (``num_batches_tracked`` may be absent).
+        """Load file tensors strictly.
+
+        Every parameter and running statistic must be present with the right shape, nothing
+        extra (``num_batches_tracked`` may be absent).
 
         Raises
         ------
@@ -177,8 +179,10 @@ def build_quasarnet(**config: Any) -> QuasarNetTorch:
 
 
 class _FusedQuasarNet(nn.Module):
-    """Inference-only QuasarNET with BatchNorms folded and the heads stacked (see
-    :meth:`QuasarNetTorch.fused_for_inference`)."""
+    """Inference-only QuasarNET with BatchNorms folded and the heads stacked.
+
+    See :meth:`QuasarNetTorch.fused_for_inference`.
+    """
 
     def __init__(self, model: QuasarNetTorch) -> None:
         super().__init__()

@@ -485,20 +485,22 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
             re=g["re"],
             gal=len(galaxies) - 1,
         )
-    # transients (science only); half on hosts, offset drawn from the host light
+    # transients (science only); half on hosts (at most one per galaxy), offset drawn from the
+    # host light: b_n (r / r_e)^(1/n) ~ Gamma(2n) is the Sersic light distribution (clipped at
+    # 3 r_e)
     tm = cfg.transient_mags
+    free_hosts = list(rng.permutation(len(galaxies)))
     for _ in range(cfg.n_transients):
-        on_host = galaxies and rng.uniform() < cfg.host_fraction
+        on_host = bool(free_hosts) and rng.uniform() < cfg.host_fraction
         if on_host:
-            g = galaxies[int(rng.integers(len(galaxies)))]
-            r = g["re"] * float(rng.gamma(2.0 * g["n"], 1.0)) / (2.0 * g["n"])
+            g = galaxies[int(free_hosts.pop())]
+            bn = 2.0 * g["n"] - 1.0 / 3.0
+            r = min(g["re"] * (float(rng.gamma(2.0 * g["n"], 1.0)) / bn) ** g["n"], 3 * g["re"])
             t = rng.uniform(0, 2 * np.pi)
             x, y = g["x"] + r * np.cos(t), g["y"] + r * np.sin(t) * g["q"]
         else:
             x, y = rng.uniform(margin, nx - margin), rng.uniform(margin, ny - margin)
-        add(
-            "transient", float(x), float(y), float(rng.uniform(*tm)), "sci", host=int(bool(on_host))
-        )
+        add("transient", float(x), float(y), float(rng.uniform(*tm)), "sci", host=int(on_host))
     # variable stars: a star that changes by 0.3-1 mag between the epochs
     n_var = min(cfg.n_variables, cfg.n_stars)
     var_idx = rng.choice(cfg.n_stars, size=n_var, replace=False) if n_var else []

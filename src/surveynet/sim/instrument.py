@@ -1,5 +1,6 @@
-"""DESI-like instrument model for the spectral mocks: grids, LSF, sky, throughput, noise,
-photometry.
+"""DESI-like instrument model for the spectral mocks.
+
+Grids, LSF, sky, throughput, noise, photometry.
 
 All cameras share one 0.8 A lattice starting at 3600 A (the *master grid*, 3600-9824 A, 7781
 pixels); the B/R/Z arms are slices of it (simulation.md section 4):
@@ -232,8 +233,9 @@ FILTERS: dict[str, tuple[float, float, float]] = {
 
 @lru_cache(maxsize=8)
 def filter_weights(name: str) -> tuple[NDArray[np.float64], float]:
-    """Weights ``w`` on the master grid with ``flux @ w / norm`` = <f_nu> in the band (flux in
-    f_lambda).
+    """Weights ``w`` on the master grid with ``flux @ w / norm`` = <f_nu> in the band.
+
+    The flux is f_lambda.
 
     Returns ``(w, norm)`` where ``w = T lambda dlambda`` and ``norm = sum T (c/lambda) dlambda``, so
     that the AB magnitude is ``-2.5 log10(flux @ w / norm) - 48.6``.
@@ -286,8 +288,9 @@ def lsf_kernel(sigma_px: float, n_diag: int = N_DIAG) -> NDArray[np.float64]:
 
 @lru_cache(maxsize=8)
 def resolution_data(sigma_px: float, n_pix: int, n_diag: int = N_DIAG) -> NDArray[np.float32]:
-    """DESI banded resolution ``data[d, j]`` (offsets +h..-h) of a Gaussian LSF with rows normalised
-    to 1.
+    """DESI banded resolution ``data[d, j]`` (offsets +h..-h) of a Gaussian LSF.
+
+    Rows are normalised to 1.
 
     The matrix is ``R[i, i + k] = data[d, i + k]`` with ``k = h - d`` (scipy ``dia_matrix``
     convention, as desispec ``Resolution``); rows cut by the array edges are renormalised.
@@ -434,6 +437,6 @@ def inverse_variance(
     oi_scale: float = 1.0,
     read_noise_var: float = READ_NOISE_VAR,
 ) -> NDArray[np.float32]:
-    """ivar = 1 / :func:`variance` (1e-17 flux units^-2), float32."""
+    """Ivar = 1 / :func:`variance` (1e-17 flux units^-2), float32."""
     var = variance(flux, band, exposure_factor, oi_scale=oi_scale, read_noise_var=read_noise_var)
     return np.reciprocal(var, out=var)

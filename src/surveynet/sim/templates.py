@@ -1,5 +1,6 @@
-"""Template mode of the spectral mocks: real continua from ``../shared/data/templates``
-(simulation.md 1, 2.3).
+"""Template mode of the spectral mocks: real continua from ``../shared/data/templates``.
+
+See simulation.md 1, 2.3.
 
 - Quasars: real per-object PCA coefficients (``desisim_basis_lite/qso_templates_v2.0-lite.fits``:
   ``BOSS_PCA``/``BOSS_Z`` for z >= 2.1, ``SDSS_PCA``/``SDSS_Z`` below, since BOSS targeted z > 2.2

@@ -119,7 +119,7 @@ def gmadet_cnn_layers(
     dropout: float = 0.3,
     head: str = "softmax",
 ) -> list[Layer]:
-    """gmadet's CNN (dcorre/gmadet ``cnn/train.py``, realbogus.md §1.6), padding ``same``.
+    """The gmadet CNN (dcorre/gmadet ``cnn/train.py``, realbogus.md §1.6), padding ``same``.
 
     ``[Conv 3x3, ELU, BatchNorm, pool 2 (avg first, then max), Dropout]`` per filter count,
     flatten, ``[Dense, ELU, BatchNorm, Dropout]`` per dense width, Dense(2) softmax.
@@ -174,7 +174,7 @@ def braai_vgg6_layers(
     dropout: Sequence[float] = (0.25, 0.25, 0.5),
     head: str = "sigmoid",
 ) -> list[Layer]:
-    """braai's VGG6 (dmitryduev/braai ``braai.py vgg6``, realbogus.md §2.2), padding ``valid``.
+    """The braai VGG6 (dmitryduev/braai ``braai.py vgg6``, realbogus.md §2.2), padding ``valid``.
 
     ``[Conv, ReLU, Conv, ReLU, MaxPool, Dropout]`` per filter count, flatten, Dense, ReLU,
     Dropout, Dense(1) sigmoid.

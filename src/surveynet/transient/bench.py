@@ -6,6 +6,7 @@ Figures (all timed with :func:`surveynet.bench.time_call` in this process):
   (batches of 2048 cutouts), its ``_mflop`` per cutout;
 - ``gmadet_cnn_cutouts_per_s``, ``braai_vgg6_cutouts_per_s``: the anchors' networks (random
   weights; same engine), and ``*_fraction_of_bound``: measured rate / (GEMM rate / FLOPs);
+- ``*_torch_cutouts_per_s``: the same networks in torch (CPU, inference mode), for scale;
 - ``gemm_gflops``: this machine's float32 matrix-multiply rate (the bound's numerator);
 - ``frame_<n>_seconds``: registration + PSF-matched subtraction + detection of a simulated
   n x n pair (n = 2048; 1024 with ``--quick``), and ``frame_<n>_peak_mb``: the peak of the
@@ -34,6 +35,26 @@ def _engine_rate(engine: Any, shape: tuple[int, ...], quick: bool) -> float:
     """Cutouts per second of ``engine`` on random inputs of ``shape``."""
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     t = time_call(lambda: engine(x), min_time=0.2 if quick else 1.0, repeat=2 if quick else 3)
+    return shape[0] / t
+
+
+def _torch_rate(
+    arch: str, config: dict[str, Any], tensors: dict[str, Any], shape: tuple[int, ...], quick: bool
+) -> float:
+    """Cutouts per second of the torch model (CPU, inference mode) on random inputs."""
+    import torch
+
+    from surveynet.registry import get_architecture
+
+    model = get_architecture(arch)(**config).eval()
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+
+    def run() -> Any:
+        with torch.inference_mode():
+            return model.proba_real(x)
+
+    t = time_call(run, min_time=0.2 if quick else 1.0, repeat=2 if quick else 3)
     return shape[0] / t
 
 
@@ -74,6 +95,9 @@ def bench_transient(quick: bool = False) -> dict[str, Any]:
         rate = _engine_rate(eng, (n, c, s, s), quick)
         out[f"{m['name']}_cutouts_per_s"] = round(rate)
         out[f"{m['name']}_mflop"] = round(fl / 1e6, 2)
+        out[f"{m['name']}_torch_cutouts_per_s"] = round(
+            _torch_rate(saved.architecture, saved.config, saved.tensors, (n, c, s, s), quick)
+        )
     for arch, c, s in (("gmadet_cnn", 1, 32), ("braai_vgg6", 3, 63)):
         with torch.random.fork_rng():
             torch.manual_seed(0)
@@ -85,23 +109,42 @@ def bench_transient(quick: bool = False) -> dict[str, Any]:
         out[f"{arch}_cutouts_per_s"] = round(rate)
         out[f"{arch}_mflop"] = round(fl / 1e6, 1)
         out[f"{arch}_fraction_of_bound"] = round(rate / (gf * 1e9 / fl), 3)
+        trate = _torch_rate(arch, {}, tensors, (256 if quick else 1024, c, s, s), quick)
+        out[f"{arch}_torch_cutouts_per_s"] = round(trate)
+        out[f"{arch}_torch_fraction_of_bound"] = round(trate / (gf * 1e9 / fl), 3)
     side = 1024 if quick else 2048
-    cfg = ImageSimConfig(nx=side, ny=side, n_stars=int(250 * (side / 512) ** 2),
-                         n_galaxies=int(40 * (side / 512) ** 2),
-                         n_transients=int(30 * (side / 512) ** 2))
+    cfg = ImageSimConfig(
+        nx=side,
+        ny=side,
+        n_stars=int(250 * (side / 512) ** 2),
+        n_galaxies=int(40 * (side / 512) ** 2),
+        n_transients=int(30 * (side / 512) ** 2),
+    )
     pair = simulate_pair(cfg, np.random.default_rng(0))
 
     def frame(p: Any, wcs: Any, hdr: Any) -> Frame:
-        return Frame(p.astype(np.float64), hdr, wcs, None, float(hdr["GAIN"]),
-                     float(hdr["SATURATE"]), float(hdr["MAGZP"]))
+        return Frame(
+            p.astype(np.float64),
+            hdr,
+            wcs,
+            None,
+            float(hdr["GAIN"]),
+            float(hdr["SATURATE"]),
+            float(hdr["MAGZP"]),
+        )
 
     sci = frame(pair.science, pair.wcs_sci, pair.header_sci)
     ref = frame(pair.reference, pair.wcs_ref, pair.header_ref)
     dc = DetectConfig()
 
     def run() -> int:
-        sub = subtract(sci, ref, kernel_size=dc.kernel_size, kernel_order=dc.kernel_order,
-                       n_stars=dc.n_kernel_stars)
+        sub = subtract(
+            sci,
+            ref,
+            kernel_size=dc.kernel_size,
+            kernel_order=dc.kernel_order,
+            n_stars=dc.n_kernel_stars,
+        )
         return len(detect_candidates(sub, sci, dc))
 
     run()  # warm-up (imports, FFT plans)

@@ -207,6 +207,9 @@ def detect_args(p: argparse.ArgumentParser) -> None:
     add_config_flag(
         p, "--threshold", key="detect.threshold", config_cls=C, help="detection threshold (sigma)"
     )
+    from surveynet.runner import add_runner_args
+
+    add_runner_args(p)
     add_config_flag(
         p,
         "--register",
@@ -231,6 +234,7 @@ def detect_run(args: argparse.Namespace) -> int:
         0, 3 when some frames failed, 1 when all failed.
     """
     from surveynet.errors import InputError
+    from surveynet.runner import default_workers
     from surveynet.transient.detect import detect_files
 
     cfg = _resolve(args)
@@ -242,6 +246,9 @@ def detect_run(args: argparse.Namespace) -> int:
         cutout_size=cfg.cutouts.size,
         overwrite=args.overwrite,
         config_hash=config_hash(cfg),
+        workers=default_workers(args, len(args.science)),
+        scheduler=args.scheduler,
+        quiet=args.quiet,
     )
     if not written:
         raise InputError(f"all {len(failed)} science frames failed (first: {failed[0][1]})")

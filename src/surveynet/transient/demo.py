@@ -49,10 +49,10 @@ def run_demo(ctx: Any) -> DemoSection:
 
     out = Path(ctx.out) / "transient"
     out.mkdir(parents=True, exist_ok=True)
-    cfg = ImageSimConfig(nx=384, ny=384, n_stars=250, n_galaxies=25, n_transients=40,
-                         seed=ctx.seed)
-    paths = write_pair(simulate_pair(cfg, np.random.default_rng(ctx.seed)), out, "demo",
-                       overwrite=True)
+    cfg = ImageSimConfig(nx=384, ny=384, n_stars=250, n_galaxies=25, n_transients=40, seed=ctx.seed)
+    paths = write_pair(
+        simulate_pair(cfg, np.random.default_rng(ctx.seed)), out, "demo", overwrite=True
+    )
     cand = detect_pair(paths["sci"], paths["ref"], out, DetectConfig(), overwrite=True)
     cut = make_cutouts(out, out, CutoutConfig(), training=True, overwrite=True)
     cube, tab, xm = read_cutouts(cut)
@@ -80,10 +80,11 @@ def run_demo(ctx: Any) -> DemoSection:
         diff = np.asarray(h["DIFF"].data)
     first = next(iter(probs.values()), None)
     images = [
-        _savefig(plots.difference_plot(diff, np.asarray(tab["X"]), np.asarray(tab["Y"]), first),
-                 out / "difference.png")
+        _savefig(
+            plots.difference_plot(diff, np.asarray(tab["X"]), np.asarray(tab["Y"]), first),
+            out / "difference.png",
+        )
     ]
     if curves:
         images.append(_savefig(plots.roc_plot(curves), out / "roc.png"))
-    return DemoSection(title="transient: real/bogus", lines=lines, images=images,
-                       files=[cand, cut])
+    return DemoSection(title="transient: real/bogus", lines=lines, images=images, files=[cand, cut])

@@ -293,6 +293,33 @@ def detect_pair(
     return cand_path
 
 
+_SEP = "\x1f"  # joins a science and a reference path into one runner item
+
+
+def _detect_item(
+    item: str,
+    *,
+    out: str,
+    config: DetectConfig,
+    cutout_size: int,
+    overwrite: bool,
+    config_hash: str | None,
+) -> str:
+    """Runner task: one ``science<SEP>reference`` pair -> its candidate file path."""
+    sci, ref = item.split(_SEP)
+    return str(
+        detect_pair(
+            sci,
+            ref,
+            out,
+            config,
+            cutout_size=cutout_size,
+            overwrite=overwrite,
+            config_hash=config_hash,
+        )
+    )
+
+
 def detect_files(
     sciences: list[str | os.PathLike[str]],
     references: list[str | os.PathLike[str]],
@@ -302,6 +329,9 @@ def detect_files(
     cutout_size: int = 32,
     overwrite: bool = False,
     config_hash: str | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+    quiet: bool = True,
 ) -> tuple[list[Path], list[tuple[str, str]]]:
     """Run :func:`detect_pair` on many frames; a bad frame is reported, not fatal.
 
@@ -321,6 +351,10 @@ def detect_files(
         Replace outputs.
     config_hash : str, optional
         Recorded in the headers.
+    workers, scheduler : int, str
+        :func:`surveynet.runner.run_batch` settings (0 = in process; many frames on Dask).
+    quiet : bool
+        No progress bar.
 
     Returns
     -------
@@ -343,21 +377,28 @@ def detect_files(
     refs = references * len(sciences) if len(references) == 1 else references
     outd = Path(out)
     outd.mkdir(parents=True, exist_ok=True)
+    from surveynet.runner import run_batch
+
+    items = [f"{s}{_SEP}{r}" for s, r in zip(sciences, refs, strict=True)]
+    results = run_batch(
+        _detect_item,
+        items,
+        workers=workers,
+        scheduler=scheduler,
+        quiet=quiet,
+        desc="transient detect",
+        out=str(outd),
+        config=config,
+        cutout_size=cutout_size,
+        overwrite=overwrite,
+        config_hash=config_hash,
+    )
     written, failed = [], []
-    for s, r in zip(sciences, refs, strict=True):
-        try:
-            written.append(
-                detect_pair(
-                    s,
-                    r,
-                    outd,
-                    config,
-                    cutout_size=cutout_size,
-                    overwrite=overwrite,
-                    config_hash=config_hash,
-                )
-            )
-        except (InputError, ValueError, np.linalg.LinAlgError) as exc:
-            log.warning("%s: %s", s, exc)
-            failed.append((str(s), str(exc)))
+    for res in results:
+        sci = res.input.split(_SEP)[0]
+        if res.ok:
+            written.append(Path(res.value))
+        else:
+            log.warning("%s: %s", sci, res.error)
+            failed.append((sci, str(res.error)))
     return written, failed

@@ -54,7 +54,7 @@ BRAAI_PAD_VALUE = 1e-9
 
 
 def l2_normalise(a: NDArray[Any]) -> NDArray[np.float32]:
-    """braai's L2 normalisation of one channel (NaN -> 0, norm in float32).
+    """The braai L2 normalisation of one channel (NaN -> 0, norm in float32).
 
     Parameters
     ----------
@@ -183,7 +183,7 @@ def make_triplet(
     size: int = 63,
     pad_value: float = BRAAI_PAD_VALUE,
 ) -> NDArray[np.float32]:
-    """braai's triplet: normalise each channel, pad to ``size``, stack ``[sci, ref, diff]``.
+    """The braai triplet: normalise each channel, pad to ``size``, stack ``[sci, ref, diff]``.
 
     Parameters
     ----------
