@@ -196,7 +196,8 @@ def test_train_save_load_predict(tmp_path, arch):
     path, _, sls = _train(tmp_path, arch)
     meta = json.loads((path / "config.json").read_text())
     assert meta["architecture"] == arch and meta["training"]["command"] == "test"
-    assert len(meta["training"]["history"]) == 2
+    hist = json.loads((path / "history.json").read_text())
+    assert [r["epoch"] for r in hist] == [1, 2] and meta["training"]["final"] == hist[-1]
     saved = load_model(path, pipeline="dla")
     # torch rebuild from the registry loads strictly
     model = get_architecture(arch)(**saved.config)
@@ -269,7 +270,7 @@ def test_resume_continues(tmp_path):
     path, cfg, sls = _train(tmp_path, "dla_fcn")
     cfg3 = apply_overrides(cfg, ["train.epochs=3"])
     path = train_model(cfg3, sls, path, quiet=True, resume=True)
-    hist = json.loads((path / "config.json").read_text())["training"]["history"]
+    hist = json.loads((path / "history.json").read_text())
     assert [r["epoch"] for r in hist] == [1, 2, 3]
 
 
@@ -488,3 +489,39 @@ def test_ensemble_averages_members_pixel_by_pixel(tmp_path):
     c, _, _ = _train(tmp_path / "c", "dla_fcn", ["dataset.samplerange=40"])
     with pytest.raises(ModelFormatError, match="label half-width"):
         EnsembleFinder([fa, DLAFinder(c)])
+
+
+def test_window_cnn_on_a_window_dataset_is_seeded_with_its_dropout(tmp_path):
+    """The prepared-dataset path trains through the core driver: two runs of the same seed
+    (dropout included, reseeded every epoch) give the same weights; another architecture is
+    refused."""
+    from surveynet.dla.config import DatasetConfig
+    from surveynet.dla.data import make_datasets, save_dataset
+    from surveynet.dla.train import train_window_dataset
+    from surveynet.errors import ConfigError
+    from surveynet.io.model import file_sha256
+
+    ds = make_datasets(toy_sightlines(6, 3), DatasetConfig(seed=1))
+    path = save_dataset(tmp_path / "ds.npz", ds)
+    cfg = apply_overrides(
+        DLAConfig(),
+        [
+            "model.architecture=dla_window_cnn",
+            "model.window_cnn.conv_filters=[8,8,8]",
+            "model.window_cnn.fc1=16",
+            "model.window_cnn.fc2=[8,8,8]",
+            "model.window_cnn.dropout_keep=0.5",
+            "train.epochs=2",
+            "train.batch_size=32",
+        ],
+    )
+    a = train_window_dataset(cfg, path, tmp_path / "a", quiet=True)
+    b = train_window_dataset(cfg, path, tmp_path / "b", quiet=True)
+    assert file_sha256(a / "model.safetensors") == file_sha256(b / "model.safetensors")
+    training = json.loads((a / "config.json").read_text())["training"]
+    assert training["dataset"] == str(path) and training["n_train_samples"] > 0
+    assert len(json.loads((a / "history.json").read_text())) == 2
+    with pytest.raises(ConfigError, match="window dataset"):
+        train_window_dataset(
+            apply_overrides(cfg, ["model.architecture=dla_fcn"]), path, a.parent / "c"
+        )

@@ -109,7 +109,13 @@ def test_train_predict_evaluate_chain(tmp_path, mock, capsys):
     assert rc == 3
     with fits.open(cat) as h:
         assert {"DLACAT", "QSOCAT", "FAILED"} <= {x.name for x in h}
-        assert h[0].header["PIPELINE"] == "dla" and h[0].header["MODELHSH"]
+        hdr = h[0].header
+        assert hdr["PIPELINE"] == "dla" and hdr["MODELHSH"]
+        # one numbered card group per model: the finder, the bundled refiners and vetter
+        roles = [hdr[f"MODROL{i}"] for i in range(1, hdr["NMODELS"] + 1)]
+        assert roles == ["finder", "refiner", "refiner", "vetter"]
+        assert hdr["MODEL1"] == model.name and len(hdr["MODHSH1"]) == 16
+        assert (hdr["NINPUT"], hdr["NFAILED"]) == (len(files) + 1, 1)
         assert len(h["QSOCAT"].data) > 0
         assert "Z_DLA" in h["DLACAT"].columns.names and "Z" not in h["DLACAT"].columns.names
         failed = h["FAILED"].data
@@ -166,6 +172,25 @@ def test_train_predict_evaluate_chain(tmp_path, mock, capsys):
         ids_all = set(h1["QSOCAT"].data["TARGETID"].tolist())
         ids_nobal = set(h2["QSOCAT"].data["TARGETID"].tolist())
     assert bal & ids_all and ids_nobal == ids_all - bal
+
+
+def test_model_cards_name_every_model_and_ensemble_member():
+    """Provenance: one card per network, ensemble members each on their own card."""
+    from surveynet.dla.predict import load_finders, model_cards_of, resolve_refiner
+    from surveynet.dla.vet import resolve_vetter
+
+    finders = load_finders(["dla_fcn+dla_fcn_lowsnr", "dla_fcn"])
+    cards = model_cards_of(finders, resolve_refiner("dla_refiner"), resolve_vetter(None, None))
+    assert [c.role for c in cards] == [
+        "finder (ensemble 1)",
+        "finder (ensemble 1)",
+        "finder",
+        "refiner",
+        "vetter",
+    ]
+    members = finders[0].members
+    assert [c.sha256 for c in cards[:2]] == [m.saved.weights_hash for m in members]
+    assert cards[3].name == "dla_refiner" and len({c.sha256 for c in cards}) == 4
 
 
 def test_predict_requires_a_redshift_source(tmp_path, mock):

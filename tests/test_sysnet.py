@@ -49,20 +49,43 @@ def mock16(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(mock16: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "run"
-    rc = run_step("sysnet", "train", [
-        "--input", str(mock16), "--out", str(out), "--kfold",
-        "--set", "nepochs=3", "--set", "nchains=2", "--set", "batch_size=256",
-        "--set", "train.forest_trees=10", "--set", "learning_rate=0.01",
-    ])
+    rc = run_step(
+        "sysnet",
+        "train",
+        [
+            "--input",
+            str(mock16),
+            "--out",
+            str(out),
+            "--kfold",
+            "--set",
+            "nepochs=3",
+            "--set",
+            "nchains=2",
+            "--set",
+            "batch_size=256",
+            "--set",
+            "train.forest_trees=10",
+            "--set",
+            "learning_rate=0.01",
+        ],
+    )
     assert rc == 0
     return out
 
 
-def _write_table(path: Path, hpix, label, fracgood, feats, *, nside=8, nest=False,
-                 header_nside=True, hcol="hpix") -> Path:
-    h = table_hdus(np.asarray(hpix), np.asarray(label, float), np.asarray(fracgood, float),
-                   np.asarray(feats, float), [f"m{i}" for i in range(np.shape(feats)[1])], nside,
-                   nest=nest)
+def _write_table(
+    path: Path, hpix, label, fracgood, feats, *, nside=8, nest=False, header_nside=True, hcol="hpix"
+) -> Path:
+    h = table_hdus(
+        np.asarray(hpix),
+        np.asarray(label, float),
+        np.asarray(fracgood, float),
+        np.asarray(feats, float),
+        [f"m{i}" for i in range(np.shape(feats)[1])],
+        nside,
+        nest=nest,
+    )
     if not header_nside:
         del h.header["NSIDE"]
     if hcol != "hpix":
@@ -73,19 +96,36 @@ def _write_table(path: Path, hpix, label, fracgood, feats, *, nside=8, nest=Fals
 
 def _tiny(n: int = 50, k: int = 3, seed: int = 0):
     rng = np.random.default_rng(seed)
-    return (np.arange(n) * 3, rng.poisson(20, n), rng.uniform(0.5, 1, n),
-            rng.normal(size=(n, k)))
+    return (np.arange(n) * 3, rng.poisson(20, n), rng.uniform(0.5, 1, n), rng.normal(size=(n, k)))
 
 
 # ---------------------------------------------------------------- config
 
+
 def test_config_flat_anchor_yaml(tmp_path: Path) -> None:
     keys = {
-        "input_path": "t.fits", "output_path": "out", "restore_model": None, "batch_size": 64,
-        "nepochs": 3, "nchains": 2, "find_lr": False, "find_structure": False, "find_l1": False,
-        "do_kfold": True, "do_tar": False, "snapshot_ensemble": True, "normalization": "minmax",
-        "model": "dnn", "optim": "adam", "scheduler": "none", "axes": [0, 2], "do_rfe": False,
-        "eta_min": 1e-6, "learning_rate": 0.02, "nn_structure": [3, 10], "l1_alpha": 1e-4,
+        "input_path": "t.fits",
+        "output_path": "out",
+        "restore_model": None,
+        "batch_size": 64,
+        "nepochs": 3,
+        "nchains": 2,
+        "find_lr": False,
+        "find_structure": False,
+        "find_l1": False,
+        "do_kfold": True,
+        "do_tar": False,
+        "snapshot_ensemble": True,
+        "normalization": "minmax",
+        "model": "dnn",
+        "optim": "adam",
+        "scheduler": "none",
+        "axes": [0, 2],
+        "do_rfe": False,
+        "eta_min": 1e-6,
+        "learning_rate": 0.02,
+        "nn_structure": [3, 10],
+        "l1_alpha": 1e-4,
         "loss": "mse",
     }
     import yaml
@@ -130,6 +170,7 @@ def test_bool_flags_on_and_off() -> None:
 
 
 # ---------------------------------------------------------------- inputs
+
 
 @pytest.mark.parametrize("nest", [False, True])
 def test_read_table_orderings(tmp_path: Path, nest: bool) -> None:
@@ -193,6 +234,7 @@ def test_two_file_form(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- mocks
 
+
 def test_mock_truth_and_null(mock16: Path) -> None:
     d = read_table(mock16)
     assert d.nside == 16 and not d.nest and d.features.shape[1] == 11
@@ -221,6 +263,7 @@ def test_mock_uses_shared_maps(shared_file, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- models, losses, schedule
+
 
 def test_param_count_and_seeds() -> None:
     assert sum(p.numel() for p in build_single("dnnp", 18).parameters()) == 1361
@@ -297,8 +340,15 @@ def test_batched_training_equals_one_by_one() -> None:
     y = rng.poisson(10 * np.exp(0.2 * x[:, 0])).astype(float)
     yv = rng.poisson(10, 60).astype(float)
     f, fv = rng.uniform(0.5, 1, 200), np.ones(60)
-    cfg = config_from_mapping({"nepochs": 3, "batch_size": 64, "learning_rate": 0.01,
-                               "nn_structure": [3, 10], "l1_alpha": 1e-3})
+    cfg = config_from_mapping(
+        {
+            "nepochs": 3,
+            "batch_size": 64,
+            "learning_rate": 0.01,
+            "nn_structure": [3, 10],
+            "l1_alpha": 1e-3,
+        }
+    )
     seeds = chain_seeds(3)
     both = train_ensemble(x, y, f, xv, yv, fv, seeds, cfg)
     for c, s in enumerate(seeds):
@@ -306,8 +356,9 @@ def test_batched_training_equals_one_by_one() -> None:
         assert np.allclose(one.train_loss[0], both.train_loss[c], rtol=1e-5)
         assert np.allclose(one.valid_loss[0], both.valid_loss[c], rtol=1e-5)
         assert one.best_epoch[0] == both.best_epoch[c]
-        assert np.allclose(predict_ensemble(one.net, xv)[0], predict_ensemble(both.net, xv)[c],
-                           rtol=1e-4)
+        assert np.allclose(
+            predict_ensemble(one.net, xv)[0], predict_ensemble(both.net, xv)[c], rtol=1e-4
+        )
     # best checkpoint = lowest validation loss
     assert np.allclose(both.best_valid, both.valid_loss.min(axis=1))
 
@@ -318,14 +369,16 @@ def test_training_beats_baseline() -> None:
     f = rng.uniform(0.5, 1, 1500)
     lam = 30 * (1 + 0.3 * np.tanh(x[:, 0])) * np.exp(-0.1 * x[:, 1] ** 2)
     y = rng.poisson(f * lam).astype(float)
-    cfg = config_from_mapping({"nepochs": 8, "batch_size": 256, "learning_rate": 0.02,
-                               "nn_structure": [3, 10]})
+    cfg = config_from_mapping(
+        {"nepochs": 8, "batch_size": 256, "learning_rate": 0.02, "nn_structure": [3, 10]}
+    )
     res = train_ensemble(x[:1000], y[:1000], f[:1000], x[1000:], y[1000:], f[1000:], [7], cfg)
     base = baseline_losses(y[:1000], [(y[1000:], f[1000:])])[0]
     assert res.best_valid[0] < base - 0.1
 
 
 # ---------------------------------------------------------------- train step outputs
+
 
 def test_train_outputs(trained: Path, mock16: Path) -> None:
     from surveynet.io.model import load_model
@@ -358,10 +411,24 @@ def test_train_outputs(trained: Path, mock16: Path) -> None:
 def test_weights_and_evaluate(trained: Path, tmp_path: Path) -> None:
     from surveynet.sysnet.postprocess import predictions_to_weights
 
-    assert run_step("sysnet", "weights", [str(trained), "--out", str(tmp_path / "w.fits"),
-                                          "--map", str(tmp_path / "w.hp.fits"),
-                                          "--set", "weights.clip_min=0.9",
-                                          "--set", "weights.mode=mask"]) == 0
+    assert (
+        run_step(
+            "sysnet",
+            "weights",
+            [
+                str(trained),
+                "--out",
+                str(tmp_path / "w.fits"),
+                "--map",
+                str(tmp_path / "w.hp.fits"),
+                "--set",
+                "weights.clip_min=0.9",
+                "--set",
+                "weights.mode=mask",
+            ],
+        )
+        == 0
+    )
     with fits.open(tmp_path / "w.fits") as hl:
         t = hl["SYSWEIGHTS"].data
         sel = t["SELECTION"]
@@ -392,6 +459,7 @@ def test_linear_baseline_recovers_linear_selection() -> None:
 
 # ---------------------------------------------------------------- sysnetdev checkpoints
 
+
 class _Evil:
     pass
 
@@ -403,9 +471,14 @@ def test_sysnetdev_checkpoint(tmp_path: Path) -> None:
     model = build_single("dnnp", 4, (3, 6))
     model.eval()
     loc, scale = np.arange(4.0), np.full(4, 2.0)
-    ckpt = {"epoch": 5, "state_dict": model.state_dict(), "optim_dict": {},
-            "scheduler_dict": {}, "best_val_loss": 0.95,
-            "stats": {"x": (loc, scale), "y": (np.float64(1.0), np.float64(0.1))}}
+    ckpt = {
+        "epoch": 5,
+        "state_dict": model.state_dict(),
+        "optim_dict": {},
+        "scheduler_dict": {},
+        "best_val_loss": 0.95,
+        "stats": {"x": (loc, scale), "y": (np.float64(1.0), np.float64(0.1))},
+    }
     torch.save(ckpt, tmp_path / "best.pth.tar")
     sd, meta = load_sysnetdev_checkpoint(tmp_path / "best.pth.tar")
     assert np.allclose(meta["x_loc"], loc) and set(sd) == set(model.state_dict())
@@ -423,18 +496,24 @@ def test_restore_model_and_tuning(mock16: Path, tmp_path: Path) -> None:
     from surveynet.sysnet.train import train_sysnet
 
     model = build_single("dnnp", 11, (4, 20))
-    torch.save({"state_dict": model.state_dict(), "stats": {"x": (np.zeros(11), np.ones(11))}},
-               tmp_path / "best.pth.tar")
-    common = {"input_path": str(mock16), "nepochs": 2, "batch_size": 256,
-              "train": {"baselines": []}}
+    torch.save(
+        {"state_dict": model.state_dict(), "stats": {"x": (np.zeros(11), np.ones(11))}},
+        tmp_path / "best.pth.tar",
+    )
+    common = {
+        "input_path": str(mock16),
+        "nepochs": 2,
+        "batch_size": 256,
+        "train": {"baselines": []},
+    }
     cfg = config_from_mapping({**common, "restore_model": str(tmp_path / "best.pth.tar")})
     assert (train_sysnet(cfg, tmp_path / "restored") / "nn-weights.fits").is_file()
-    bad = config_from_mapping({**common, "restore_model": str(tmp_path / "best.pth.tar"),
-                               "axes": [0, 1]})
+    bad = config_from_mapping(
+        {**common, "restore_model": str(tmp_path / "best.pth.tar"), "axes": [0, 1]}
+    )
     with pytest.raises(ConfigError, match="restore_model"):
         train_sysnet(bad, tmp_path / "bad")
-    cfg = config_from_mapping({**common, "find_lr": True, "do_rfe": True,
-                               "tune": {"lr_iters": 60}})
+    cfg = config_from_mapping({**common, "find_lr": True, "do_rfe": True, "tune": {"lr_iters": 60}})
     out = train_sysnet(cfg, tmp_path / "run")
     tun = json.loads((out / "tuning.json").read_text())
     assert set(tun["chosen"]) == {"learning_rate", "axes"} and len(tun["rfe"]["ranking"]) == 11
@@ -453,8 +532,14 @@ def test_restore_model_and_tuning(mock16: Path, tmp_path: Path) -> None:
     "extra",
     [
         {"model": "lin", "loss": "mse", "normalization": "minmax", "do_tar": True},
-        {"model": "dnnps", "snapshot_ensemble": True, "nepochs": 10, "optim": "adam",
-         "learning_rate": 1e-3, "scheduler": "none"},
+        {
+            "model": "dnnps",
+            "snapshot_ensemble": True,
+            "nepochs": 10,
+            "optim": "adam",
+            "learning_rate": 1e-3,
+            "scheduler": "none",
+        },
         {"model": "linp", "do_kfold": True, "train": {"split": "geometric", "baselines": []}},
     ],
 )
@@ -462,8 +547,16 @@ def test_train_variants(mock16: Path, tmp_path: Path, extra: dict) -> None:
     from surveynet.sysnet.catalog import read_predictions
     from surveynet.sysnet.train import train_sysnet
 
-    cfg = config_from_mapping({"input_path": str(mock16), "nepochs": 2, "nchains": 2,
-                               "batch_size": 512, "train": {"baselines": []}, **extra})
+    cfg = config_from_mapping(
+        {
+            "input_path": str(mock16),
+            "nepochs": 2,
+            "nchains": 2,
+            "batch_size": 512,
+            "train": {"baselines": []},
+            **extra,
+        }
+    )
     out = train_sysnet(cfg, tmp_path / "run")
     _, w, _ = read_predictions(out / "nn-weights.fits")
     ncols = 2 * (2 if extra.get("snapshot_ensemble") else 1)  # epoch 9 ends the first cycle
@@ -477,12 +570,20 @@ def test_partitions_on_dask(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     from surveynet.sysnet.train import train_sysnet
 
-    mock = write_mock(tmp_path / "m8.fits", simulate_sysmaps(8, 1, use_real_maps=False), seed=1,
-                      null=False)
-    common = {"input_path": str(mock), "nepochs": 1, "nchains": 1, "do_kfold": True,
-              "batch_size": 64, "train": {"baselines": []}}
-    a = train_sysnet(config_from_mapping({**common, "train": {"baselines": [], "workers": 1}}),
-                     tmp_path / "dask")
+    mock = write_mock(
+        tmp_path / "m8.fits", simulate_sysmaps(8, 1, use_real_maps=False), seed=1, null=False
+    )
+    common = {
+        "input_path": str(mock),
+        "nepochs": 1,
+        "nchains": 1,
+        "do_kfold": True,
+        "batch_size": 64,
+        "train": {"baselines": []},
+    }
+    a = train_sysnet(
+        config_from_mapping({**common, "train": {"baselines": [], "workers": 1}}), tmp_path / "dask"
+    )
     b = train_sysnet(config_from_mapping(common), tmp_path / "serial")
     with fits.open(a / "nn-weights.fits") as ha, fits.open(b / "nn-weights.fits") as hb:
         assert np.array_equal(ha[1].data["hpix"], hb[1].data["hpix"])
@@ -504,12 +605,67 @@ def test_root_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from surveynet.cli import main
 
     table = tmp_path / "m.fits"
-    assert main(["simulate", "sysmaps", "--nside", "8", "--seed", "2", "--out", str(table),
-                 "--synthetic-galaxy", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "sysmaps",
+                "--nside",
+                "8",
+                "--seed",
+                "2",
+                "--out",
+                str(table),
+                "--synthetic-galaxy",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("nepochs: 2\nlearnin_rate: 0.1\n")
-    assert main(["sysnet", "train", "--config", str(cfg), "--input", str(table),
-                 "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "sysnet",
+                "train",
+                "--config",
+                str(cfg),
+                "--input",
+                str(table),
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     assert "learnin_rate" in capsys.readouterr().err
-    assert main(["sysnet", "weights", str(tmp_path / "nothing.fits"), "--out",
-                 str(tmp_path / "w.fits"), "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "sysnet",
+                "weights",
+                str(tmp_path / "nothing.fits"),
+                "--out",
+                str(tmp_path / "w.fits"),
+                "--quiet",
+            ]
+        )
+        == 1
+    )
+
+
+def test_demo_stage_and_bench_helpers(tmp_path: Path) -> None:
+    from surveynet.demo import DemoContext
+    from surveynet.sysnet.bench import _batched, _dataloader_epoch, _table
+    from surveynet.sysnet.demo import demo_stage
+
+    ctx = DemoContext(out=tmp_path, spectra=[], truth=tmp_path / "none", seed=4)
+    sec = demo_stage(ctx, nside=8, nepochs=2, nchains=1)
+    assert all(Path(p).is_file() for p in [*sec.images, *sec.files])
+    assert "chi2" in " ".join(sec.lines)
+    wall, cpu = _batched(400, 4, 2, 1, 1)
+    assert wall > 0 and cpu > 0
+    x, y, f = _table(300, 4)
+    assert _dataloader_epoch(x, y, f, 64, 0.01) > 0

@@ -67,7 +67,7 @@ def test_simulated_positions_are_0_based(pair_dir):
     _, paths = pair_dir
     truth = read_truth(paths["truth"])
     data = fits.getdata(paths["sci"]).astype(np.float64)
-    stars = truth[(truth["kind"] == "star") & (truth["mag"] < 16.5)]
+    stars = truth[(truth["kind"] == "star") & (truth["mag"] > 15) & (truth["mag"] < 18)]
     stars = stars[
         (stars["x_sci"] > 10)
         & (stars["x_sci"] < 150)

@@ -45,11 +45,17 @@ LBINS = np.array([2, 8, 16, 30, 50, 75, 100])
 
 def run_mock(path: Path, work: Path, args: argparse.Namespace) -> dict[str, dict[str, list]]:
     """Train on one mock; return per-method curves and binned C_ell."""
-    cfg = config_from_mapping({
-        "input_path": str(path), "do_kfold": True, "nepochs": args.nepochs,
-        "nchains": args.nchains, "batch_size": args.batch_size, "learning_rate": args.lr,
-        "train": {"forest_trees": args.trees, "split": args.split},
-    })
+    cfg = config_from_mapping(
+        {
+            "input_path": str(path),
+            "do_kfold": True,
+            "nepochs": args.nepochs,
+            "nchains": args.nchains,
+            "batch_size": args.batch_size,
+            "learning_rate": args.lr,
+            "train": {"forest_trees": args.trees, "split": args.split},
+        }
+    )
     run = train_sysnet(cfg, work, overwrite=True)
     d = read_table(path)
     sels = {"none": np.ones(d.n)}
@@ -68,12 +74,15 @@ def run_mock(path: Path, work: Path, args: argparse.Namespace) -> dict[str, dict
     for m, s in sels.items():
         md = mean_density(d.label, d.fracgood, s, d.features, args.nbins)
         cl = delta_cl(d.label, d.fracgood, s, ring, d.nside)
-        out[m] = {"y": md["y"].ravel().tolist(), "err": md["err"].ravel().tolist(),
-                  "cl": [float(cl[(ell >= a) & (ell < b)].mean())
-                         for a, b in itertools.pairwise(LBINS)]}
+        out[m] = {
+            "y": md["y"].ravel().tolist(),
+            "err": md["err"].ravel().tolist(),
+            "cl": [float(cl[(ell >= a) & (ell < b)].mean()) for a, b in itertools.pairwise(LBINS)],
+        }
     tr = d.cl_truth["CL_DELTA_FOOT"]
-    out["truth"] = {"cl": [float(tr[(ell >= a) & (ell < b)].mean())
-                           for a, b in itertools.pairwise(LBINS)]}
+    out["truth"] = {
+        "cl": [float(tr[(ell >= a) & (ell < b)].mean()) for a, b in itertools.pairwise(LBINS)]
+    }
     return out
 
 
@@ -89,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trees", type=int, default=100)
     p.add_argument("--nbins", type=int, default=10)
     p.add_argument("--map-seed", type=int, default=2026)
-    p.add_argument("--split", default="random", choices=("random", "geometric"),
-                   help="NN and linear k-fold over random pixels or spatial blocks")
+    p.add_argument(
+        "--split",
+        default="random",
+        choices=("random", "geometric"),
+        help="NN and linear k-fold over random pixels or spatial blocks",
+    )
     p.add_argument("--out", default="figures-sysnet")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -106,10 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             write_mock(path, mock, seed=seed, null=kind == "null", overwrite=True)
             r = run_mock(path, out / "work" / f"{kind}-{i:02d}", args)
             res[kind].append(r)
-            chi = {m: round(float(np.sum(((np.array(r[m]["y"]) - 1)
-                                          / np.array(r[m]["err"])) ** 2))) for m in METHODS}
-            print(f"{kind} mock {i}: {time.perf_counter() - t0:.0f} s; Poisson chi2 {chi}",
-                  flush=True)
+            chi = {
+                m: round(float(np.sum(((np.array(r[m]["y"]) - 1) / np.array(r[m]["err"])) ** 2)))
+                for m in METHODS
+            }
+            print(
+                f"{kind} mock {i}: {time.perf_counter() - t0:.0f} s; Poisson chi2 {chi}", flush=True
+            )
     summary = summarise(res, args)
     summary["seconds"] = time.perf_counter() - t0
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -133,14 +149,18 @@ def summarise(res: dict[str, list], args: argparse.Namespace) -> dict:
             es = np.array([r[m]["err"] for r in rows])
             chi_p = (((ys - 1) / es) ** 2).sum(axis=1)
             chi_c = (((ys - 1) ** 2) / var_clu).sum(axis=1)
-            tab[m] = {"chi2_poisson_mean": float(chi_p.mean()),
-                      "chi2_clustering_mean": float(chi_c.mean()),
-                      "chi2_clustering_per_bin": float(chi_c.mean() / nb)}
+            tab[m] = {
+                "chi2_poisson_mean": float(chi_p.mean()),
+                "chi2_clustering_mean": float(chi_c.mean()),
+                "chi2_clustering_per_bin": float(chi_c.mean() / nb),
+            }
         for m in ("nn", "linear", "forest"):
-            tab[m]["chi2_poisson_over_oracle"] = (tab[m]["chi2_poisson_mean"]
-                                                  / tab["oracle"]["chi2_poisson_mean"])
-            tab[m]["chi2_clustering_over_oracle"] = (tab[m]["chi2_clustering_mean"]
-                                                     / tab["oracle"]["chi2_clustering_mean"])
+            tab[m]["chi2_poisson_over_oracle"] = (
+                tab[m]["chi2_poisson_mean"] / tab["oracle"]["chi2_poisson_mean"]
+            )
+            tab[m]["chi2_clustering_over_oracle"] = (
+                tab[m]["chi2_clustering_mean"] / tab["oracle"]["chi2_clustering_mean"]
+            )
         truth = np.array([r["truth"]["cl"] for r in rows])
         for m in METHODS:
             cl = np.array([r[m]["cl"] for r in rows])
@@ -176,8 +196,9 @@ def plot(res: dict[str, list], summary: dict, out: Path) -> None:
         ax = fig.add_subplot(1, 2, j + 1)
         truth = np.array([r["truth"]["cl"] for r in res[kind]]).mean(0)
         for m in METHODS:
-            ax.plot(lc, np.array([r[m]["cl"] for r in res[kind]]).mean(0) / truth, label=m,
-                    marker="o")
+            ax.plot(
+                lc, np.array([r[m]["cl"] for r in res[kind]]).mean(0) / truth, label=m, marker="o"
+            )
         ax.axhline(1, color="k")
         ax.set_xlabel("ell")
         ax.set_ylabel("<C_ell> / <C_ell true>")

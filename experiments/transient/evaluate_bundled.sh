@@ -11,11 +11,11 @@ CFG="$HERE/mock.json"
 mkdir -p "$W"
 surveynet transient simulate --config "$CFG" --out "$W/sim" --n-images "$N" --seed 999 --overwrite
 surveynet transient detect "$W"/sim/pair*_sci.fits --reference "$W"/sim/pair*_ref.fits \
-  --config "$CFG" --out "$W/det" --overwrite
+  --config "$CFG" --out "$W/det" --overwrite --quiet
 surveynet transient cutouts "$W/det" --training --config "$CFG" --out "$W/cut" --overwrite
 surveynet transient checksim "$W/cut" --out "$W/checksim" --overwrite
 for m in rb_diff_mock rb_triplet_mock; do
-  surveynet transient predict "$W/cut" --model "$m" --out "$W/$m/infer_$m.fits" --overwrite
+  surveynet transient predict "$W/cut" --model "$m" --out "$W/$m/infer_$m.fits" --overwrite --quiet
   surveynet transient checkinfer "$W/$m/infer_$m.fits" --out "$W/$m/report" --overwrite
 done
 python "$HERE/ideal_observer.py" "$W/cut" "$W/det" "$W/sim" \

@@ -11,12 +11,17 @@ carry the true PSF: ``FWHM``, ``PSFBETA``, ``PSFGX``, ``PSFGY``, ``PSFELL``, ``P
 
 Ideal observer: it knows the true PSF of the difference image (the broader epoch's Moffat PSF
 at the candidate's position, i.e. the PSF the matched kernel produces) and fits its amplitude at
-the candidate position by weighted least squares on the difference with its noise map; its
-score is the fitted S/N, A / sigma_A = sum(D P / s^2) / sqrt(sum(P^2 / s^2)). What the networks
-lose below S/N 5 relative to this score is what they lose beyond the noise.
+the candidate position by weighted least squares on the difference with its noise map
+(matched filter: S/N_mf = sum(D P / s^2) / sqrt(sum(P^2 / s^2))). Its score is the Gaussian
+log-likelihood ratio of that PSF fit against the best of "nothing" and "one hot pixel or cosmic
+hit in the central 3 x 3 pixels": S/N_mf^2 - max(z_j)^2 (signed). What the networks lose below
+S/N 5 relative to this score is what they lose beyond the noise (it knows nothing of other
+artefacts, so it is not an upper bound for bad columns or subtraction residuals).
 
 Figures, per S/N bin of the candidate on the difference (``SNR``): ROC AUC and the FPR at
-TPR 99 % of each model and of the ideal observer; written as JSON.
+TPR 99 % of each model and of the ideal observer, for all non-edge candidates (``all_*``) and
+for those without any quality flag (``flags0_*``: not near masked or saturated pixels, not
+blended, aperture not truncated); written as JSON.
 """
 
 from __future__ import annotations
@@ -70,7 +75,14 @@ def ideal_scores(cands: Table, detdir: Path, simdir: Path, half: int = 7) -> np.
             ee = e[iy - half : iy + half + 1, ix - half : ix + half + 1]
             w = np.where(ee > 0, 1.0 / np.where(ee > 0, ee, 1.0) ** 2, 0.0)
             den = np.sum(p * p * w)
-            out[i] = np.sum(dd * p * w) / np.sqrt(den) if den > 0 else 0.0
+            if den <= 0:
+                continue
+            snr_mf = np.sum(dd * p * w) / np.sqrt(den)
+            # likelihood ratio (Gaussian noise): PSF of free amplitude against the best of
+            # "nothing" and "a single hot pixel / cosmic hit" in the central 3 x 3 pixels:
+            # chi2_0 - chi2_psf = snr_mf^2, chi2_0 - chi2_delta = max z_j^2
+            zc = (dd * np.sqrt(w))[half - 1 : half + 2, half - 1 : half + 2]
+            out[i] = np.sign(snr_mf) * snr_mf**2 - max(0.0, float(np.max(zc)) ** 2)
     return out
 
 
@@ -100,13 +112,19 @@ def main() -> None:
         t = Table.read(f, hdu="SCORES")
         m = dict(zip(np.asarray(t["CANDID"]), np.asarray(t["LABEL1"]), strict=True))
         scores[f.stem] = np.array([m.get(c, np.nan) for c in cands["CANDID"]])
+    clean = np.asarray(cands["FLAGS"]) == 0
     rep: dict[str, object] = {"n": int(keep.sum()), "n_real": int(y[keep].sum())}
-    for lo, hi in BINS:
-        sel = keep & (snr >= lo) & (snr < hi)
-        key = f"snr_{lo:g}_{'inf' if hi > 1e8 else f'{hi:g}'}"
-        rep[key] = {"n_real": int(y[sel].sum()), "n_bogus": int((~y[sel]).sum())}
-        for name, s in scores.items():
-            rep[key][name] = figures(y[sel], s[sel])  # type: ignore[index]
+    for subset, base in (("all", keep), ("flags0", keep & clean)):
+        for lo, hi in BINS:
+            sel = base & (snr >= lo) & (snr < hi)
+            key = f"{subset}_snr_{lo:g}_{'inf' if hi > 1e8 else f'{hi:g}'}"
+            entry: dict[str, object] = {
+                "n_real": int(y[sel].sum()),
+                "n_bogus": int((~y[sel]).sum()),
+            }
+            for name, s in scores.items():
+                entry[name] = figures(y[sel], s[sel])
+            rep[key] = entry
     a.out.write_text(json.dumps(rep, indent=1) + "\n")
     print(json.dumps(rep, indent=1))
 

@@ -13,7 +13,7 @@ CFG="$HERE/mock.json"
 mkdir -p "$W"
 surveynet transient simulate --config "$CFG" --out "$W/sim" --n-images "$N" --seed 100 --overwrite
 surveynet transient detect "$W"/sim/pair*_sci.fits --reference "$W"/sim/pair*_ref.fits \
-  --config "$CFG" --out "$W/det" --overwrite
+  --config "$CFG" --out "$W/det" --overwrite --quiet
 surveynet transient cutouts "$W/det" --training --config "$CFG" --out "$W/cut" --overwrite
 surveynet transient convert "$W/cut" --config "$CFG" --out "$W/cube.npz" --overwrite
 for kind in diff triplet; do

@@ -22,9 +22,11 @@ from surveynet.bench import register_bench
 from surveynet.demo import register_demo
 from surveynet.dla import cli
 from surveynet.registry import (
+    ArchitectureExample,
     add_step,
     register_architecture,
     register_config,
+    register_example,
     register_group,
     register_numpy_engine,
 )
@@ -43,6 +45,41 @@ register_config("dla", _config_root)
 
 
 # ----------------------------------------------------------------------------- architectures
+
+
+def _example(config: dict[str, Any], shape: tuple[int, ...]) -> ArchitectureExample:
+    """A tiny instance with random inputs of ``shape`` (registry-wide tests)."""
+    import numpy as np
+
+    from surveynet.nn.torch_ops import torch_forward
+
+    x = np.random.default_rng(0).standard_normal(shape)
+    return ArchitectureExample(
+        config=config,
+        inputs=x,
+        torch_forward=torch_forward,
+        numpy_forward=lambda engine, a: engine(a),
+        atol=1e-4,
+    )
+
+
+@register_example("dla_window_cnn")
+def window_cnn_example() -> ArchitectureExample:
+    """Return a window CNN with 8 filters per layer and 4 windows of 400 pixels."""
+    return _example({"conv_filters": [8, 8, 8]}, (4, 1, 400))
+
+
+@register_example("dla_fcn")
+def fcn_example() -> ArchitectureExample:
+    """Return a fully-convolutional finder 8 channels wide and 2 sightlines of 256 pixels."""
+    cfg = {"stem_channels": [8, 8], "width": 8, "dilations": [1, 2], "head_hidden": 8}
+    return _example(cfg, (2, 1, 256))
+
+
+@register_example("dla_refiner")
+def refiner_example() -> ArchitectureExample:
+    """Return a refiner 8 channels wide and 2 crops."""
+    return _example({"widths": [8, 8, 8, 8, 8, 8], "hidden": 16}, (2, 3, 512))
 
 
 @register_architecture("dla_window_cnn")

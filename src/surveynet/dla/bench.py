@@ -215,8 +215,10 @@ def _time_catalog(
     min_time: float,
     vetter: Any = None,
 ) -> float:
-    """Sightlines/s of the whole catalogue step (finder, votes, peaks, optional refiners and
-    vetter)."""
+    """Sightlines/s of the whole catalogue step.
+
+    Finder, votes, peaks, optional refiners and vetter.
+    """
     from surveynet.dla.predict import predict_sightlines
 
     return _rate(
@@ -236,10 +238,12 @@ def bench_refiner(
     seed: int = 7,
     vetter: Any = None,
 ) -> dict[str, Any]:
-    """The FCN catalogue with and without the second-stage localisers (applied in turn), and
-    with the absorber vetter after them, on the same sightlines. A refiner on another pixel
-    grid crops toy sightlines of the same seed built on its grid (the same number of pixels per
-    Angstrom as in use; the spectra differ)."""
+    """The FCN catalogue with and without the second-stage localisers and the vetter.
+
+    The localisers are applied in turn, the absorber vetter after them, on the same sightlines.
+    A refiner on another pixel grid crops toy sightlines of the same seed built on its grid (the
+    same number of pixels per Angstrom as in use; the spectra differ).
+    """
     from surveynet.dla.predict import predict_sightlines
 
     grids = []
@@ -273,8 +277,10 @@ def bench_refiner(
 
 
 def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Throughput (sightlines/s) and FLOPs per sightline of both finders on the same sightlines,
-    and of the FCN catalogue with the bundled second-stage localisers and absorber vetter."""
+    """Throughput (sightlines/s) and FLOPs per sightline of both finders on the same sightlines.
+
+    Also of the FCN catalogue with the bundled second-stage localisers and absorber vetter.
+    """
     import tempfile
 
     from surveynet.dla.config import FCNConfig, WindowCNNConfig

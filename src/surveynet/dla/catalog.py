@@ -37,6 +37,7 @@ from surveynet.dla.postprocess import (
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import InputError
 from surveynet.io.fits import provenance_header, table_hdu, write_hdulist
+from surveynet.predict import ModelCard, model_cards
 
 __all__ = [
     "DLA_COLUMNS",
@@ -326,6 +327,9 @@ def write_catalog(
     seed: int | None = None,
     failed: Table | None = None,
     overwrite: bool = False,
+    models: Sequence[ModelCard] = (),
+    n_inputs: int | None = None,
+    config_file: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write a catalogue as FITS (DLACAT + QSOCAT [+ FAILED], provenance header), atomically.
 
@@ -344,9 +348,17 @@ def write_catalog(
     seed : int, optional
         Provenance card ``SEED``.
     failed : Table, optional
-        Input files that failed (``SOURCE``, ``ERROR``): written as the ``FAILED`` HDU.
+        Input files that failed (``SOURCE``, ``ERROR``): written as the ``FAILED`` HDU
+        (:func:`surveynet.predict.failed_table`).
     overwrite : bool
         Replace an existing file (default: refuse).
+    models : sequence of ModelCard
+        Every model used, in the order applied: one numbered group of cards each (``NMODELS``,
+        ``MODEL<i>``, ``MODHSH<i>``, ``MODROL<i>``; :func:`surveynet.predict.model_cards`).
+    n_inputs : int, optional
+        Cards ``NINPUT`` (input files) and ``NFAILED`` (those in ``failed``).
+    config_file : path, optional
+        Card ``CFGFILE``: the resolved config saved beside the catalogue.
 
     Returns
     -------
@@ -358,6 +370,13 @@ def write_catalog(
     extra: dict[str, Any] = {}
     if isinstance(config, DLAConfig):
         extra = header_cards(config, HEADER_KEYS)
+    if n_inputs is not None:
+        extra["NINPUT"] = (int(n_inputs), "input files")
+        extra["NFAILED"] = (0 if failed is None else len(failed), "input files that failed")
+    if config_file is not None:
+        extra["CFGFILE"] = (Path(config_file).name[:60], "resolved config (JSON)")
+    if models:
+        extra.update({k: (v, c) for k, v, c in model_cards(models)})
     hdr = provenance_header(
         pipeline="dla",
         model_name=model_name,

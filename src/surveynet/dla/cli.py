@@ -268,11 +268,10 @@ def predict_run(args: argparse.Namespace) -> int:
         0, or 3 when some input files failed (the catalogue holds the others and a FAILED HDU).
     """
     from surveynet.dla.predict import predict_files
-    from surveynet.predict import EXIT_OK, EXIT_PARTIAL
 
     cfg = resolve(args)
     zsrc = args.qso_catalog or args.zbest or args.truth
-    path, n_bad, cat = predict_files(
+    res = predict_files(
         args.inputs,
         args.out,
         qso_catalog=zsrc,
@@ -282,12 +281,13 @@ def predict_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         overwrite=args.overwrite,
     )
+    cat, n_bad = res.merged, len(res.failures)
     n_dla = int((cat.dlas["ABSORBER_TYPE"] == "DLA").sum()) if len(cat.dlas) else 0
     print(
-        f"{path}: {len(cat.dlas)} absorbers ({n_dla} DLA) in {len(cat.qsos)} sightlines"
+        f"{res.path}: {len(cat.dlas)} absorbers ({n_dla} DLA) in {len(cat.qsos)} sightlines"
         + (f"; {n_bad} input file(s) failed (listed in its FAILED HDU)" if n_bad else "")
     )
-    return EXIT_PARTIAL if n_bad else EXIT_OK
+    return res.exit_code
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -44,6 +44,7 @@ from surveynet.constants import DLA_LOG_NHI_MIN, LYA_REST
 from surveynet.dla.catalog import read_catalog
 from surveynet.dla.config import DLAConfig, EvaluateConfig
 from surveynet.dla.parks import read_parks_predictions, read_parks_truth
+from surveynet.dla.plots import evaluation_figures
 from surveynet.errors import InputError
 from surveynet.io.fits import atomic_path
 from surveynet.io.truth import read_truth
@@ -374,9 +375,10 @@ def window_metrics(
 
 
 def searched(truth: Table, qsos: Table) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
-    """Which truth absorbers a catalogue could have found: those of a searched sightline (QSOCAT
-    TARGETID) inside its searched observed range (WAVE_MIN..WAVE_MAX, when given); and each
-    absorber's QSOCAT row (0 where its sightline is not there).
+    """Which truth absorbers a catalogue could have found, and each absorber's QSOCAT row.
+
+    Findable: those of a searched sightline (QSOCAT TARGETID) inside its searched observed range
+    (WAVE_MIN..WAVE_MAX, when given). The row is 0 where its sightline is not there.
 
     Parameters
     ----------
@@ -456,55 +458,6 @@ def _read_predictions(path: Path) -> tuple[Table, Table | None]:
         return read_parks_predictions(path)
     cat = read_catalog(path)
     return cat.dlas, cat.qsos
-
-
-def _plots(result: MatchResult, metrics: dict[str, Any], out: Path) -> list[str]:
-    from surveynet.plots import new_axes, save_figure
-
-    files = []
-    tr = result.truth
-    is_dla = np.asarray(tr["NHI"], float) >= result.config.truth_nhi_min
-    sel = is_dla & np.asarray(tr["MATCHED"], bool)
-    for col, name, xl in (
-        ("DZ", "dz_hist.png", r"$z_{\rm pred} - z_{\rm true}$"),
-        ("DNHI", "dnhi_hist.png", r"$\Delta \log N_{\rm HI}$ (pred - true)"),
-    ):
-        fig, ax = new_axes()
-        x = np.asarray(tr[col], float)[sel]
-        x = x[np.isfinite(x)]
-        if x.size:
-            ax.hist(x, bins=50, color="C0")
-            ax.set_title(f"bias {x.mean():+.4f}, scatter {x.std():.4f} (n={x.size})")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("DLAs")
-        files.append(str(save_figure(fig, out / name)))
-    for key, name in (("by_nhi", "rates_vs_nhi.png"), ("by_s2n", "rates_vs_s2n.png")):
-        rows = metrics.get(key)
-        if not rows:
-            continue
-        fig, ax = new_axes()
-        k = key.split("_", 1)[1]
-        lo = np.array([r[k + "_lo"] for r in rows])
-        hi = np.array([r[k + "_hi"] for r in rows])
-        hi = np.where(np.isfinite(hi) & (hi < 1e8), hi, lo + (lo[-1] - lo[0]) / max(len(lo) - 1, 1))
-        x = 0.5 * (lo + hi)
-        for q, c in (("completeness", "C0"), ("purity", "C1")):
-            y = np.array([np.nan if r[q] is None else r[q] for r in rows], float)
-            ax.plot(x, y, "o-", color=c, label=q)
-        ax.set_xlabel("log N_HI" if k == "nhi" else "S/N")
-        ax.set_ylim(0, 1.05)
-        ax.legend()
-        files.append(str(save_figure(fig, out / name)))
-    if "windows" in metrics:
-        fig, ax = new_axes(figsize=(4.0, 3.5))
-        cm = np.array(metrics["windows"]["confusion"])
-        ax.imshow(cm, cmap="Blues")
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center")
-        ax.set_xticks([0, 1], ["pred 0", "pred 1"])
-        ax.set_yticks([0, 1], ["true 0", "true 1"])
-        files.append(str(save_figure(fig, out / "window_confusion.png")))
-    return files
 
 
 def evaluate(
@@ -595,7 +548,7 @@ def evaluate(
                 f"needs arrays labels_classifier and confidence ({exc})", path=windows_path
             ) from exc
     metrics["config"] = to_dict(cfg)
-    metrics["files"] = _plots(result, metrics, out) if plots else []
+    metrics["files"] = evaluation_figures(result, metrics, out) if plots else []
     with atomic_path(out / "metrics.json", overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1, default=float))
     with atomic_path(out / "config.json", overwrite=overwrite) as tmp:

@@ -1,5 +1,7 @@
-"""Torch DLA networks: the sliding-window CNN (dla.md §4), the fully-convolutional finder (§11)
-and the second-stage localiser (:class:`Refiner`).
+"""Torch DLA networks: the window CNN, the fully-convolutional finder and the refiner.
+
+The sliding-window CNN (dla.md §4), the fully-convolutional finder (§11) and the second-stage
+localiser (:class:`Refiner`).
 
 Both return three numbers per window / pixel in the order of :data:`OUTPUT_NAMES`: the DLA
 classification logit, the pixel offset from the window centre (or pixel) to the DLA centre

@@ -169,7 +169,6 @@ class VoteCurves:
 def vote_curves(prediction: SightlinePrediction, config: PredictConfig | None = None) -> VoteCurves:
     """Histogram the offset votes of a sightline and smooth them (steps 1-2 of the module doc).
 
-
     Parameters
     ----------
     prediction : SightlinePrediction
@@ -223,7 +222,6 @@ def find_peaks(
     smooth: NDArray[np.float64], config: PredictConfig | None = None
 ) -> NDArray[np.int64]:
     """Peak indices (into ``smooth``, sorted) of a smoothed vote curve (step 3 of the module doc).
-
 
     Parameters
     ----------
@@ -447,8 +445,10 @@ def merge_core_overlaps(rows: list[dict[str, Any]], factor: float) -> list[dict[
 def peak_rows(
     sightline: Sightline, prediction: SightlinePrediction, config: PredictConfig | None = None
 ) -> list[dict[str, Any]]:
-    """The vote peaks of one sightline as rows (pix, NHI, NHI_STD, DLA_CONFIDENCE, VOTES, WAVE;
-    VOTES is the summed vote at the peak, DLA_CONFIDENCE = min(1, VOTES)).
+    """The vote peaks of one sightline as rows.
+
+    Columns pix, NHI, NHI_STD, DLA_CONFIDENCE, VOTES, WAVE; VOTES is the summed vote at the
+    peak, DLA_CONFIDENCE = min(1, VOTES).
 
     Parameters
     ----------

@@ -15,9 +15,10 @@ The chain, for each sightline (:func:`catalog_with_stages`):
    (:func:`surveynet.dla.catalog.catalog_from_rows`).
 
 :func:`predict_file` runs the chain on one coadd file (module level, for
-:func:`surveynet.runner.run_batch`); :func:`predict_files` on many files, writing one merged
-catalogue atomically with its provenance, a ``FAILED`` HDU when some inputs failed (exit code 3
-of ``surveynet dla predict``) and the resolved config as JSON beside it.
+:func:`surveynet.runner.run_batch`); :func:`predict_files` runs it on many files through the core
+driver :func:`surveynet.predict.predict_over_files`, writing one merged catalogue atomically with
+its provenance (one numbered card group per model used), a ``FAILED`` HDU when some inputs failed
+(exit code 3 of ``surveynet dla predict``) and the resolved config as JSON beside it.
 """
 
 from __future__ import annotations
@@ -49,9 +50,8 @@ from surveynet.dla.vet import DLAVetter, resolve_vetter, row_features
 from surveynet.errors import InputError, ModelFormatError
 from surveynet.io.model import bundled_models_dir, load_model, resolve_model_path
 from surveynet.io.spectra import read_spectra
-from surveynet.predict import check_output, failed_table
+from surveynet.predict import ModelCard, PredictResult, check_output, predict_over_files
 from surveynet.registry import get_numpy_engine
-from surveynet.runner import TaskResult, report_failures, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ __all__ = [
     "load_finder",
     "load_finders",
     "merge_catalogs",
+    "model_cards_of",
     "nhi_bias",
     "offset_bias",
     "predict_config_for",
@@ -133,6 +134,11 @@ class DLAFinder:
     def samplerange(self) -> int:
         """Positive half-width of the model's labels (sets the vote normalisation)."""
         return self.spec.samplerange
+
+    @property
+    def members(self) -> list[DLAFinder]:
+        """The networks whose outputs this finder returns: itself (see :class:`EnsembleFinder`)."""
+        return [self]
 
     def predict(
         self, sightlines: Sequence[Sightline], *, calibrated: bool = True
@@ -228,8 +234,11 @@ class DLAFinder:
 def _positive_residuals(
     finder: DLAFinder, sightlines: Sequence[Sightline], field: str
 ) -> list[tuple[NDArray[np.int64], NDArray[np.float64]]]:
-    """Per sightline: (pixel - first searched pixel, prediction - label) of ``field`` ("offset" or
-    "nhi") on the labelled positive pixels, from the uncalibrated outputs."""
+    """Per sightline: (pixel - first searched pixel, prediction - label) of ``field``.
+
+    ``field`` is "offset" or "nhi"; on the labelled positive pixels, from the uncalibrated
+    outputs.
+    """
     out = []
     for sl, p in zip(sightlines, finder.predict(sightlines, calibrated=False), strict=True):
         if p.pixel.size:
@@ -328,8 +337,9 @@ class EnsembleFinder:
     def predict(
         self, sightlines: Sequence[Sightline], *, calibrated: bool = True
     ) -> list[SightlinePrediction]:
-        """Members' per-pixel outputs, averaged pixel by pixel (the constructor's checks make
-        every member predict on the same pixels).
+        """Members' per-pixel outputs, averaged pixel by pixel.
+
+        The constructor's checks make every member predict on the same pixels.
 
         Parameters
         ----------
@@ -379,8 +389,10 @@ def nhi_bias(finder: DLAFinder, sightlines: Sequence[Sightline]) -> float:
 
 
 def load_finder(model: str | os.PathLike[str]) -> Finder:
-    """One finder: a model directory or bundled name, or several joined by '+' (an
-    :class:`EnsembleFinder`; an existing directory whose name holds '+' is read as one model).
+    """One finder: a model directory or bundled name, or several joined by '+'.
+
+    Several make an :class:`EnsembleFinder`; an existing directory whose name holds '+' is read
+    as one model.
 
     Parameters
     ----------
@@ -398,8 +410,9 @@ def load_finder(model: str | os.PathLike[str]) -> Finder:
 
 
 def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[Finder]:
-    """Load the given models (:func:`load_finder`), or the bundled defaults that exist (high-
-    then low-S/N).
+    """Load the given models (:func:`load_finder`), or the bundled defaults that exist.
+
+    The defaults are high- then low-S/N (:data:`DEFAULT_MODELS`).
 
     Parameters
     ----------
@@ -694,8 +707,10 @@ def predict_file(
 
 
 def _model_dirs(models: Sequence[str]) -> list[str]:
-    """Resolved directories of model names/paths ('+' joins ensemble members); unknown ones kept
-    as given."""
+    """Resolved directories of model names/paths ('+' joins ensemble members).
+
+    Unknown ones are kept as given.
+    """
     out = []
     for m in models:
         parts = []
@@ -706,6 +721,43 @@ def _model_dirs(models: Sequence[str]) -> list[str]:
                 parts.append(part)
         out.append("+".join(parts))
     return out
+
+
+def model_cards_of(
+    finders: Sequence[Finder], refiners: Sequence[DLARefiner], vetter: DLAVetter | None
+) -> list[ModelCard]:
+    """One :class:`~surveynet.predict.ModelCard` per model used, in the order applied.
+
+    Every finder (role ``finder``; each member of an ensemble on its own card, role
+    ``finder (ensemble i)`` with ``i`` the ensemble's position among the finders), then the
+    refiners (``refiner``), then the vetter (``vetter``); each with its weights hash.
+
+    Parameters
+    ----------
+    finders : sequence of Finder
+        S/N-routed finders (:class:`DLAFinder` or :class:`EnsembleFinder`).
+    refiners : sequence of DLARefiner
+        Second-stage localisers.
+    vetter : DLAVetter or None
+        The absorber vetter.
+
+    Returns
+    -------
+    list of ModelCard
+    """
+    cards = [
+        ModelCard(
+            "finder" if len(f.members) == 1 else f"finder (ensemble {i})",
+            m.name,
+            m.saved.weights_hash,
+        )
+        for i, f in enumerate(finders, start=1)
+        for m in f.members
+    ]
+    cards += [ModelCard("refiner", r.name, r.saved.weights_hash) for r in refiners]
+    if vetter is not None:
+        cards.append(ModelCard("vetter", vetter.name, vetter.saved.weights_hash))
+    return cards
 
 
 def predict_files(
@@ -723,15 +775,18 @@ def predict_files(
     skip_bal: bool | None = None,
     refiner: str | os.PathLike[str] | None = None,
     vetter: str | os.PathLike[str] | None = None,
-) -> tuple[Path, int, Catalog]:
-    """Run the finder over many files (Dask runner) and write one merged catalogue atomically.
+) -> PredictResult:
+    """Run the finder chain over many files and write one merged catalogue atomically.
 
-    The outputs are checked before any work (refused unless ``overwrite``). Bad files are
-    reported (logged) and skipped; the others complete, and the catalogue gets a ``FAILED`` HDU
-    listing each bad file with its reason (``surveynet dla predict`` then exits with 3). The
-    resolved config (``config`` with the arguments below applied to its ``predict`` section) is
-    written beside the catalogue (:func:`surveynet.config.config_sidecar`), its hash and a
-    summary into the header.
+    :func:`predict_file` runs on every input through the core driver
+    :func:`surveynet.predict.predict_over_files` (Dask runner with ``workers > 0``): the
+    outputs are checked before any work (refused unless ``overwrite``); bad files are reported
+    and skipped, the others complete, and the catalogue gets a ``FAILED`` HDU listing each bad
+    file with its reason (``surveynet dla predict`` then exits with 3). The resolved config
+    (``config`` with the arguments below applied to its ``predict`` section) is written beside
+    the catalogue (:func:`surveynet.config.config_sidecar`), its hash and a summary into the
+    header, with one numbered card group per model used (:func:`model_cards_of`) besides the
+    ``MODEL`` / ``MODELHSH`` summary.
 
     Parameters
     ----------
@@ -766,12 +821,10 @@ def predict_files(
 
     Returns
     -------
-    path : Path
-        The catalogue written.
-    n_failed : int
-        Number of input files that failed.
-    catalog : Catalog
-        The merged catalogue.
+    surveynet.predict.PredictResult
+        ``path`` (the catalogue written), ``results`` (per-input outcome), ``failures``,
+        ``merged`` (the :class:`~surveynet.dla.catalog.Catalog`) and ``exit_code`` (0, or 3 when
+        some inputs failed).
 
     Raises
     ------
@@ -798,16 +851,10 @@ def predict_files(
         raise InputError("no input files")
     finders = load_finders(pc.models)  # fail early on a bad model
     refs = resolve_refiner(pc.refiner)
-    names = list(pc.models) if pc.models else [f.name for f in finders]
-    model_paths = [f.source for f in finders]
-    hashes_full = [h for f in finders for h in f.weights_hashes]
-    for r in refs:
-        names.append(r.name)
-        hashes_full.append(r.saved.weights_hash)
     vet = resolve_vetter(pc.vetter, pc.vet_threshold)
+    model_paths = [f.source for f in finders]
+    cards = model_cards_of(finders, refs, vet)
     if vet is not None:
-        names.append(vet.name)
-        hashes_full.append(vet.saved.weights_hash)
         learnt = [list(vet.saved.config.get(k, [])) for k in ("finders", "refiners")]
         used = [model_paths, [str(r.saved.path) for r in refs]]
         if [_model_dirs(x) for x in learnt] != [_model_dirs(x) for x in used]:
@@ -818,12 +865,44 @@ def predict_files(
                 *learnt,
                 *used,
             )
-    results: list[TaskResult] = run_batch(
+    # short summary cards (FITS cards are 80 characters; full paths and hashes are logged)
+    names = list(pc.models) if pc.models else [f.name for f in finders]
+    names += [r.name for r in refs] + ([] if vet is None else [vet.name])
+    short = "+".join(Path(n).name for n in names)[:68]
+    hashes_full = [c.sha256 for c in cards]
+    # (at most 23 characters: the MODELHSH card and its comment fill 80)
+    width = max(3, min(16, (24 - len(hashes_full)) // len(hashes_full)))
+    hashes = "+".join(h[:width] for h in hashes_full)[:33]
+    extra = "".join(f" + refiner {r.saved.path}" for r in refs)
+    extra += "" if vet is None else f" + vetter {vet.saved.path}"
+    log.info("models %s%s (sha256 %s)", model_paths, extra, hashes_full)
+
+    def write(path: Path, merged: Catalog, failed: Any) -> Path:
+        written = write_catalog(
+            path,
+            merged,
+            config=cfg,
+            model_name=short,
+            model_hash=hashes,
+            failed=failed,
+            overwrite=overwrite,
+            models=cards,
+            n_inputs=len(inputs),
+            config_file=cfg_path,
+        )
+        save_config(cfg, cfg_path)
+        return written
+
+    return predict_over_files(
         predict_file,
-        [str(p) for p in inputs],
+        inputs,
+        outp,
+        merge=merge_catalogs,
+        write=write,
         workers=workers,
         scheduler=scheduler,
         quiet=quiet,
+        overwrite=overwrite,
         desc="dla predict",
         models=model_paths,
         qso_catalog=str(qso_catalog),
@@ -833,27 +912,3 @@ def predict_files(
         refiner=[str(r.saved.path) for r in refs],
         vetter=None if vet is None else str(vet.saved.path),
     )
-    n_bad = report_failures(results)
-    good = [r.value for r in results if r.ok]
-    if not good:
-        raise InputError(f"all {len(results)} input files failed (first: {results[0].error})")
-    merged = merge_catalogs(good)
-    # short header values (FITS cards are 80 characters; full paths and hashes are logged)
-    short = "+".join(Path(n).name for n in names)[:68]
-    # (at most 23 characters: the MODELHSH card and its comment fill 80)
-    width = max(3, min(16, (24 - len(hashes_full)) // len(hashes_full)))
-    hashes = "+".join(h[:width] for h in hashes_full)[:33]
-    extra = "".join(f" + refiner {r.saved.path}" for r in refs)
-    extra += "" if vet is None else f" + vetter {vet.saved.path}"
-    log.info("models %s%s (sha256 %s)", model_paths, extra, hashes_full)
-    path = write_catalog(
-        outp,
-        merged,
-        config=cfg,
-        model_name=short,
-        model_hash=hashes,
-        failed=failed_table(results),
-        overwrite=overwrite,
-    )
-    save_config(cfg, cfg_path)
-    return Path(path), n_bad, merged

@@ -145,9 +145,11 @@ def refiner_arrays(
     rng: np.random.Generator,
     rest_range: tuple[float, float] = (900.0, 1346.0),
 ) -> RefinerArrays:
-    """Training crops: jittered around every truth absorber (log N_HI >= ``nhi_min``) inside the
-    searched range (``strong_crops`` more for log N_HI >= ``strong_nhi``), plus
-    ``negatives_per_sightline`` random searched pixels per sightline.
+    """Training crops: jittered around the truth absorbers, plus random searched pixels.
+
+    Around every truth absorber (log N_HI >= ``nhi_min``) inside the searched range
+    (``strong_crops`` more for log N_HI >= ``strong_nhi``), plus ``negatives_per_sightline``
+    random searched pixels per sightline.
 
     Parameters
     ----------

@@ -1,18 +1,24 @@
-"""Seeded, resumable training of the DLA networks (torch; never imported at inference).
+"""Training of the DLA networks: their tasks for the core driver (torch; never at inference).
 
-``train_model(config, sightlines, out)`` labels every pixel (dla.md §3), then
+The driver is :func:`surveynet.nn.train.run_training` (seeding, building through the registry,
+``--init``, Adam and the per-epoch schedule, :func:`surveynet.nn.loop.fit` with the resume
+checkpoint in ``<out>.work/``, saving ``model.safetensors``, ``config.json`` and
+``history.json``). Each torch architecture supplies a task (:data:`TASKS`) that labels every
+pixel of the sightlines (dla.md §3) and builds its samples:
 
-- ``dla_fcn``: one sample per sightline = the padded search region plus context, losses on the
-  labelled (non-border) pixels of the rest range;
-- ``dla_window_cnn``: per sightline up to ``train.max_windows`` positive windows and as many
-  negatives (borders dropped; the anchor's 50/50 ``select_samples_50p_pos_neg``), windows cut on
-  the fly from the padded sightlines;
-- ``dla_refiner``: crops jittered around every truth absorber plus random searched pixels
-  (:func:`surveynet.dla.refine.refiner_arrays`), loss :func:`refiner_loss`.
+- ``dla_fcn`` (:class:`FCNTrainTask`): one sample per sightline = the padded search region
+  plus context, losses on the labelled (non-border) pixels of the rest range; optional noise
+  augmentation reseeded every epoch; ``--init`` growth by input channels or dilations;
+- ``dla_window_cnn`` (:class:`WindowCNNTrainTask`): per sightline up to ``train.max_windows``
+  positive windows and as many negatives (borders dropped; the anchor's 50/50
+  ``select_samples_50p_pos_neg``), windows cut on the fly from the padded sightlines; or the
+  windows of a prepared dataset (:class:`WindowDatasetTrainTask`);
+- ``dla_refiner`` (:class:`RefinerTrainTask`): crops jittered around every truth absorber plus
+  random searched pixels (:func:`surveynet.dla.refine.refiner_arrays`), loss
+  :func:`refiner_loss`.
 
-The loop is :func:`surveynet.nn.loop.fit` (progress bar, safetensors checkpoint in
-``<out>.work/``, ``--resume``); the best-validation weights are saved with
-:func:`surveynet.io.model.save_model`.
+After saving, a finder is calibrated on its validation split (the task's ``after_save``:
+offset and N_HI biases stored in the preprocessing metadata).
 
 The absorber vetter (``dla_vetter``) learns from catalogues, not sightlines:
 :func:`train_vetter` runs the finders and refiners it follows over training mocks
@@ -32,7 +38,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -53,7 +59,7 @@ from surveynet.dla.config import (
 )
 from surveynet.dla.data import load_dataset, pixel_labels, read_training_sightlines, select_s2n
 from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers, searched
-from surveynet.dla.model import FCN, OUTPUT_NAMES, Refiner, WindowCNN
+from surveynet.dla.model import OUTPUT_NAMES
 from surveynet.dla.predict import (
     DLAFinder,
     load_finders,
@@ -67,23 +73,20 @@ from surveynet.dla.refine import refiner_arrays
 from surveynet.dla.sightline import Sightline, search_pixels
 from surveynet.dla.vet import COLUMN_PREFIX, FEATURES, fit_logistic, logistic_probability
 from surveynet.errors import ConfigError, InputError
-from surveynet.io.model import arrays_sha256, load_model, resolve_model_path, save_model
-from surveynet.nn.loop import LoopConfig, fit
-from surveynet.nn.train import split_indices
+from surveynet.io.model import SavedModel, arrays_sha256, resolve_model_path, save_model
+from surveynet.nn.train import (
+    Optimisation,
+    StepFn,
+    TrainData,
+    TrainTask,
+    check_output_dir,
+    init_weights,
+    run_training,
+    split_indices,
+)
 from surveynet.runner import report_failures, run_batch
 
 log = logging.getLogger(__name__)
-
-
-def _optimizer(model: torch.nn.Module, tc: Any) -> tuple[torch.optim.Optimizer, Any]:
-    """Adam at ``tc.lr`` and, for ``tc.lr_schedule == "cosine"``, a per-epoch cosine decay."""
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
-    sched = None
-    if tc.lr_schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=max(tc.epochs, 1), eta_min=tc.lr * tc.lr_min_factor
-        )
-    return opt, sched
 
 
 def input_spec(config: DLAConfig) -> InputSpec:
@@ -149,8 +152,9 @@ def fcn_arrays(
     length: int | None = None,
     with_error: bool = False,
 ) -> FCNArrays:
-    """One fixed-length sample per sightline: search region + context, labels and mask (and,
-    ``with_error``, the continuum-level error that noise augmentation needs).
+    """One fixed-length sample per sightline: search region + context, labels and mask.
+
+    With ``with_error``, also the continuum-level error that noise augmentation needs.
 
     Parameters
     ----------
@@ -210,8 +214,9 @@ NOISE_SMOOTH_PX = 101  # ~85 A at 62,996 m/s, wider than the troughs of log N < 
 
 
 def continuum_error(error: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The error at the continuum level: a running median over ``NOISE_SMOOTH_PX`` pixels, so
-    that it does not drop in absorption troughs (0 where the sightline has no data).
+    """The error at the continuum level: a running median over ``NOISE_SMOOTH_PX`` pixels.
+
+    The median does not drop in absorption troughs; 0 where the sightline has no data.
 
     Parameters
     ----------
@@ -435,9 +440,10 @@ def refiner_loss(
     cfg: RefinerConfig,
     tc: TrainConfig,
 ) -> torch.Tensor:
-    """Refiner loss: BCE of the target flag + ``w_offset`` smooth-L1 (beta 0.1) of the offset in
-    units of ``offset_unit`` px + ``w_nhi`` smooth-L1 of (log N_HI x ``nhi_scale``), both over
-    crops with a target.
+    """Refiner loss: BCE of the target flag plus smooth-L1 terms of the offset and N_HI.
+
+    ``w_offset`` smooth-L1 (beta 0.1) of the offset in units of ``offset_unit`` px +
+    ``w_nhi`` smooth-L1 of (log N_HI x ``nhi_scale``), both over crops with a target.
 
     Parameters
     ----------
@@ -464,100 +470,7 @@ def refiner_loss(
     return ce + tc.w_offset * lo + tc.w_nhi * lh
 
 
-def _build(config: DLAConfig) -> torch.nn.Module:
-    arch = config.model.arch_config()
-    with torch.random.fork_rng():
-        torch.manual_seed(config.train.seed)  # scoped: the caller's RNG state is restored
-        if isinstance(arch, WindowCNNConfig):
-            return WindowCNN(arch)
-        if isinstance(arch, RefinerConfig):
-            return Refiner(arch)
-        return FCN(arch)
-
-
-def init_from(
-    model: torch.nn.Module, config: DLAConfig, init: str | os.PathLike[str]
-) -> dict[str, Any]:
-    """Load the weights of a saved DLA model into ``model`` (fine-tuning; ``--init``).
-
-    The saved architecture and its config must equal ``config.model`` (except the fields an
-    architecture config lists in ``TRAINING_FIELDS``, which only shape the training samples),
-    with two exceptions for a fully-convolutional finder. When only ``fcn.in_channels`` grows,
-    the saved first convolution fills the first input channels and the added channels' weights
-    start at zero, so the finder starts with the saved model's outputs (e.g. adding the error
-    channel, ``input.channels=[0,-1]``). When only ``fcn.dilations``
-    differs and the saved list is a prefix of the new one, the saved blocks are loaded and the
-    appended residual blocks start as the identity (their 1x1 output convolution is zeroed:
-    ``relu(h + 0) = h`` for ``h >= 0``), so the deeper network starts with exactly the saved
-    model's outputs. Any other mismatch raises :class:`~surveynet.errors.ConfigError` naming the
-    fields that differ. Returns the provenance recorded as ``training.init`` (model name, weights
-    hash, and the saved dilations when grown).
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The freshly built model.
-    config : DLAConfig
-        Its config.
-    init : str or os.PathLike
-        The saved model (directory or bundled name).
-    """
-    saved = load_model(init, pipeline="dla")
-    arch = to_dict(config.model.arch_config())
-    if saved.architecture != config.model.architecture:
-        raise ConfigError(
-            f"--init {init}: architecture {saved.architecture!r}, "
-            f"model.architecture is {config.model.architecture!r}"
-        )
-    # fields that only shape the training samples (TRAINING_FIELDS) may differ
-    free = getattr(config.model.arch_config(), "TRAINING_FIELDS", ())
-    diff = sorted(
-        k
-        for k in set(saved.config) | set(arch)
-        if saved.config.get(k) != arch.get(k) and k not in free
-    )
-    meta: dict[str, Any] = {"model": saved.name, "weights_sha256": saved.weights_hash}
-    tensors = {k: torch.from_numpy(np.array(v)) for k, v in saved.tensors.items()}
-    if diff == ["dilations"] and isinstance(model, FCN):
-        old, new = list(saved.config["dilations"]), list(arch["dilations"])
-        if len(new) > len(old) and new[: len(old)] == old:
-            state = model.state_dict()
-            for k, v in state.items():
-                if k.startswith("pconv.") and int(k.split(".")[1]) >= len(old):
-                    tensors[k] = torch.zeros_like(v)
-                elif k not in tensors:
-                    tensors[k] = v  # new dilated convolutions keep their seeded initialisation
-            model.load_state_dict(tensors)
-            log.info(
-                "initialised from %s, %d identity blocks appended", saved.name, len(new) - len(old)
-            )
-            meta["grown_from_dilations"] = old
-            return meta
-    if diff == ["in_channels"] and isinstance(model, FCN):
-        old_c, new_c = int(saved.config["in_channels"]), int(arch["in_channels"])
-        if new_c > old_c:
-            w = torch.zeros_like(model.state_dict()["stem.0.weight"])
-            w[:, :old_c] = tensors["stem.0.weight"]
-            tensors["stem.0.weight"] = w
-            model.load_state_dict(tensors)
-            log.info("initialised from %s, %d input channels added", saved.name, new_c - old_c)
-            meta["grown_from_in_channels"] = old_c
-            return meta
-    if diff:
-        raise ConfigError(
-            f"--init {init}: its architecture differs from model.* in: {', '.join(diff)}"
-        )
-    model.load_state_dict(tensors)
-    log.info("initialised from %s (%s)", saved.name, saved.weights_hash)
-    return meta
-
-
-def _check_out(out: str | os.PathLike[str], overwrite: bool) -> Path:
-    """Refuse an existing model directory unless ``overwrite`` (before any work)."""
-    p = Path(out)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
-    return p
+# ----------------------------------------------------------------------------- training tasks
 
 
 def _with_init(
@@ -570,33 +483,610 @@ def _with_init(
     return dataclasses.replace(config, train=train), str(init)
 
 
-def _check(config: DLAConfig) -> None:
-    arch = config.model.arch_config()
-    if isinstance(arch, VetterConfig):
-        raise ConfigError(
-            "model.architecture=dla_vetter learns from catalogues, not sightlines: use "
-            "surveynet.dla.vet.train_vetter (what `surveynet dla train` runs for it)"
-        )
-    if isinstance(arch, RefinerConfig):
-        return  # fixed inputs (flux, error, rest wavelength)
-    sect = "window_cnn" if isinstance(arch, WindowCNNConfig) else "fcn"
-    lo, hi = config.train.noise_s2n
-    if (lo, hi) != (0.0, 0.0):
-        if not isinstance(arch, FCNConfig):
-            raise ConfigError("train.noise_s2n (noise augmentation) is for the dla_fcn only")
-        if not 0 < lo <= hi:
-            raise ConfigError(f"train.noise_s2n must be (lo, hi) with 0 < lo <= hi; got {(lo, hi)}")
-        if set(config.input.channels) - {0, ERROR_CHANNEL}:
+class DLATrainTask(TrainTask):
+    """The DLA networks' hooks for :func:`surveynet.nn.train.run_training` (shared part).
+
+    The subclass of each architecture (:data:`TASKS`) supplies :meth:`setup`; this class maps
+    ``train.*`` onto :class:`~surveynet.nn.train.Optimisation` (Adam without AMSGrad or weight
+    decay, the cosine schedule from ``lr`` to ``lr * lr_min_factor``), stores the input
+    specification as ``preprocessing`` and lets the architecture config's ``TRAINING_FIELDS``
+    differ on ``--init``.
+
+    Parameters
+    ----------
+    config : DLAConfig
+        The resolved config (``model.architecture`` names the network).
+    sightlines : sequence of Sightline
+        Labelled sightlines (empty for a task that only checks ``--init``, :func:`init_from`).
+    max_batches : int
+        Smoke-test knob: batches per epoch (0 = all).
+
+    Raises
+    ------
+    ConfigError
+        Channels that do not match the architecture, or noise augmentation where it does not
+        apply.
+    """
+
+    pipeline = "dla"
+    #: Whether :meth:`after_save` calibrates the offsets / N_HI on the validation split.
+    calibrates = True
+
+    def __init__(
+        self, config: DLAConfig, sightlines: Sequence[Sightline] = (), *, max_batches: int = 0
+    ) -> None:
+        super().__init__(config, config.model.architecture)
+        # a torch architecture (make_task refuses the vetter)
+        self.arch = cast(WindowCNNConfig | FCNConfig | RefinerConfig, config.model.arch_config())
+        self.free_init_fields = tuple(getattr(self.arch, "TRAINING_FIELDS", ()))
+        self.spec = input_spec(config)
+        self.sightlines = list(sightlines)
+        self.max_batches = max_batches
+        self.val_sightlines: list[Sightline] = []
+        self.check()
+
+    def check(self) -> None:
+        """Refuse settings the architecture cannot train with (before any work).
+
+        Raises
+        ------
+        ConfigError
+            Noise augmentation for another network than the FCN or with other channels than
+            flux and error; ``in_channels`` that differs from ``input.channels``.
+        """
+        config = self.config
+        lo, hi = config.train.noise_s2n
+        if (lo, hi) != (0.0, 0.0):
+            if self.architecture != "dla_fcn":
+                raise ConfigError("train.noise_s2n (noise augmentation) is for the dla_fcn only")
+            if not 0 < lo <= hi:
+                raise ConfigError(
+                    f"train.noise_s2n must be (lo, hi) with 0 < lo <= hi; got {(lo, hi)}"
+                )
+            if set(config.input.channels) - {0, ERROR_CHANNEL}:
+                raise ConfigError(
+                    f"train.noise_s2n needs input.channels of flux (0) and error (-1) only; got "
+                    f"{config.input.channels} (median-filtered channels would need recomputing)"
+                )
+        if self.arch.in_channels != len(config.input.channels):
+            sect = "window_cnn" if self.architecture == "dla_window_cnn" else "fcn"
             raise ConfigError(
-                f"train.noise_s2n needs input.channels of flux (0) and error (-1) only; got "
-                f"{config.input.channels} (median-filtered channels would need recomputing)"
+                f"model in_channels={self.arch.in_channels} but input.channels has "
+                f"{len(config.input.channels)} entries {config.input.channels}; set both "
+                f"(e.g. --set model.{sect}.in_channels=4)"
             )
-    if arch.in_channels != len(config.input.channels):
-        raise ConfigError(
-            f"model in_channels={arch.in_channels} but input.channels has "
-            f"{len(config.input.channels)} entries {config.input.channels}; set both "
-            f"(e.g. --set model.{sect}.in_channels=4)"
+
+    def training_sightlines(self) -> list[Sightline]:
+        """The sightlines in the training S/N pool (``noise_s2n[0]`` and up when augmenting).
+
+        Returns
+        -------
+        list of Sightline
+
+        Raises
+        ------
+        InputError
+            Fewer than two sightlines in the pool.
+        """
+        tc = self.config.train
+        augment = tuple(tc.noise_s2n) != (0.0, 0.0)
+        pool = (tc.noise_s2n[0], np.inf) if augment else self.config.input.s2n_range
+        sls = select_s2n(self.sightlines, pool)
+        if len(sls) < 2:
+            raise InputError(f"only {len(sls)} sightlines in S/N range {pool}; need >= 2")
+        return sls
+
+    def optimisation(self) -> Optimisation:
+        """Adam settings and the per-epoch schedule from ``train.*`` (CPU).
+
+        Returns
+        -------
+        Optimisation
+        """
+        tc = self.config.train
+        return Optimisation(
+            epochs=tc.epochs,
+            batch_size=tc.batch_size,
+            seed=tc.seed,
+            patience=tc.patience,
+            lr=tc.lr,
+            amsgrad=False,
+            weight_decay=0.0,  # the window CNN's L2 term is part of its loss (dla_loss)
+            lr_schedule=tc.lr_schedule,
+            lr_decay_start=0,
+            lr_min=tc.lr * tc.lr_min_factor,
+            max_batches=self.max_batches,
+            device="cpu",
         )
+
+    def arch_config(self) -> dict[str, Any]:
+        """The selected architecture's config as the registry builder's keyword arguments.
+
+        Returns
+        -------
+        dict
+        """
+        return to_dict(self.arch)
+
+    def metadata(self) -> dict[str, Any]:
+        """Input specification, data config and S/N range; the output names.
+
+        Returns
+        -------
+        dict
+            ``preprocessing`` and ``label_names``.
+        """
+        config = self.config
+        pre: dict[str, Any] = {
+            "input": self.spec.to_dict(),
+            "data": to_dict(config.data),
+            "s2n_range": list(config.input.s2n_range),
+        }
+        return {"preprocessing": pre, "label_names": list(OUTPUT_NAMES)}
+
+    def split(
+        self, rng: np.random.Generator
+    ) -> tuple[list[Sightline], list[Sightline], dict[str, Any]]:
+        """The seeded train/validation split of the training sightlines.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The driver's ``default_rng(seed)`` (the split is its first draw).
+
+        Returns
+        -------
+        train, val : list of Sightline
+            The two splits (``val`` is kept for :meth:`after_save`).
+        info : dict
+            ``n_sightlines`` for the provenance.
+        """
+        sls = self.training_sightlines()
+        tr, va = split_indices(len(sls), self.config.train.val_fraction, rng)
+        self.val_sightlines = [sls[i] for i in va]
+        return [sls[i] for i in tr], self.val_sightlines, {"n_sightlines": len(sls)}
+
+    def after_save(self, path: Path, model: torch.nn.Module) -> dict[str, Any] | None:
+        """Calibrate a finder on the validation split (``train.calibrate_offsets`` / ``_nhi``).
+
+        The saved model is run by its numpy engine (:class:`~surveynet.dla.predict.DLAFinder`);
+        the median offset residual per output phase (:func:`~surveynet.dla.predict.offset_bias`)
+        and the median log N_HI residual (:func:`~surveynet.dla.predict.nhi_bias`) are added to
+        the preprocessing metadata, which prediction subtracts.
+
+        Parameters
+        ----------
+        path : Path
+            The saved model directory.
+        model : torch.nn.Module
+            The trained model (unused: the calibration runs the saved one).
+
+        Returns
+        -------
+        dict or None
+            The updated ``preprocessing``, or None when there is nothing to calibrate.
+        """
+        tc = self.config.train
+        val = self.val_sightlines
+        if not self.calibrates or not (tc.calibrate_offsets or tc.calibrate_nhi) or not val:
+            return None
+        pre = dict(self.metadata()["preprocessing"])
+        finder = DLAFinder(path)
+        if tc.calibrate_offsets:
+            pre["offset_bias"] = offset_bias(finder, val)
+            log.info("offset bias on %d validation sightlines: %s px", len(val), pre["offset_bias"])
+        if tc.calibrate_nhi:
+            pre["nhi_bias"] = nhi_bias(finder, val)
+            log.info("N_HI bias on the validation sightlines: %+.4f dex", pre["nhi_bias"])
+        return pre
+
+
+class FCNTrainTask(DLATrainTask):
+    """``dla_fcn``: one sample per sightline (search region plus context), per-pixel losses.
+
+    With ``train.noise_s2n`` every epoch degrades the training samples afresh
+    (:func:`degrade`, reseeded per epoch in :meth:`on_epoch_start`); the validation split is
+    degraded once, with the seed ``train.seed + 1``. ``--init`` may grow the saved model by
+    input channels (the core rule on ``stem.0.weight``) or by appended dilations
+    (:meth:`grow`).
+    """
+
+    input_weight_key = "stem.0.weight"
+
+    def __init__(
+        self, config: DLAConfig, sightlines: Sequence[Sightline] = (), *, max_batches: int = 0
+    ) -> None:
+        super().__init__(config, sightlines, max_batches=max_batches)
+        self.noise_gen = torch.Generator()
+
+    @property
+    def augment(self) -> bool:
+        """Whether noise augmentation (``train.noise_s2n``) is on."""
+        return tuple(self.config.train.noise_s2n) != (0.0, 0.0)
+
+    def setup(self, model: torch.nn.Module, rng: np.random.Generator) -> TrainData:
+        """Stacked FCN samples of the split, the masked per-pixel loss and the augmentation.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The built FCN.
+        rng : numpy.random.Generator
+            The split's source.
+
+        Returns
+        -------
+        TrainData
+        """
+        tc, spec, arch = self.config.train, self.spec, self.arch
+        assert isinstance(arch, FCNConfig)
+        augment = self.augment
+        train, val, info = self.split(rng)
+        a_tr = fcn_arrays(train, spec, arch, with_error=augment)
+        length = a_tr.x.shape[2]
+        a_va = fcn_arrays(val, spec, arch, length, with_error=augment) if val else None
+        log.info(
+            "FCN: %d train / %d val sightlines of %d px; %d positive pixels",
+            len(a_tr.x),
+            0 if a_va is None else len(a_va.x),
+            length,
+            int((a_tr.cls * a_tr.mask).sum()),
+        )
+        gen = self.noise_gen
+        if augment and a_va is not None:  # the validation split is degraded once, reproducibly
+            gen.manual_seed(tc.seed + 1)
+            assert a_va.error is not None  # with_error=augment
+            a_va.x = degrade(
+                torch.from_numpy(a_va.x),
+                torch.from_numpy(a_va.error),
+                torch.from_numpy(a_va.s2n),
+                tc.noise_s2n,
+                spec,
+                gen,
+            ).numpy()
+
+        def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            x, c, o, h, m = batch[:5]
+            if augment and mdl.training:
+                x = degrade(x, batch[5], batch[6], tc.noise_s2n, spec, gen)
+            p = mdl(x).permute(0, 2, 1).reshape(-1, 3)
+            return dla_loss(p, c.reshape(-1), o.reshape(-1), h.reshape(-1), m.reshape(-1), tc)
+
+        train_data = [a_tr.x, a_tr.cls, a_tr.offset, a_tr.nhi, a_tr.mask]
+        data_hash = arrays_sha256(train_data)
+        if augment:
+            train_data += [a_tr.error, a_tr.s2n]  # type: ignore[list-item]
+        return TrainData(
+            train=train_data,
+            val=None if a_va is None else [a_va.x, a_va.cls, a_va.offset, a_va.nhi, a_va.mask],
+            training_step=step,
+            data_hash=data_hash,
+            info={**info, "n_train_samples": len(a_tr.x)},
+        )
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Reseed the noise augmentation from ``(train.seed, epoch)`` (resume-safe).
+
+        Parameters
+        ----------
+        epoch : int
+            0-based epoch.
+        """
+        if self.augment:
+            self.noise_gen.manual_seed(self.config.train.seed * 1_000_003 + epoch + 2)
+
+    def metadata(self) -> dict[str, Any]:
+        """The shared metadata plus ``context`` (pixels each side of the search region).
+
+        Returns
+        -------
+        dict
+        """
+        meta = super().metadata()
+        assert isinstance(self.arch, FCNConfig)
+        meta["preprocessing"]["context"] = fcn_context(self.arch)
+        return meta
+
+    def grow(
+        self, model: torch.nn.Module, saved: SavedModel, diff: list[str]
+    ) -> dict[str, Any] | None:
+        """``--init`` growth by appended dilations: the new blocks start as the identity.
+
+        When only ``dilations`` differs and the saved list is a prefix of the new one, the
+        saved blocks are loaded and the appended residual blocks' 1x1 output convolutions are
+        zeroed (``relu(h + 0) = h`` for ``h >= 0``), so the deeper network starts with exactly
+        the saved outputs; the new dilated convolutions keep their seeded initialisation.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The built (deeper) FCN, loaded in place.
+        saved : SavedModel
+            The ``--init`` model.
+        diff : list of str
+            The architecture fields that differ.
+
+        Returns
+        -------
+        dict or None
+            ``{"grown_from_dilations": [...]}``, or None when the rule does not apply.
+        """
+        if diff != ["dilations"]:
+            return None
+        old, new = list(saved.config["dilations"]), list(self.arch_config()["dilations"])
+        if not (len(new) > len(old) and new[: len(old)] == old):
+            return None
+        tensors = dict(saved.tensors)
+        for k, v in model.state_dict().items():
+            if k.startswith("pconv.") and int(k.split(".")[1]) >= len(old):
+                tensors[k] = np.zeros_like(v.detach().cpu().numpy())
+            elif k not in tensors:
+                tensors[k] = v.detach().cpu().numpy()  # new dilated convolutions: seeded init
+        self.load_weights(model, tensors)
+        log.info(
+            "initialised from %s, %d identity blocks appended", saved.name, len(new) - len(old)
+        )
+        return {"grown_from_dilations": old}
+
+
+class WindowCNNTrainTask(DLATrainTask):
+    """``dla_window_cnn`` on sightlines: balanced windows cut on the fly from padded sightlines.
+
+    The anchor's L2 term (``train.l2`` on :meth:`~surveynet.dla.model.WindowCNN.l2_parameters`)
+    is part of the loss (:func:`dla_loss`), not an optimiser weight decay.
+    """
+
+    def setup(self, model: torch.nn.Module, rng: np.random.Generator) -> TrainData:
+        """Window samples of the split (:func:`window_index`) and the window loss.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The built window CNN.
+        rng : numpy.random.Generator
+            Source of the split, then of the window sampling.
+
+        Returns
+        -------
+        TrainData
+        """
+        tc, spec, arch = self.config.train, self.spec, self.arch
+        assert isinstance(arch, WindowCNNConfig)
+        w = arch.window
+        train, val, info = self.split(rng)
+        l2_terms = model.l2_parameters() if tc.l2 > 0 else []  # type: ignore[operator]
+        wi = window_index(train, spec, w, tc.max_windows, rng)
+        wv = window_index(val, spec, w, tc.max_windows, rng) if val else None
+        log.info("window CNN: %d train windows from %d sightlines", len(wi.cls), len(train))
+
+        def make_step(flux: torch.Tensor) -> StepFn:
+            def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+                s, p, c, o, h = batch
+                pred = mdl(gather_windows(flux, s, p, w))
+                return dla_loss(pred, c, o, h, torch.ones_like(c), tc, l2_terms)
+
+            return step
+
+        return TrainData(
+            train=[wi.sl_index, wi.pixel, wi.cls, wi.offset, wi.nhi],
+            val=None if wv is None else [wv.sl_index, wv.pixel, wv.cls, wv.offset, wv.nhi],
+            training_step=make_step(torch.from_numpy(wi.flux)),
+            validation_step=None if wv is None else make_step(torch.from_numpy(wv.flux)),
+            data_hash=arrays_sha256([wi.flux, wi.pixel]),
+            info={**info, "n_train_samples": len(wi.cls)},
+        )
+
+
+class WindowDatasetTrainTask(WindowCNNTrainTask):
+    """``dla_window_cnn`` on a prepared window dataset (:func:`surveynet.dla.data.save_dataset`).
+
+    Border windows (label -1) are dropped; the split is :func:`split_indices` over the kept
+    windows; no calibration follows (no sightlines).
+
+    Parameters
+    ----------
+    config : DLAConfig
+        ``model.architecture`` must be ``dla_window_cnn``.
+    path : path
+        The ``.npz`` or FITS window dataset.
+    max_batches : int
+        Smoke-test knob: batches per epoch (0 = all).
+
+    Raises
+    ------
+    ConfigError
+        Another architecture.
+    InputError
+        Windows of another shape than the model's.
+    """
+
+    calibrates = False
+
+    def __init__(
+        self, config: DLAConfig, path: str | os.PathLike[str], *, max_batches: int = 0
+    ) -> None:
+        if config.model.architecture != "dla_window_cnn":
+            raise ConfigError(
+                "a window dataset (.npz) trains only model.architecture=dla_window_cnn"
+            )
+        super().__init__(config, (), max_batches=max_batches)
+        arch = self.arch
+        assert isinstance(arch, WindowCNNConfig)
+        ds = load_dataset(path)
+        if ds.n_channels != arch.in_channels or ds.kernel != arch.window:
+            raise InputError(
+                f"dataset windows are ({ds.n_channels}, {ds.kernel}); the model expects "
+                f"({arch.in_channels}, {arch.window})",
+                path=path,
+            )
+        self.path = path
+        self.dataset = ds
+
+    def check(self) -> None:
+        """No channel checks: the dataset's window shape is checked instead."""
+
+    def setup(self, model: torch.nn.Module, rng: np.random.Generator) -> TrainData:
+        """The dataset's labelled windows, split, and the window loss.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The built window CNN.
+        rng : numpy.random.Generator
+            The split's source.
+
+        Returns
+        -------
+        TrainData
+        """
+        ds, tc = self.dataset, self.config.train
+        keep = np.flatnonzero(ds.labels_classifier >= 0)
+        tr, va = split_indices(keep.size, tc.val_fraction, rng)
+        cols = [
+            ds.flux.astype(np.float32),
+            (ds.labels_classifier == 1).astype(np.float32),
+            ds.labels_offset.astype(np.float32),
+            ds.col_density.astype(np.float32),
+        ]
+        l2_terms = model.l2_parameters() if tc.l2 > 0 else []  # type: ignore[operator]
+
+        def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            x, c, o, h = batch
+            return dla_loss(mdl(x), c, o, h, torch.ones_like(c), tc, l2_terms)
+
+        return TrainData(
+            train=[c[keep[tr]] for c in cols],
+            val=[c[keep[va]] for c in cols] if va.size else None,
+            training_step=step,
+            data_hash=arrays_sha256([ds.flux]),
+            info={"dataset": str(self.path), "n_train_samples": int(tr.size)},
+        )
+
+
+class RefinerTrainTask(DLATrainTask):
+    """``dla_refiner``: jittered crops around the truth absorbers plus random searched pixels.
+
+    Crops come from :func:`surveynet.dla.refine.refiner_arrays`, the loss is
+    :func:`refiner_loss`; the finder calibrations do not apply.
+    """
+
+    calibrates = False
+
+    def check(self) -> None:
+        """The refiner's inputs are fixed (flux, error, rest wavelength): nothing to check."""
+
+    def setup(self, model: torch.nn.Module, rng: np.random.Generator) -> TrainData:
+        """Refiner crops of the split and the refiner loss.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The built refiner.
+        rng : numpy.random.Generator
+            Source of the split, then of the crops.
+
+        Returns
+        -------
+        TrainData
+        """
+        tc, arch, rest = self.config.train, self.arch, self.spec.rest_range
+        assert isinstance(arch, RefinerConfig)
+        train, val, info = self.split(rng)
+        r_tr = refiner_arrays(train, arch, rng, rest)
+        r_va = refiner_arrays(val, arch, rng, rest) if val else None
+        log.info(
+            "refiner: %d train crops (%d with a target) from %d sightlines",
+            len(r_tr.x),
+            int(r_tr.cls.sum()),
+            len(train),
+        )
+
+        def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            x, c, o, h = batch
+            return refiner_loss(mdl(x), c, o, h, arch, tc)
+
+        train_data = [r_tr.x, r_tr.cls, r_tr.offset, r_tr.nhi]
+        return TrainData(
+            train=train_data,
+            val=None if r_va is None else [r_va.x, r_va.cls, r_va.offset, r_va.nhi],
+            training_step=step,
+            data_hash=arrays_sha256(train_data),
+            info={**info, "n_train_samples": len(r_tr.x)},
+        )
+
+
+#: The training task of each torch architecture (the vetter is fitted by :func:`train_vetter`).
+TASKS: dict[str, type[DLATrainTask]] = {
+    "dla_fcn": FCNTrainTask,
+    "dla_window_cnn": WindowCNNTrainTask,
+    "dla_refiner": RefinerTrainTask,
+}
+
+
+def make_task(
+    config: DLAConfig, sightlines: Sequence[Sightline] = (), *, max_batches: int = 0
+) -> DLATrainTask:
+    """The training task of ``config.model.architecture`` (:data:`TASKS`).
+
+    Parameters
+    ----------
+    config : DLAConfig
+        The resolved config.
+    sightlines : sequence of Sightline
+        Labelled sightlines (none: a task for :func:`init_from` only).
+    max_batches : int
+        Smoke-test knob: batches per epoch (0 = all).
+
+    Returns
+    -------
+    DLATrainTask
+
+    Raises
+    ------
+    ConfigError
+        The vetter (fitted by :func:`train_vetter`), or settings the architecture cannot
+        train with.
+    """
+    cls = TASKS.get(config.model.architecture)
+    if cls is None:
+        raise ConfigError(
+            f"model.architecture={config.model.architecture} learns from catalogues, not "
+            "sightlines: use surveynet.dla.train.train_vetter (what `surveynet dla train` runs "
+            "for it)"
+        )
+    return cls(config, sightlines, max_batches=max_batches)
+
+
+def init_from(
+    model: torch.nn.Module, config: DLAConfig, init: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Load a saved DLA model's weights into ``model`` (fine-tuning; ``--init``).
+
+    The core rule (:func:`surveynet.nn.train.init_weights`) with the task of ``config``: the
+    saved architecture and its config must equal ``config.model`` except the fields the
+    architecture config lists in ``TRAINING_FIELDS``; an FCN may grow by input channels
+    (the added channels start at zero) or by appended dilations (:meth:`FCNTrainTask.grow`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The freshly built model.
+    config : DLAConfig
+        Its config.
+    init : str or os.PathLike
+        The saved model (directory or bundled name).
+
+    Returns
+    -------
+    dict
+        Provenance recorded as ``training.init`` (model name, weights hash, growth).
+
+    Raises
+    ------
+    ConfigError
+        Another architecture, or config fields that differ otherwise (named).
+    """
+    return init_weights(make_task(config), model, init)
 
 
 def train_model(
@@ -613,6 +1103,9 @@ def train_model(
 ) -> Path:
     """Train the configured network on labelled sightlines and save it to ``out``.
 
+    A thin wrapper over :func:`surveynet.nn.train.run_training` with the architecture's task
+    (:func:`make_task`).
+
     Parameters
     ----------
     config : DLAConfig
@@ -621,7 +1114,7 @@ def train_model(
     sightlines : sequence of Sightline
         Preprocessed sightlines with their absorbers (``.dlas``).
     out : path
-        Model directory to write (``model.safetensors`` + ``config.json``).
+        Model directory to write (``model.safetensors``, ``config.json``, ``history.json``).
     resume : bool
         Continue from ``<out>.work/checkpoint.safetensors``.
     quiet : bool
@@ -646,186 +1139,17 @@ def train_model(
     ------
     FileExistsError
         ``out`` exists and neither ``overwrite`` nor ``resume`` is set.
+    ConfigError
+        Settings the architecture cannot train with.
+    InputError
+        Fewer than two sightlines in the training S/N range.
     """
-    out = _check_out(out, overwrite or resume)
+    check_output_dir(out, overwrite=overwrite, resume=resume)
     config, init = _with_init(config, init)
-    _check(config)
-    tc = config.train
-    spec = input_spec(config)
-    augment = tuple(tc.noise_s2n) != (0.0, 0.0)
-    pool = (tc.noise_s2n[0], np.inf) if augment else config.input.s2n_range
-    sls = select_s2n(sightlines, pool)
-    if len(sls) < 2:
-        raise InputError(f"only {len(sls)} sightlines in S/N range {pool}; need >= 2")
-    rng = np.random.default_rng(tc.seed)
-    tr, va = split_indices(len(sls), tc.val_fraction, rng)
-    model = _build(config)
-    init_meta = init_from(model, config, init) if init is not None else None
-    arch = config.model.arch_config()
-    workdir = out.with_name(out.name + ".work")
-    loop = LoopConfig(
-        epochs=tc.epochs,
-        batch_size=tc.batch_size,
-        seed=tc.seed,
-        patience=tc.patience,
-        quiet=quiet,
-        max_batches=max_batches,
+    task = make_task(config, sightlines, max_batches=max_batches)
+    return run_training(
+        task, out, resume=resume, init=init, overwrite=overwrite, quiet=quiet, command=command
     )
-    epoch_start: Callable[[int], None] | None = None  # the FCN's noise augmentation reseeds
-    l2_terms = model.l2_parameters() if isinstance(model, WindowCNN) and tc.l2 > 0 else []
-
-    if isinstance(arch, FCNConfig):
-        a_tr = fcn_arrays([sls[i] for i in tr], spec, arch, with_error=augment)
-        length = a_tr.x.shape[2]
-        a_va = (
-            fcn_arrays([sls[i] for i in va], spec, arch, length, with_error=augment)
-            if va.size
-            else None
-        )
-        n_pos = int((a_tr.cls * a_tr.mask).sum())
-        log.info(
-            "FCN: %d train / %d val sightlines of %d px; %d positive pixels",
-            len(a_tr.x),
-            0 if a_va is None else len(a_va.x),
-            length,
-            n_pos,
-        )
-
-        noise_gen = torch.Generator()
-        if augment and a_va is not None:  # the validation split is degraded once, reproducibly
-            noise_gen.manual_seed(tc.seed + 1)
-            a_va.x = degrade(
-                *(torch.from_numpy(v) for v in (a_va.x, a_va.error, a_va.s2n)),
-                tc.noise_s2n,
-                spec,
-                noise_gen,
-            ).numpy()
-
-        def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            x, c, o, h, m = batch[:5]
-            if augment and mdl.training:
-                x = degrade(x, batch[5], batch[6], tc.noise_s2n, spec, noise_gen)
-            p = mdl(x).permute(0, 2, 1).reshape(-1, 3)
-            return dla_loss(p, c.reshape(-1), o.reshape(-1), h.reshape(-1), m.reshape(-1), tc)
-
-        def reseed(epoch: int) -> None:
-            noise_gen.manual_seed(tc.seed * 1_000_003 + epoch + 2)
-
-        if augment:
-            epoch_start = reseed
-        train_data = [a_tr.x, a_tr.cls, a_tr.offset, a_tr.nhi, a_tr.mask]
-        data_hash = arrays_sha256(train_data)
-        if augment:
-            train_data += [a_tr.error, a_tr.s2n]
-        val_data = None if a_va is None else [a_va.x, a_va.cls, a_va.offset, a_va.nhi, a_va.mask]
-        n_samples = len(a_tr.x)
-    elif isinstance(arch, RefinerConfig):
-        r_tr = refiner_arrays([sls[i] for i in tr], arch, rng, spec.rest_range)
-        r_va = refiner_arrays([sls[i] for i in va], arch, rng, spec.rest_range) if va.size else None
-        log.info(
-            "refiner: %d train crops (%d with a target) from %d sightlines",
-            len(r_tr.x),
-            int(r_tr.cls.sum()),
-            len(tr),
-        )
-
-        def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            x, c, o, h = batch
-            return refiner_loss(mdl(x), c, o, h, arch, tc)  # type: ignore[arg-type]
-
-        train_data = [r_tr.x, r_tr.cls, r_tr.offset, r_tr.nhi]
-        val_data = None if r_va is None else [r_va.x, r_va.cls, r_va.offset, r_va.nhi]
-        data_hash = arrays_sha256(train_data)
-        n_samples = len(r_tr.x)
-    else:
-        w = arch.window
-        wi = window_index([sls[i] for i in tr], spec, w, tc.max_windows, rng)
-        flux_tr = torch.from_numpy(wi.flux)
-        wv = window_index([sls[i] for i in va], spec, w, tc.max_windows, rng) if va.size else None
-        flux_va = torch.from_numpy(wv.flux) if wv is not None else None
-        log.info("window CNN: %d train windows from %d sightlines", len(wi.cls), len(tr))
-
-        def make_step(flux: torch.Tensor) -> Any:
-            def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-                s, p, c, o, h = batch
-                pred = mdl(gather_windows(flux, s, p, w))
-                return dla_loss(pred, c, o, h, torch.ones_like(c), tc, l2_terms)
-
-            return step
-
-        step = make_step(flux_tr)
-        train_data = [wi.sl_index, wi.pixel, wi.cls, wi.offset, wi.nhi]
-        val_data = None if wv is None else [wv.sl_index, wv.pixel, wv.cls, wv.offset, wv.nhi]
-        data_hash = arrays_sha256([wi.flux, wi.pixel])
-        n_samples = len(wi.cls)
-
-    val_step = None
-    if val_data is not None:
-        val_step = make_step(flux_va) if isinstance(arch, WindowCNNConfig) else step  # type: ignore[arg-type]
-    opt, sched = _optimizer(model, tc)
-    history = fit(
-        model,
-        opt,
-        train_data,
-        step,
-        loop,
-        val_data=val_data,
-        validation_step=val_step,
-        workdir=workdir,
-        resume=resume,
-        scheduler=sched,
-        epoch_start=epoch_start,
-    )
-    tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    preprocessing = {
-        "input": spec.to_dict(),
-        "data": to_dict(config.data),
-        "s2n_range": list(config.input.s2n_range),
-    }
-    if isinstance(arch, FCNConfig):
-        preprocessing["context"] = fcn_context(arch)
-    training = {
-        "command": command,
-        "seed": tc.seed,
-        "config": to_dict(config),
-        "config_hash": config_hash(config),
-        "n_sightlines": len(sls),
-        "n_train_samples": n_samples,
-        "data_hash": data_hash,
-        "history": history.rows,
-    }
-    if init_meta is not None:
-        training["init"] = init_meta
-
-    def save(overwrite: bool) -> Path:
-        return save_model(
-            out,
-            tensors,
-            pipeline="dla",
-            architecture=config.model.architecture,
-            config=to_dict(arch),
-            preprocessing=preprocessing,
-            label_names=list(OUTPUT_NAMES),
-            training=training,
-            overwrite=overwrite,
-        )
-
-    path = save(overwrite or resume)
-    is_finder = not isinstance(arch, RefinerConfig)
-    if is_finder and (tc.calibrate_offsets or tc.calibrate_nhi) and va.size:
-        # the calibration runs the saved model (numpy engine), then the metadata is rewritten
-        val = [sls[i] for i in va]
-        finder = DLAFinder(path)
-        if tc.calibrate_offsets:
-            bias = offset_bias(finder, val)
-            log.info("offset bias on %d validation sightlines: %s px", va.size, bias)
-            preprocessing["offset_bias"] = bias
-        if tc.calibrate_nhi:
-            preprocessing["nhi_bias"] = nhi_bias(finder, val)
-            log.info("N_HI bias on the validation sightlines: %+.4f dex", preprocessing["nhi_bias"])
-        path = save(True)
-    log.info("saved %s", path)
-    return path
 
 
 def train_window_dataset(
@@ -841,8 +1165,8 @@ def train_window_dataset(
 ) -> Path:
     """Train the window CNN on a window dataset (:func:`surveynet.dla.data.save_dataset`).
 
-    Border windows (label -1) are dropped; the last ``train.val_fraction`` of a seeded permutation
-    is the validation set.
+    A thin wrapper over :func:`surveynet.nn.train.run_training` with
+    :class:`WindowDatasetTrainTask`.
 
     Parameters
     ----------
@@ -878,79 +1202,11 @@ def train_window_dataset(
     FileExistsError
         ``out`` exists and neither ``overwrite`` nor ``resume`` is set.
     """
-    out = _check_out(out, overwrite or resume)
+    check_output_dir(out, overwrite=overwrite, resume=resume)
     config, init = _with_init(config, init)
-    arch = config.model.arch_config()
-    if not isinstance(arch, WindowCNNConfig):
-        raise ConfigError("a window dataset (.npz) trains only model.architecture=dla_window_cnn")
-    ds = load_dataset(path)
-    if ds.n_channels != arch.in_channels or ds.kernel != arch.window:
-        raise InputError(
-            f"dataset windows are ({ds.n_channels}, {ds.kernel}); the model expects "
-            f"({arch.in_channels}, {arch.window})",
-            path=path,
-        )
-    keep = np.flatnonzero(ds.labels_classifier >= 0)
-    tc = config.train
-    rng = np.random.default_rng(tc.seed)
-    tr, va = split_indices(keep.size, tc.val_fraction, rng)
-    cols = [
-        ds.flux.astype(np.float32),
-        (ds.labels_classifier == 1).astype(np.float32),
-        ds.labels_offset.astype(np.float32),
-        ds.col_density.astype(np.float32),
-    ]
-    train_data = [c[keep[tr]] for c in cols]
-    val_data = [c[keep[va]] for c in cols] if va.size else None
-    model = _build(config)
-    init_meta = init_from(model, config, init) if init is not None else None
-    l2_terms = model.l2_parameters() if tc.l2 > 0 else []  # type: ignore[operator]
-
-    def step(mdl: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        x, c, o, h = batch
-        return dla_loss(mdl(x), c, o, h, torch.ones_like(c), tc, l2_terms)
-
-    loop = LoopConfig(
-        epochs=tc.epochs, batch_size=tc.batch_size, seed=tc.seed, patience=tc.patience, quiet=quiet
-    )
-    opt, sched = _optimizer(model, tc)
-    history = fit(
-        model,
-        opt,
-        train_data,
-        step,
-        loop,
-        val_data=val_data,
-        validation_step=step if val_data is not None else None,
-        workdir=out.with_name(out.name + ".work"),
-        resume=resume,
-        scheduler=sched,
-    )
-    spec = input_spec(config)
-    tensors = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    return save_model(
-        out,
-        tensors,
-        pipeline="dla",
-        architecture="dla_window_cnn",
-        config=to_dict(arch),
-        preprocessing={
-            "input": spec.to_dict(),
-            "data": to_dict(config.data),
-            "s2n_range": list(config.input.s2n_range),
-        },
-        label_names=list(OUTPUT_NAMES),
-        training={
-            "command": command,
-            "seed": tc.seed,
-            "config": to_dict(config),
-            "config_hash": config_hash(config),
-            "dataset": str(path),
-            "data_hash": arrays_sha256([ds.flux]),
-            "history": history.rows,
-            **({"init": init_meta} if init_meta is not None else {}),
-        },
-        overwrite=overwrite or resume,
+    task = WindowDatasetTrainTask(config, path)
+    return run_training(
+        task, out, resume=resume, init=init, overwrite=overwrite, quiet=quiet, command=command
     )
 
 
@@ -960,7 +1216,7 @@ def train_window_dataset(
 def _pair_truths(
     files: Sequence[str | os.PathLike[str]], truths: Sequence[str | os.PathLike[str]]
 ) -> dict[str, list[str]]:
-    """truth file -> its coadd files: the only truth, or the truth in the file's folder."""
+    """Map each truth file to its coadd files: the only truth, or the one in the file's folder."""
     if not truths:
         raise InputError("the vetter needs --truth (the mocks' TRUTH and DLA_META)")
     groups: dict[str, list[str]] = {str(t): [] for t in truths}
@@ -1096,7 +1352,7 @@ def train_vetter(
     """
     if resume:
         raise ConfigError("the vetter fit is one step: --resume does not apply to dla_vetter")
-    out = _check_out(out, overwrite)
+    out = check_output_dir(out, overwrite=overwrite)
     vc = config.model.vetter
     x, y = vetter_training_table(files, truths, vc, quiet=quiet)
     log.info("vetter: %d absorbers, %.1f %% real", len(y), 100.0 * y.mean())
@@ -1224,7 +1480,7 @@ def train(
             f"no training driver for model.architecture={config.model.architecture!r}; "
             f"known: {', '.join(sorted(TRAINERS))}"
         )
-    out = _check_out(out, overwrite or resume)
+    out = check_output_dir(out, overwrite=overwrite, resume=resume)
     return driver(
         config,
         list(inputs),

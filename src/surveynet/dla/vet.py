@@ -321,8 +321,10 @@ class DLAVetter:
         return logistic_probability(self.tensors, features)
 
     def vet(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Set each row's ``DLA_CONFIDENCE`` to the vetter's probability; return the rows at or
-        above the threshold. Each row carries its :func:`row_features` as ``FEATURES``.
+        """Set each row's ``DLA_CONFIDENCE`` to the vetter's probability; keep those above.
+
+        Returns the rows at or above the threshold. Each row carries its :func:`row_features` as
+        ``FEATURES``.
 
         Parameters
         ----------

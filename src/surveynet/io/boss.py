@@ -89,6 +89,7 @@ def read_spplate(
     fibers: Sequence[int] | NDArray[Any] | None = None,
     *,
     mask_bits: int | None = None,
+    checksum: bool = True,
 ) -> Spectra:
     """Read a BOSS/SDSS spPlate file.
 
@@ -100,6 +101,8 @@ def read_spplate(
         1-based fiber numbers to keep (file order); each must exist.
     mask_bits : int, optional
         Keep only these ANDMASK bits in ``mask`` (e.g. ``1 << 25``); default all bits.
+    checksum : bool
+        Verify the DATASUM of every HDU read.
 
     Returns
     -------
@@ -124,10 +127,11 @@ def read_spplate(
                 hdu=missing,
             )
         hdr = hdul[0].header
-        flux = read_image(hdul, 0, p, ndim=2, name="PRIMARY")
-        ivar = read_image(hdul, 1, p, ndim=2, name="IVAR")
-        andmask = read_image(hdul, 2, p, ndim=2, name="ANDMASK")
-        plugmap = read_table(hdul, 5, p, name="PLUGMAP")
+        ck = checksum
+        flux = read_image(hdul, 0, p, ndim=2, name="PRIMARY", checksum=ck)
+        ivar = read_image(hdul, 1, p, ndim=2, name="IVAR", checksum=ck)
+        andmask = read_image(hdul, 2, p, ndim=2, name="ANDMASK", checksum=ck)
+        plugmap = read_table(hdul, 5, p, name="PLUGMAP", checksum=ck)
         coeff = []
         for key in ("COEFF0", "COEFF1"):
             if key not in hdr:

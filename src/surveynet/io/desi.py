@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +48,7 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from surveynet.errors import InputError
-from surveynet.io._fitsread import hdu_names, open_fits, read_image, read_table
+from surveynet.io._fitsread import Checksum, hdu_names, open_fits, read_image, read_table
 from surveynet.io.container import Spectra
 from surveynet.io.fits import provenance_header, table_hdu, write_hdulist
 
@@ -61,6 +61,7 @@ __all__ = [
     "WAVE_UNIT",
     "read_cframe",
     "read_cframes",
+    "iter_desi_spectra",
     "read_desi_spectra",
     "sniff",
     "write_coadd",
@@ -209,12 +210,172 @@ def _select_rows(
     return np.flatnonzero(np.isin(have, want))
 
 
+def _choose_bands(names: list[str], bands: Sequence[str] | None, p: Path) -> list[str]:
+    """The bands to read: all with a ``*_FLUX`` HDU, or those asked for (checked)."""
+    prefixes = _band_prefixes(names)
+    if not prefixes:
+        raise InputError("no {B,R,Z}_FLUX HDU: not a DESI coadd/spectra file", path=p, hdu="B_FLUX")
+    available = [pre.lower() for pre in prefixes]
+    if bands is None:
+        return available
+    chosen = []
+    for b in dict.fromkeys(x.lower() for x in bands):  # unique, in the given order
+        if b not in available:
+            raise InputError(
+                f"band {b!r} not in file (has {available})", path=p, hdu=f"{b.upper()}_FLUX"
+            )
+        chosen.append(b)
+    return chosen
+
+
+def _desi_parts(
+    names: list[str], chosen: list[str], resolution: bool, mask: bool, p: Path
+) -> list[tuple[str, str, str]]:
+    """(band, part, EXTNAME) of every image HDU to read, structure checked first.
+
+    Raises
+    ------
+    InputError
+        A band without ``_WAVELENGTH`` or ``_IVAR``, or ``_MASK``/``_RESOLUTION`` (when asked
+        for) present in some bands but not others.
+    """
+    out = []
+    for b in chosen:
+        up = b.upper()
+        for part in ("WAVELENGTH", "IVAR"):
+            if f"{up}_{part}" not in names:
+                raise InputError(
+                    f"band {b!r} has {up}_FLUX but no {up}_{part}", path=p, hdu=f"{up}_{part}"
+                )
+        out += [(b, "WAVELENGTH", f"{up}_WAVELENGTH"), (b, "FLUX", f"{up}_FLUX")]
+        out.append((b, "IVAR", f"{up}_IVAR"))
+    for part, wanted in (("MASK", mask), ("RESOLUTION", resolution)):
+        if not wanted:
+            continue
+        have = [b for b in chosen if f"{b.upper()}_{part}" in names]
+        lacking = [b for b in chosen if b not in have]
+        if have and lacking:
+            raise InputError(
+                f"bands {sorted(have)} have {part} but {lacking} do not (damaged file?)",
+                path=p,
+                hdu=f"{lacking[0].upper()}_{part}",
+            )
+        out += [(b, part, f"{b.upper()}_{part}") for b in have]
+    return out
+
+
+class _DesiFile:
+    """An open DESI coadd/spectra file: layout checked, FIBERMAP and wavelengths read.
+
+    Row blocks of the band arrays are then read with :meth:`block`; with ``checksum`` the
+    DATASUM of every HDU read is accumulated over the blocks and checked by :meth:`verify`.
+    """
+
+    def __init__(
+        self,
+        hdul: fits.HDUList,
+        p: Path,
+        bands: Sequence[str] | None,
+        *,
+        resolution: bool,
+        mask: bool,
+        checksum: bool,
+    ) -> None:
+        self.hdul, self.p = hdul, p
+        names = hdu_names(hdul)
+        chosen = _choose_bands(names, bands, p)
+        self.parts = _desi_parts(names, chosen, resolution, mask, p)
+        self.checks: dict[str, Checksum] | None = None
+        if checksum:
+            self.checks = {
+                ext: Checksum(hdul[ext], p, ext)
+                for _, part, ext in self.parts
+                if part != "WAVELENGTH"  # read whole (and checked) here
+            }
+            self.checks = {k: c for k, c in self.checks.items() if c.wanted}
+        fibermap = None
+        if "FIBERMAP" in names:
+            fibermap = read_table(hdul, "FIBERMAP", p, required=("TARGETID",), checksum=checksum)
+        self.meta = _meta_from_headers(hdul[0].header)
+        self.wave: dict[str, NDArray[Any]] = {}
+        n_spec: int | None = None if fibermap is None else len(fibermap)
+        for b, part, ext in self.parts:
+            if part == "WAVELENGTH":
+                self.wave[b] = read_image(
+                    hdul, ext, p, ndim=1, dtype=np.float64, checksum=checksum
+                )
+            elif part == "FLUX":
+                shape = tuple(hdul[ext].shape)
+                if len(shape) != 2:
+                    raise InputError(
+                        f"expected a 2-D array, got shape {shape}", path=p, hdu=ext
+                    )
+                if n_spec is None:
+                    n_spec = shape[0]
+                if shape[0] != n_spec:
+                    what = "FIBERMAP rows" if fibermap is not None else "spectra in the first band"
+                    raise InputError(f"{shape[0]} spectra but {n_spec} {what}", path=p, hdu=ext)
+        assert n_spec is not None
+        if fibermap is None:
+            log.warning("%s has no FIBERMAP; using row index 0..%d as TARGETID", p, n_spec - 1)
+            fibermap = Table({"TARGETID": np.arange(n_spec, dtype=np.int64)})
+            self.meta["TIDSYNTH"] = True
+        self.fibermap = fibermap
+        self.n_spec = n_spec
+        _check_wave(self.wave, p)
+        self.order = _sort_bands(chosen, {b: float(w[0]) for b, w in self.wave.items()})
+
+    def block(self, rows: slice | None = None) -> Spectra:
+        """Spectra of a contiguous block of rows (default all)."""
+        p, hdul = self.p, self.hdul
+        arrays: dict[str, dict[str, NDArray[Any]]] = {
+            "FLUX": {},
+            "IVAR": {},
+            "MASK": {},
+            "RESOLUTION": {},
+        }
+        for b, part, ext in self.parts:
+            if part == "WAVELENGTH":
+                continue
+            ck: bool | Checksum = False
+            if self.checks is not None:
+                ck = self.checks.get(ext, False)
+            arr = read_image(
+                hdul, ext, p, ndim=3 if part == "RESOLUTION" else 2, rows=rows, checksum=ck
+            )
+            if part == "MASK" and arr.dtype.kind not in "iub":
+                raise InputError(f"mask must be integer, got {arr.dtype}", path=p, hdu=ext)
+            arrays[part][b] = arr
+        fibermap = self.fibermap if rows is None else self.fibermap[rows]
+        return Spectra(
+            bands=self.order,
+            wave=dict(self.wave),
+            flux=arrays["FLUX"],
+            ivar=arrays["IVAR"],
+            fibermap=fibermap,
+            mask=arrays["MASK"] or None,
+            resolution=arrays["RESOLUTION"] or None,
+            meta=dict(self.meta),
+            source=str(p),
+        )
+
+    def verify(self) -> None:
+        """Check the accumulated DATASUMs (after every row has been read once)."""
+        for ck in (self.checks or {}).values():
+            ck.verify()
+
+
 def read_desi_spectra(
     path: str | os.PathLike[str],
     targetids: Sequence[int] | NDArray[Any] | None = None,
     bands: Sequence[str] | None = None,
+    *,
+    resolution: bool = True,
+    mask: bool = True,
+    rows: slice | None = None,
+    checksum: bool = True,
 ) -> Spectra:
-    """Read a DESI coadd or spectra file.
+    """Read a DESI coadd or spectra file, only the HDUs asked for.
 
     Parameters
     ----------
@@ -225,20 +386,31 @@ def read_desi_spectra(
         present, otherwise InputError.
     bands : sequence of str, optional
         Cameras to read, e.g. ``["b", "r"]`` (case-insensitive); default all present.
+    resolution : bool
+        Read the ``*_RESOLUTION`` HDUs (about 80 % of a coadd's bytes). Prediction steps pass
+        False: they need FLUX, IVAR, MASK, WAVELENGTH and FIBERMAP only.
+    mask : bool
+        Read the ``*_MASK`` HDUs.
+    rows : slice, optional
+        A contiguous block of rows (spectra) to read; default all. Only those bytes are read.
+    checksum : bool
+        Verify the DATASUM of every HDU read (cheap: computed on the bytes being read; a
+        partial ``rows`` read is not checked, see :func:`iter_desi_spectra`).
 
     Returns
     -------
     Spectra
-        Flux/ivar/mask/resolution as stored (raw values, see the module's bad-input policy),
-        wavelengths as float64, ``meta`` with the :data:`META_KEYS` found in the primary header,
-        ``source`` the file path.
+        Flux/ivar/mask/resolution as stored (raw values and dtype: float32 stays float32, see
+        the module's bad-input policy), wavelengths as float64, ``meta`` with the
+        :data:`META_KEYS` found in the primary header, ``source`` the file path.
 
     Raises
     ------
     InputError
         Missing/truncated file, no ``*_FLUX`` HDU, a band without ``_WAVELENGTH`` or ``_IVAR``,
         a FIBERMAP without TARGETID or with the wrong number of rows, mis-shaped arrays,
-        non-finite or non-increasing wavelengths, unknown band or TARGETID requested.
+        non-finite or non-increasing wavelengths, unknown band or TARGETID requested, data
+        failing their DATASUM.
 
     Examples
     --------
@@ -248,89 +420,59 @@ def read_desi_spectra(
     """
     p = Path(path)
     with open_fits(p) as hdul:
-        names = hdu_names(hdul)
-        prefixes = _band_prefixes(names)
-        if not prefixes:
-            raise InputError(
-                "no {B,R,Z}_FLUX HDU: not a DESI coadd/spectra file", path=p, hdu="B_FLUX"
-            )
-        available = [pre.lower() for pre in prefixes]
-        if bands is None:
-            chosen = available
-        else:
-            chosen = []
-            for b in dict.fromkeys(x.lower() for x in bands):  # unique, in the given order
-                if b not in available:
-                    raise InputError(
-                        f"band {b!r} not in file (has {available})", path=p, hdu=f"{b.upper()}_FLUX"
-                    )
-                chosen.append(b)
-        # FIBERMAP
-        if "FIBERMAP" in names:
-            fibermap = read_table(hdul, "FIBERMAP", p, required=("TARGETID",))
-        else:
-            fibermap = None
-        meta = _meta_from_headers(hdul[0].header)
-        wave: dict[str, NDArray[Any]] = {}
-        flux: dict[str, NDArray[Any]] = {}
-        ivar: dict[str, NDArray[Any]] = {}
-        mask: dict[str, NDArray[Any]] = {}
-        res: dict[str, NDArray[Any]] = {}
-        n_spec: int | None = None if fibermap is None else len(fibermap)
-        for b in chosen:
-            up = b.upper()
-            for part in ("WAVELENGTH", "IVAR"):
-                if f"{up}_{part}" not in names:
-                    raise InputError(
-                        f"band {b!r} has {up}_FLUX but no {up}_{part}", path=p, hdu=f"{up}_{part}"
-                    )
-            w = read_image(hdul, f"{up}_WAVELENGTH", p, ndim=1, dtype=np.float64)
-            f = read_image(hdul, f"{up}_FLUX", p, ndim=2)
-            iv = read_image(hdul, f"{up}_IVAR", p, ndim=2)
-            if n_spec is None:
-                n_spec = f.shape[0]
-            if f.shape[0] != n_spec:
-                what = "FIBERMAP rows" if fibermap is not None else "spectra in the first band"
-                raise InputError(
-                    f"{f.shape[0]} spectra but {n_spec} {what}", path=p, hdu=f"{up}_FLUX"
-                )
-            wave[b], flux[b], ivar[b] = w, f, iv
-            if f"{up}_MASK" in names:
-                mask[b] = read_image(hdul, f"{up}_MASK", p, ndim=2)
-                if mask[b].dtype.kind not in "iub":
-                    raise InputError(
-                        f"mask must be integer, got {mask[b].dtype}", path=p, hdu=f"{up}_MASK"
-                    )
-            if f"{up}_RESOLUTION" in names:
-                res[b] = read_image(hdul, f"{up}_RESOLUTION", p, ndim=3)
-    assert n_spec is not None
-    for part, got in (("MASK", mask), ("RESOLUTION", res)):
-        lacking = [b for b in chosen if b not in got]
-        if got and lacking:
-            raise InputError(
-                f"bands {sorted(got)} have {part} but {lacking} do not (damaged file?)",
-                path=p,
-                hdu=f"{lacking[0].upper()}_{part}",
-            )
-    if fibermap is None:
-        log.warning("%s has no FIBERMAP; using row index 0..%d as TARGETID", p, n_spec - 1)
-        fibermap = Table({"TARGETID": np.arange(n_spec, dtype=np.int64)})
-        meta["TIDSYNTH"] = True
-    _check_wave(wave, p)
-    order = _sort_bands(chosen, {b: float(w[0]) for b, w in wave.items()})
-    spec = Spectra(
-        bands=order,
-        wave=wave,
-        flux=flux,
-        ivar=ivar,
-        fibermap=fibermap,
-        mask=mask or None,
-        resolution=res or None,
-        meta=meta,
-        source=str(p),
-    )
-    rows = _select_rows(fibermap, targetids, p, "FIBERMAP")
-    return spec if rows is None else spec.select(rows)
+        f = _DesiFile(hdul, p, bands, resolution=resolution, mask=mask, checksum=checksum)
+        spec = f.block(rows)
+        if rows is None or rows.indices(f.n_spec) == (0, f.n_spec, 1):
+            f.verify()
+    rows_sel = _select_rows(spec.fibermap, targetids, p, "FIBERMAP")
+    return spec if rows_sel is None else spec.select(rows_sel)
+
+
+def iter_desi_spectra(
+    path: str | os.PathLike[str],
+    block_rows: int,
+    *,
+    bands: Sequence[str] | None = None,
+    resolution: bool = False,
+    mask: bool = True,
+    checksum: bool = True,
+) -> Iterator[Spectra]:
+    """Stream a DESI coadd/spectra file in blocks of ``block_rows`` spectra.
+
+    Only one block of band arrays is in memory at a time (the FIBERMAP and wavelengths are
+    read once), so a file larger than memory can be processed. With ``checksum`` the DATASUM
+    of every HDU read is accumulated over the blocks and checked after the last one (an
+    :class:`~surveynet.errors.InputError` is then raised from the iterator).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    block_rows : int
+        Spectra per block (>= 1).
+    bands, resolution, mask, checksum
+        As :func:`read_desi_spectra` (``resolution`` defaults to False here).
+
+    Yields
+    ------
+    Spectra
+        Consecutive blocks, in file order.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_desi_spectra`.
+    ValueError
+        ``block_rows < 1``.
+    """
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    p = Path(path)
+    with open_fits(p) as hdul:
+        f = _DesiFile(hdul, p, bands, resolution=resolution, mask=mask, checksum=checksum)
+        for start in range(0, f.n_spec, block_rows):
+            yield f.block(slice(start, min(start + block_rows, f.n_spec)))
+        f.verify()
 
 
 def _check_wave(wave: dict[str, NDArray[Any]], path: Path, hdu_fmt: str = "{B}_WAVELENGTH") -> None:
@@ -372,6 +514,10 @@ def _parse_camera(camera: Any, path: Path, hdu: str) -> tuple[str, int]:
 def read_cframe(
     path: str | os.PathLike[str],
     fibers: Sequence[int] | NDArray[Any] | None = None,
+    *,
+    resolution: bool = True,
+    mask: bool = True,
+    checksum: bool = True,
 ) -> Spectra:
     """Read one DESI cframe (one camera of one spectrograph, one exposure).
 
@@ -382,6 +528,10 @@ def read_cframe(
     fibers : sequence of int, optional
         Keep the rows whose FIBERMAP ``FIBER`` is in this list (file order); every requested
         fiber must be present.
+    resolution, mask : bool
+        Read the ``RESOLUTION`` and ``MASK`` HDUs (when present).
+    checksum : bool
+        Verify the DATASUM of every HDU read.
 
     Returns
     -------
@@ -408,14 +558,17 @@ def read_cframe(
         if camera is None:
             raise InputError("no CAMERA header keyword", path=p, hdu="FLUX", column="CAMERA")
         band, spectrograph = _parse_camera(camera, p, "FLUX")
-        w = read_image(hdul, "WAVELENGTH", p, ndim=1, dtype=np.float64)
-        f = read_image(hdul, "FLUX", p, ndim=2)
-        iv = read_image(hdul, "IVAR", p, ndim=2)
-        m = read_image(hdul, "MASK", p, ndim=2) if "MASK" in names else None
+        ck = checksum
+        w = read_image(hdul, "WAVELENGTH", p, ndim=1, dtype=np.float64, checksum=ck)
+        f = read_image(hdul, "FLUX", p, ndim=2, checksum=ck)
+        iv = read_image(hdul, "IVAR", p, ndim=2, checksum=ck)
+        m = read_image(hdul, "MASK", p, ndim=2, checksum=ck) if mask and "MASK" in names else None
         if m is not None and m.dtype.kind not in "iub":
             raise InputError(f"mask must be integer, got {m.dtype}", path=p, hdu="MASK")
-        r = read_image(hdul, "RESOLUTION", p, ndim=3) if "RESOLUTION" in names else None
-        fibermap = read_table(hdul, "FIBERMAP", p, required=("TARGETID",))
+        r = None
+        if resolution and "RESOLUTION" in names:
+            r = read_image(hdul, "RESOLUTION", p, ndim=3, checksum=ck)
+        fibermap = read_table(hdul, "FIBERMAP", p, required=("TARGETID",), checksum=ck)
         meta = _meta_from_headers(flux_hdu.header, hdr0)
     if len(fibermap) != f.shape[0]:
         raise InputError(
@@ -456,6 +609,7 @@ def read_cframe(
 def read_cframes(
     paths: Sequence[str | os.PathLike[str]],
     fibers: Sequence[int] | NDArray[Any] | None = None,
+    **kwargs: Any,
 ) -> Spectra:
     """Merge the b/r/z cframes of one exposure and spectrograph into one multi-band Spectra.
 
@@ -465,6 +619,8 @@ def read_cframes(
         One cframe per camera (any subset of b, r, z, each at most once).
     fibers : sequence of int, optional
         Passed to :func:`read_cframe`.
+    **kwargs
+        ``resolution``, ``mask``, ``checksum``: passed to :func:`read_cframe`.
 
     Returns
     -------
@@ -479,7 +635,7 @@ def read_cframes(
     """
     if len(paths) == 0:
         raise InputError("no cframe files given")
-    parts = [read_cframe(p, fibers=fibers) for p in paths]
+    parts = [read_cframe(p, fibers=fibers, **kwargs) for p in paths]
     first = parts[0]
     bands: list[str] = []
     for s in parts:

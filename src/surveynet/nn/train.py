@@ -12,9 +12,9 @@
 6. :func:`surveynet.nn.loop.fit` with the work folder ``<out>.work`` (resume checkpoint); the
    global torch generator (dropout) is reseeded at every epoch from ``(seed, epoch)``, so that a
    resumed run equals an uninterrupted one;
-7. save ``model.safetensors``, ``config.json`` (with the provenance: command, seed, full config,
-   data hash, init) and ``history.json``; then the task's ``after_save`` hook (e.g. calibration
-   on the validation split), which may rewrite the preprocessing metadata.
+7. save ``model.safetensors`` and ``config.json`` (with the provenance: command, seed, full
+   config, data hash, init); then the task's ``after_save`` hook (e.g. calibration on the
+   validation split), which may rewrite the preprocessing metadata; last ``history.json``.
 
 The hook names follow Lightning (``training_step``, ``validation_step``, ``on_epoch_start``)
 without the dependency. Torch is imported by this module: never import it at inference.
@@ -533,11 +533,12 @@ def run_training(
         )
 
     path = save(meta["preprocessing"], True)
-    with atomic_path(path / "history.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(history.rows, indent=1) + "\n")
     updated = task.after_save(path, model)
     if updated is not None:
         path = save(updated, True)
+    # after the last save: save_model replaces the whole directory
+    with atomic_path(path / "history.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(history.rows, indent=1) + "\n")
     log.info("model written to %s", path)
     return path
 

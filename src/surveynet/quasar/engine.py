@@ -277,21 +277,56 @@ class NumpyQuasarNet:
 
     __call__ = forward
 
+    @property
+    def chunk_size(self) -> int:
+        """Spectra per forward chunk when no ``batch_size`` is given (one ~16 MB im2col buffer)."""
+        return self._chunk
+
     def predict_lines(
         self, x: NDArray[Any], *, edge: str = "extrapolate", batch_size: int | None = None
     ) -> Any:
         """Forward pass then :func:`surveynet.quasar.postprocess.process_preds` (needs ``grid``).
 
+        Parameters
+        ----------
+        x : ndarray of shape (n_spec, n_input)
+            Normalised spectra.
+        edge : {"extrapolate", "clamp"}
+            Redshift of edge boxes (:func:`~surveynet.quasar.postprocess.process_preds`).
+        batch_size : int, optional
+            Spectra per chunk (see :meth:`forward`).
+
         Returns
         -------
         surveynet.quasar.postprocess.QNResult
+        """
+        return self.lines_from_outputs(self.forward(x, batch_size=batch_size), edge=edge)
+
+    def lines_from_outputs(self, preds: NDArray[Any], *, edge: str = "extrapolate") -> Any:
+        """:func:`surveynet.quasar.postprocess.process_preds` of :meth:`forward` outputs.
+
+        Parameters
+        ----------
+        preds : ndarray of shape (n_spec, n_heads, 2 * n_boxes)
+            Network outputs.
+        edge : {"extrapolate", "clamp"}
+            Redshift of edge boxes.
+
+        Returns
+        -------
+        surveynet.quasar.postprocess.QNResult
+
+        Raises
+        ------
+        ModelFormatError
+            The engine has no grid metadata.
         """
         from surveynet.quasar.postprocess import process_preds
 
         if self.grid is None:
             raise ModelFormatError("this engine has no grid metadata; load it with load_engine()")
         return process_preds(
-            self.forward(x, batch_size=batch_size),
+            preds,
             self.grid.wave(),
             lines=self.lines.lines,
             lines_bal=self.lines.lines_bal,

@@ -141,36 +141,41 @@ def regrid(wave: NDArray[Any], grid: GridConfig | NDArray[Any]) -> NDArray[np.in
     return g.bin_index(np.asarray(wave, dtype=np.float64))
 
 
-def _clean_arm(
+def _weighted_arm(
     flux: NDArray[Any], ivar: NDArray[Any], mask: NDArray[Any] | None
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]:
-    """Return copies with bad pixels at flux 0, ivar 0, and the per-spectrum "had bad pixels".
+    """Return ``flux * ivar`` and ``ivar`` with bad pixels at 0, and "had bad pixels" per row.
 
-    The copies keep the input precision (at least float32, native byte order): the product
-    ``flux * ivar`` is formed in that precision and summed in float64, as QuasarNP does, which
-    reproduces its ``coadd_rebinned.fits`` exactly for float32 DESI files.
+    Bad pixels: non-finite flux or ivar, ivar <= 0, ``mask != 0``. The product is formed in the
+    input precision (at least float32, native byte order) and later summed in float64, as
+    QuasarNP does, which reproduces its ``coadd_rebinned.fits`` exactly for float32 DESI files.
+    A few whole-batch passes over the pixels (product, bad-pixel tests, zeroing); no loop.
     """
-    dtype = np.result_type(np.asarray(flux).dtype, np.asarray(ivar).dtype, np.float32)
+    f_in, iv_in = np.asarray(flux), np.asarray(ivar)
+    dtype = np.result_type(f_in.dtype, iv_in.dtype, np.float32)
     if dtype.kind != "f":
         dtype = np.dtype(np.float64)
     dtype = dtype.newbyteorder("=")
-    f = np.array(flux, dtype=dtype)
-    iv = np.array(ivar, dtype=dtype)
-    if f.ndim != 2 or f.shape != iv.shape:
+    if f_in.ndim != 2 or f_in.shape != iv_in.shape:
         raise ValueError(
-            f"flux and ivar must be 2-D (n_spec, n_pix) of one shape; got {f.shape}, {iv.shape}"
+            f"flux and ivar must be 2-D (n_spec, n_pix) of one shape; got {f_in.shape}, "
+            f"{iv_in.shape}"
         )
-    with np.errstate(invalid="ignore"):
-        nonfinite = ~np.isfinite(f) | ~np.isfinite(iv) | (iv < 0)
+    iv = np.array(iv_in, dtype=dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        fw = np.multiply(f_in, iv, dtype=dtype)
+        nonfinite = ~np.isfinite(f_in)
+        nonfinite |= ~np.isfinite(iv)
+        nonfinite |= iv < 0
     bad = nonfinite | (iv <= 0)
     if mask is not None:
         m = np.asarray(mask)
-        if m.shape != f.shape:
-            raise ValueError(f"mask has shape {m.shape}, flux {f.shape}")
+        if m.shape != fw.shape:
+            raise ValueError(f"mask has shape {m.shape}, flux {fw.shape}")
         bad |= m != 0
-    f[bad] = 0
-    iv[bad] = 0
-    return f, iv, nonfinite.any(axis=1)
+    np.copyto(fw, 0, where=bad)
+    np.copyto(iv, 0, where=bad)
+    return fw, iv, nonfinite.any(axis=1)
 
 
 def rebin_arm(
@@ -201,30 +206,40 @@ def rebin_arm(
         ``sum(flux * ivar)`` and ``sum(ivar)`` per bin (the arrays of QuasarNP's
         ``coadd_rebinned.fits``).
     """
-    f, iv, _ = _clean_arm(flux, ivar, mask)
-    return _rebin_clean(np.asarray(wave, dtype=np.float64), f, iv, grid)
+    fw, iv, _ = _weighted_arm(flux, ivar, mask)
+    n_spec = fw.shape[0]
+    out_fw = np.zeros((n_spec, grid.n_bins))
+    out_w = np.zeros((n_spec, grid.n_bins))
+    _rebin_add(np.asarray(wave, dtype=np.float64), fw, iv, grid, out_fw, out_w)
+    return out_fw, out_w
 
 
-def _rebin_clean(
-    wave: NDArray[np.float64], f: NDArray[Any], iv: NDArray[Any], grid: GridConfig
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    n_spec = f.shape[0]
-    fw = np.zeros((n_spec, grid.n_bins))
-    w = np.zeros((n_spec, grid.n_bins))
+def _rebin_add(
+    wave: NDArray[np.float64],
+    fw: NDArray[Any],
+    iv: NDArray[Any],
+    grid: GridConfig,
+    out_fw: NDArray[np.float64],
+    out_w: NDArray[np.float64],
+) -> None:
+    """Add the per-bin sums of ``fw`` and ``iv`` (n_spec, n_pix) into ``out_fw``, ``out_w``.
+
+    One ``reduceat`` per array over the whole batch (pixels grouped by bin; each segment summed
+    in float64, in pixel order).
+    """
     idx = grid.bin_index(wave)
     keep = (idx >= 0) & (idx < grid.n_bins)
     if not keep.any():
-        return fw, w
-    idx = idx[keep]
-    f, iv = f[:, keep], iv[:, keep]
+        return
+    if not keep.all():
+        idx, fw, iv = idx[keep], fw[:, keep], iv[:, keep]
     if np.any(np.diff(idx) < 0):  # unsorted wavelengths: sort pixels (stable)
         order = np.argsort(idx, kind="stable")
-        idx, f, iv = idx[order], f[:, order], iv[:, order]
+        idx, fw, iv = idx[order], fw[:, order], iv[:, order]
     starts = np.flatnonzero(np.r_[True, np.diff(idx) != 0])
     bins = idx[starts]
-    fw[:, bins] = np.add.reduceat((f * iv).astype(np.float64), starts, axis=1)
-    w[:, bins] = np.add.reduceat(iv.astype(np.float64), starts, axis=1)
-    return fw, w
+    out_fw[:, bins] += np.add.reduceat(fw, starts, axis=1, dtype=np.float64)
+    out_w[:, bins] += np.add.reduceat(iv, starts, axis=1, dtype=np.float64)
 
 
 def rebin(
@@ -274,17 +289,16 @@ def rebin(
     fw = np.zeros((max(n_spec, 0), grid.n_bins))
     w = np.zeros_like(fw)
     badpix = np.zeros(max(n_spec, 0), dtype=bool)
-    for k, wa, f, iv, m in zip(keys, wl, fl, il, ml, strict=True):
+    for k, wa, f, iv, m in zip(keys, wl, fl, il, ml, strict=True):  # cameras, not spectra
         wa = np.asarray(wa, dtype=np.float64)
         if np.ndim(f) != 2 or np.shape(f) != (n_spec, wa.size) or np.shape(iv) != np.shape(f):
             raise ValueError(
                 f"camera {k!r}: flux/ivar must have shape (n_spec={n_spec}, n_pix={wa.size}); "
                 f"got {np.shape(f)} and {np.shape(iv)}"
             )
-        fc, ivc, bp = _clean_arm(f, iv, m)
-        a, b = _rebin_clean(wa, fc, ivc, grid)
-        fw += a
-        w += b
+        fwc, ivc, bp = _weighted_arm(f, iv, m)
+        _rebin_add(wa, fwc, ivc, grid, fw, w)
+        del fwc, ivc
         badpix |= bp
     flux = np.zeros_like(fw)
     np.divide(fw, w, out=flux, where=w > 0)

@@ -40,8 +40,17 @@ from surveynet.io.fits import provenance_header, write_hdulist
 log = logging.getLogger(__name__)
 
 FEATURE_NAMES = (
-    "EBV", "lnHI", "nstar", "depth_g", "depth_r", "depth_z",
-    "seeing_g", "seeing_r", "seeing_z", "skymag_r", "airmass",
+    "EBV",
+    "lnHI",
+    "nstar",
+    "depth_g",
+    "depth_r",
+    "depth_z",
+    "seeing_g",
+    "seeing_r",
+    "seeing_z",
+    "skymag_r",
+    "airmass",
 )
 #: DECam extinction coefficients R_g, R_r, R_z (Legacy Surveys).
 R_GRZ = (3.214, 2.165, 1.211)
@@ -215,7 +224,7 @@ def simulate_sysmaps(
     l_deg = np.degrees(gphi) % 360.0
     ebv, lnhi, real = galactic_templates(gtheta, gphi, b, mrng, nside, use_real_maps)
     lcen = np.where(l_deg > 180, l_deg - 360, l_deg)
-    nstar = 3000.0 * np.exp(-np.abs(b) / 12.0) * (1 + 0.6 * np.exp(-(lcen / 60.0) ** 2)) + 200
+    nstar = 3000.0 * np.exp(-np.abs(b) / 12.0) * (1 + 0.6 * np.exp(-((lcen / 60.0) ** 2))) + 200
     nstar *= np.exp(0.1 * mrng.standard_normal(npix))
     airmass = 1.0 / np.cos(np.radians(np.clip(np.abs(dec - 32.0), 0, 70)))
     # survey passes: declination stripes of 2 deg and RA tiles of 8 deg with random offsets
@@ -226,14 +235,25 @@ def simulate_sysmaps(
     sky_r = 20.9 + 0.15 * stripe + 0.1 * smooth + 0.05 * mrng.standard_normal(npix)
     seeing = {}
     for j, band in enumerate("grz"):
-        see = 1.3 * airmass**0.6 * np.exp(0.08 * stripe + 0.06 * tile + 0.03 * smooth
-                                          + 0.02 * mrng.standard_normal(npix))
+        see = (
+            1.3
+            * airmass**0.6
+            * np.exp(
+                0.08 * stripe + 0.06 * tile + 0.03 * smooth + 0.02 * mrng.standard_normal(npix)
+            )
+        )
         seeing[band] = see * (1.05, 1.0, 0.95)[j]
     t_exp = 90.0 * (1 + 0.3 * (tile > 0.8))
     for j, band in enumerate("grz"):
         c = (24.9, 24.4, 23.4)[j]
-        m5 = (c + 0.5 * (sky_r - 21) + 2.5 * np.log10(0.7 / seeing[band])
-              + 1.25 * np.log10(t_exp / 30) - 0.15 * (airmass - 1) + 0.1 * tile)
+        m5 = (
+            c
+            + 0.5 * (sky_r - 21)
+            + 2.5 * np.log10(0.7 / seeing[band])
+            + 1.25 * np.log10(t_exp / 30)
+            - 0.15 * (airmass - 1)
+            + 0.1 * tile
+        )
         feats[f"depth_{band}"] = m5 - R_GRZ[j] * ebv
     for band in "grz":
         feats[f"seeing_{band}"] = seeing[band]
@@ -248,8 +268,9 @@ def simulate_sysmaps(
     holes = mrng.uniform(0, 1, n)
     fracgood = np.where(holes < 0.3, mrng.uniform(0.5, 1.0, n), 1.0)
     edge = np.minimum.reduce([np.abs(b[hpix]) - 20, dec[hpix] + 10, 60 - dec[hpix]])
-    fracgood = np.clip(fracgood * np.clip(edge / (2 * hp.nside2resol(nside, arcmin=True) / 60),
-                                          0.2, 1.0), 0.2, 1.0)
+    fracgood = np.clip(
+        fracgood * np.clip(edge / (2 * hp.nside2resol(nside, arcmin=True) / 60), 0.2, 1.0), 0.2, 1.0
+    )
     x = x_all[hpix]
 
     # selection: linear + sigmoid depth drop + additive stellar contamination, <F> = 1
@@ -283,8 +304,22 @@ def simulate_sysmaps(
     delta = delta_full[hpix]
     lam = nbar * fracgood * f_true * np.clip(1.0 + delta, 0, None)
     label = rng.poisson(lam).astype(np.float64)
-    return SysMock(hpix, label, fracgood, x, FEATURE_NAMES, nside, f_true, delta, nbar,
-                   ell, cl_g, cl_delta, cl_foot, real)
+    return SysMock(
+        hpix,
+        label,
+        fracgood,
+        x,
+        FEATURE_NAMES,
+        nside,
+        f_true,
+        delta,
+        nbar,
+        ell,
+        cl_g,
+        cl_delta,
+        cl_foot,
+        real,
+    )
 
 
 def table_hdus(
@@ -322,23 +357,30 @@ def write_mock(
     path: str | os.PathLike[str], mock: SysMock, *, seed: int, null: bool, overwrite: bool = False
 ) -> Path:
     """Write a mock: SYSNET table, TRUTH and CL_TRUE HDUs, provenance header, atomically."""
-    hdr = provenance_header(pipeline="sysnet", seed=seed,
-                            extra={"NULLMOCK": bool(null), "REALMAPS": bool(mock.real_maps),
-                                   "NBAR": float(mock.nbar)})
-    truth = fits.BinTableHDU.from_columns([
-        fits.Column("HPIX", "K", array=mock.hpix),
-        fits.Column("F_TRUE", "D", array=mock.f_true),
-        fits.Column("DELTA", "D", array=mock.delta),
-        fits.Column("NBAR", "D", array=np.full(len(mock.hpix), mock.nbar)),
-    ])
+    hdr = provenance_header(
+        pipeline="sysnet",
+        seed=seed,
+        extra={"NULLMOCK": bool(null), "REALMAPS": bool(mock.real_maps), "NBAR": float(mock.nbar)},
+    )
+    truth = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("HPIX", "K", array=mock.hpix),
+            fits.Column("F_TRUE", "D", array=mock.f_true),
+            fits.Column("DELTA", "D", array=mock.delta),
+            fits.Column("NBAR", "D", array=np.full(len(mock.hpix), mock.nbar)),
+        ]
+    )
     truth.header["EXTNAME"] = "TRUTH"
-    cl = fits.BinTableHDU.from_columns([
-        fits.Column("ELL", "K", array=mock.ell),
-        fits.Column("CL_G", "D", array=mock.cl_g),
-        fits.Column("CL_DELTA", "D", array=mock.cl_delta),
-        fits.Column("CL_DELTA_FOOT", "D", array=mock.cl_delta_foot),
-    ])
+    cl = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ELL", "K", array=mock.ell),
+            fits.Column("CL_G", "D", array=mock.cl_g),
+            fits.Column("CL_DELTA", "D", array=mock.cl_delta),
+            fits.Column("CL_DELTA_FOOT", "D", array=mock.cl_delta_foot),
+        ]
+    )
     cl.header["EXTNAME"] = "CL_TRUE"
-    tab = table_hdus(mock.hpix, mock.label, mock.fracgood, mock.features, mock.feature_names,
-                     mock.nside)
+    tab = table_hdus(
+        mock.hpix, mock.label, mock.fracgood, mock.features, mock.feature_names, mock.nside
+    )
     return write_hdulist(path, [fits.PrimaryHDU(header=hdr), tab, truth, cl], overwrite=overwrite)

@@ -28,7 +28,6 @@ register_group(
 )
 
 
-
 def _config_root() -> type:
     """Return :class:`SysnetConfig` (imported lazily)."""
     from surveynet.sysnet.config import SysnetConfig
@@ -43,18 +42,21 @@ ARCHITECTURES = ("dnn", "dnnp", "dnnps", "lin", "linp")
 
 def _torch_builder(name: str) -> Any:
     """Torch builder of architecture ``name`` for the registry."""
+
     def build(**config: Any) -> Any:
         """Torch sysnet model (``input_dim``, ``nn_structure``; torch imported lazily)."""
         from surveynet.sysnet.model import build_single
 
-        return build_single(name, int(config["input_dim"]),
-                            tuple(config.get("nn_structure", (4, 20))))
+        return build_single(
+            name, int(config["input_dim"]), tuple(config.get("nn_structure", (4, 20)))
+        )
 
     return build
 
 
 def _numpy_builder(name: str) -> Any:
     """Numpy-engine builder of architecture ``name`` for the registry."""
+
     def build(tensors: dict[str, Any], **config: Any) -> Any:
         """Numpy sysnet engine: ``f(x_normalised) -> y_hat``."""
         from surveynet.sysnet.engine import build as build_engine
@@ -69,16 +71,41 @@ for _name in ARCHITECTURES:
     register_architecture(f"sysnet_{_name}")(_torch_builder(_name))
     register_numpy_engine(f"sysnet_{_name}")(_numpy_builder(_name))
 
-add_step("sysnet", "train", "train the SYSNet ensemble (+ linear and forest baselines)",
-         _cli.train_args, _cli.train_run)
-add_step("sysnet", "weights", "predictions -> systematic weights (mean, normalise, 1/x, clip)",
-         _cli.weights_args, _cli.weights_run)
-add_step("sysnet", "evaluate", "diagnostics report: maps, losses, mean density, C_ell",
-         _cli.evaluate_args, _cli.evaluate_run)
-add_step("sysnet", "convert", "sysnetdev best.pth.tar -> surveynet model directory",
-         _cli.convert_args, _cli.convert_run)
-add_step("simulate", "sysmaps", "HEALPix imaging-systematics mock table (+ truth) for sysnet",
-         _cli.sysmaps_args, _cli.sysmaps_run)
+add_step(
+    "sysnet",
+    "train",
+    "train the SYSNet ensemble (+ linear and forest baselines)",
+    _cli.train_args,
+    _cli.train_run,
+)
+add_step(
+    "sysnet",
+    "weights",
+    "predictions -> systematic weights (mean, normalise, 1/x, clip)",
+    _cli.weights_args,
+    _cli.weights_run,
+)
+add_step(
+    "sysnet",
+    "evaluate",
+    "diagnostics report: maps, losses, mean density, C_ell",
+    _cli.evaluate_args,
+    _cli.evaluate_run,
+)
+add_step(
+    "sysnet",
+    "convert",
+    "sysnetdev best.pth.tar -> surveynet model directory",
+    _cli.convert_args,
+    _cli.convert_run,
+)
+add_step(
+    "simulate",
+    "sysmaps",
+    "HEALPix imaging-systematics mock table (+ truth) for sysnet",
+    _cli.sysmaps_args,
+    _cli.sysmaps_run,
+)
 
 
 @register_bench("sysnet")

@@ -84,7 +84,9 @@ def forest_kfold(
     pred = np.empty(data.n)
     for tr, te in GroupKFold(n_splits=k).split(data.features, target, groups):
         rf = RandomForestRegressor(
-            n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, n_jobs=1,
+            n_estimators=n_estimators,
+            min_samples_leaf=min_samples_leaf,
+            n_jobs=1,
             random_state=seed,
         )
         rf.fit(data.features[tr], target[tr], sample_weight=data.fracgood[tr])

@@ -31,22 +31,29 @@ def _table(n: int, k: int, seed: int = 0) -> tuple[Any, Any, Any]:
     return x, rng.poisson(lam).astype(float), f
 
 
-def _dataloader_epoch(
-    x: Any, y: Any, f: Any, batch: int, lr: float, cpu: bool = False
-) -> float:
-    """One epoch of one chain with a per-sample DataLoader (sysnetdev's loop); wall seconds
-    (process-CPU seconds with ``cpu``)."""
+def _dataloader_epoch(x: Any, y: Any, f: Any, batch: int, lr: float, cpu: bool = False) -> float:
+    """One epoch of one chain with a per-sample DataLoader (sysnetdev's loop).
+
+    Returns wall seconds (process-CPU seconds with ``cpu``).
+    """
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     from surveynet.sysnet.model import build_single
     from surveynet.sysnet.train import cosine_lr, pixel_loss
 
-    ds = TensorDataset(torch.as_tensor(x, dtype=torch.float32),
-                       torch.as_tensor(y, dtype=torch.float32),
-                       torch.as_tensor(f, dtype=torch.float32))
-    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=0,
-                        generator=torch.Generator().manual_seed(0))
+    ds = TensorDataset(
+        torch.as_tensor(x, dtype=torch.float32),
+        torch.as_tensor(y, dtype=torch.float32),
+        torch.as_tensor(f, dtype=torch.float32),
+    )
+    loader = DataLoader(
+        ds,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=0,
+        generator=torch.Generator().manual_seed(0),
+    )
     model = build_single("dnnp", x.shape[1], (4, 20))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     nb = len(loader)
@@ -69,14 +76,16 @@ def _batched(n: int, k: int, nchains: int, nepochs: int, nfolds: int) -> tuple[f
     from surveynet.sysnet.train import train_ensemble
 
     x, y, f = _table(n, k)
-    cfg = config_from_mapping({"nepochs": nepochs, "batch_size": 4096, "learning_rate": 0.01,
-                               "nchains": nchains})
+    cfg = config_from_mapping(
+        {"nepochs": nepochs, "batch_size": 4096, "learning_rate": 0.01, "nchains": nchains}
+    )
     parts = kfold_partitions(n)[:nfolds]
     seeds = chain_seeds(nchains)
     t0, c0 = time.perf_counter(), time.process_time()
     for p in parts:
-        train_ensemble(x[p.train], y[p.train], f[p.train], x[p.valid], y[p.valid], f[p.valid],
-                       seeds, cfg)
+        train_ensemble(
+            x[p.train], y[p.train], f[p.train], x[p.valid], y[p.valid], f[p.valid], seeds, cfg
+        )
     return time.perf_counter() - t0, time.process_time() - c0
 
 

@@ -67,8 +67,9 @@ def write_predictions(
     tab.header["ORDERING"] = "NESTED" if nest else "RING"
     tab.header["METHOD"] = method
     tab.header["NCOLS"] = (w.shape[1], "chains (x snapshots)")
-    hdr = provenance_header(pipeline="sysnet", config_hash=config_hash, seed=seed,
-                            extra={"METHOD": method})
+    hdr = provenance_header(
+        pipeline="sysnet", config_hash=config_hash, seed=seed, extra={"METHOD": method}
+    )
     return write_hdulist(path, [fits.PrimaryHDU(header=hdr), tab], overwrite=overwrite)
 
 
@@ -105,13 +106,18 @@ def write_weights(
     extra: dict[str, object] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write the ``weights`` step's table: HPIX, SELECTION (normalised F_hat), WEIGHT (1/F_hat
-    after clipping or masking; 0 where masked)."""
-    tab = fits.BinTableHDU.from_columns([
-        fits.Column("HPIX", "K", array=np.asarray(hpix, np.int64)),
-        fits.Column("SELECTION", "D", array=np.asarray(selection, np.float64)),
-        fits.Column("WEIGHT", "D", array=np.asarray(weight, np.float64)),
-    ])
+    """Write the ``weights`` step's table (EXTNAME ``SYSWEIGHTS``).
+
+    Columns: HPIX, SELECTION (normalised F_hat), WEIGHT (1/F_hat after clipping or masking; 0
+    where masked).
+    """
+    tab = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("HPIX", "K", array=np.asarray(hpix, np.int64)),
+            fits.Column("SELECTION", "D", array=np.asarray(selection, np.float64)),
+            fits.Column("WEIGHT", "D", array=np.asarray(weight, np.float64)),
+        ]
+    )
     tab.header["EXTNAME"] = "SYSWEIGHTS"
     tab.header["NSIDE"] = int(nside)
     tab.header["ORDERING"] = "NESTED" if nest else "RING"

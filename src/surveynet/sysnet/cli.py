@@ -1,5 +1,4 @@
-"""Thin step functions ``args -> config -> library call`` of ``surveynet sysnet`` and
-``surveynet simulate sysmaps``.
+"""Thin CLI steps ``args -> config -> library call`` (``sysnet ...``, ``simulate sysmaps``).
 
 ``surveynet sysnet train [--config F.yaml] [--set k=v] [--input T.fits] [--label-map M.fits]
 [--out DIR] [--kfold/--no-kfold] [--find-lr/--no-find-lr] ... [--overwrite]``;
@@ -33,19 +32,34 @@ def train_args(parser: argparse.ArgumentParser) -> None:
 
     add_config_args(parser)
     parser.add_argument("--input", metavar="TABLE.fits", help="input table (input_path)")
-    parser.add_argument("--label-map", metavar="MAP.fits",
-                        help="HEALPix label map: two-file form with --input as features table")
-    parser.add_argument("--ordering", choices=("auto", "ring", "nested"),
-                        help="pixel ordering of the table (default: ORDERING keyword, else RING)")
+    parser.add_argument(
+        "--label-map",
+        metavar="MAP.fits",
+        help="HEALPix label map: two-file form with --input as features table",
+    )
+    parser.add_argument(
+        "--ordering",
+        choices=("auto", "ring", "nested"),
+        help="pixel ordering of the table (default: ORDERING keyword, else RING)",
+    )
     parser.add_argument("--nside", type=int, help="nside (default: NSIDE keyword or inferred)")
     parser.add_argument("--out", metavar="DIR", help="output folder (output_path)")
     parser.add_argument("--use", metavar="TUNING.json", help="apply saved tuning results")
     for flag, key in BOOL_FLAGS.items():
-        parser.add_argument(f"--{flag}", dest=key, action=argparse.BooleanOptionalAction,
-                            default=None, help=f"switch {key} on or off")
+        parser.add_argument(
+            f"--{flag}",
+            dest=key,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"switch {key} on or off",
+        )
     parser.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="Dask worker processes for the partitions (0 = in process)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Dask worker processes for the partitions (0 = in process)",
+    )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler")
 
 
@@ -80,8 +94,11 @@ def train_run(args: argparse.Namespace) -> int:
     if args.scheduler:
         extra["train"]["dask_scheduler"] = args.scheduler
     cfg = resolve_sysnet_config(args.config, args.overrides, extra)
-    out = train_sysnet(cfg, overwrite=args.overwrite,
-                       command=" ".join(shlex.quote(a) for a in ["surveynet", *sys.argv[1:]]))
+    out = train_sysnet(
+        cfg,
+        overwrite=args.overwrite,
+        command=" ".join(shlex.quote(a) for a in ["surveynet", *sys.argv[1:]]),
+    )
     if not args.quiet:
         print(f"sysnet train: wrote {out}/nn-weights.fits, metrics.npz, models/, config.json")
     return 0
@@ -91,8 +108,9 @@ def weights_args(parser: argparse.ArgumentParser) -> None:
     """Options of ``sysnet weights``."""
     from surveynet.cli import add_config_args
 
-    parser.add_argument("run", metavar="DIR", help="sysnet train output folder (or a "
-                        "nn-weights.fits file)")
+    parser.add_argument(
+        "run", metavar="DIR", help="sysnet train output folder (or a nn-weights.fits file)"
+    )
     parser.add_argument("--out", required=True, metavar="WEIGHTS.fits", help="output table")
     parser.add_argument("--map", metavar="MAP.fits", help="also write a HEALPix weight map")
     parser.add_argument("--overwrite", action="store_true")
@@ -117,18 +135,31 @@ def weights_run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
     hpix, pred, hdr = read_predictions(pfile)
     wc = cfg.weights
-    w = predictions_to_weights(pred, combine=wc.combine, clip_min=wc.clip_min,
-                               clip_max=wc.clip_max, mode=wc.mode)
+    w = predictions_to_weights(
+        pred, combine=wc.combine, clip_min=wc.clip_min, clip_max=wc.clip_max, mode=wc.mode
+    )
     nside = int(hdr.get("NSIDE", 0)) or None
     nest = str(hdr.get("ORDERING", "RING")).upper().startswith("NEST")
     if nside is None:
         from surveynet.sysnet.data import check_nside
 
         nside = check_nside(hpix, None, str(pfile))
-    write_weights(args.out, hpix, w.selection, w.weight, nside=nside, nest=nest,
-                  extra={"COMBINE": wc.combine, "CLIPMIN": wc.clip_min, "CLIPMAX": wc.clip_max,
-                         "WMODE": wc.mode, "NOUTSIDE": w.n_outside},
-                  overwrite=args.overwrite)
+    write_weights(
+        args.out,
+        hpix,
+        w.selection,
+        w.weight,
+        nside=nside,
+        nest=nest,
+        extra={
+            "COMBINE": wc.combine,
+            "CLIPMIN": wc.clip_min,
+            "CLIPMAX": wc.clip_max,
+            "WMODE": wc.mode,
+            "NOUTSIDE": w.n_outside,
+        },
+        overwrite=args.overwrite,
+    )
     if args.map:
         import healpy as hp
 
@@ -137,11 +168,20 @@ def weights_run(args: argparse.Namespace) -> int:
         m = np.full(hp.nside2npix(nside), hp.UNSEEN)
         m[hpix] = w.weight
         with atomic_path(args.map, overwrite=args.overwrite) as tmp:
-            hp.write_map(str(tmp), m, nest=nest, dtype=np.float64, fits_IDL=False,
-                         extra_header=[("PIPELINE", "sysnet")], overwrite=True)
+            hp.write_map(
+                str(tmp),
+                m,
+                nest=nest,
+                dtype=np.float64,
+                fits_IDL=False,
+                extra_header=[("PIPELINE", "sysnet")],
+                overwrite=True,
+            )
     if not args.quiet:
-        print(f"sysnet weights: {len(hpix)} pixels, {w.n_outside} outside "
-              f"[{wc.clip_min}, {wc.clip_max}] ({wc.mode}) -> {args.out}")
+        print(
+            f"sysnet weights: {len(hpix)} pixels, {w.n_outside} outside "
+            f"[{wc.clip_min}, {wc.clip_max}] ({wc.mode}) -> {args.out}"
+        )
     return 0
 
 
@@ -186,15 +226,26 @@ def sysmaps_args(parser: argparse.ArgumentParser) -> None:
     """Options of ``simulate sysmaps``."""
     parser.add_argument("--nside", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--map-seed", type=int, default=None,
-                        help="seed of the imaging maps (default --seed): mocks sharing a sky")
-    parser.add_argument("--out", required=True, metavar="TABLE.fits|DIR",
-                        help="table file, or a folder (then DIR/sysmaps.fits)")
+    parser.add_argument(
+        "--map-seed",
+        type=int,
+        default=None,
+        help="seed of the imaging maps (default --seed): mocks sharing a sky",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="TABLE.fits|DIR",
+        help="table file, or a folder (then DIR/sysmaps.fits)",
+    )
     parser.add_argument("--null", action="store_true", help="no selection (null mock)")
     parser.add_argument("--nbar", type=float, default=100.0, help="mean count of a full pixel")
     parser.add_argument("--strength", type=float, default=1.0, help="selection strength")
-    parser.add_argument("--synthetic-galaxy", action="store_true",
-                        help="ignore ../shared/data/healpix (synthetic Galactic model)")
+    parser.add_argument(
+        "--synthetic-galaxy",
+        action="store_true",
+        help="ignore ../shared/data/healpix (synthetic Galactic model)",
+    )
     parser.add_argument("--overwrite", action="store_true")
 
 
@@ -207,12 +258,20 @@ def sysmaps_run(args: argparse.Namespace) -> int:
         out = out / "sysmaps.fits"
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    mock = simulate_sysmaps(args.nside, args.seed, null=args.null, map_seed=args.map_seed,
-                            nbar=args.nbar, strength=args.strength,
-                            use_real_maps=not args.synthetic_galaxy)
+    mock = simulate_sysmaps(
+        args.nside,
+        args.seed,
+        null=args.null,
+        map_seed=args.map_seed,
+        nbar=args.nbar,
+        strength=args.strength,
+        use_real_maps=not args.synthetic_galaxy,
+    )
     write_mock(out, mock, seed=args.seed, null=args.null, overwrite=args.overwrite)
     if not args.quiet:
-        print(f"simulate sysmaps: {len(mock.hpix)} pixels at nside {args.nside} "
-              f"({'null' if args.null else 'with selection'}; "
-              f"{'SFD/HI4PI' if mock.real_maps else 'synthetic'} Galaxy) -> {out}")
+        print(
+            f"simulate sysmaps: {len(mock.hpix)} pixels at nside {args.nside} "
+            f"({'null' if args.null else 'with selection'}; "
+            f"{'SFD/HI4PI' if mock.real_maps else 'synthetic'} Galaxy) -> {out}"
+        )
     return 0

@@ -243,8 +243,10 @@ class OutputConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class SysnetConfig:
-    """The sysnet pipeline config root (sections data, model, train, tune, weights, evaluate,
-    output)."""
+    """The sysnet pipeline config root.
+
+    Sections: data, model, train, tune, weights, evaluate, output.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

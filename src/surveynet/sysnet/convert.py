@@ -96,8 +96,10 @@ def load_sysnetdev_checkpoint(
         raise ModelFormatError(f"{p}: unreadable torch checkpoint ({exc})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ModelFormatError(f"{p}: no 'state_dict' in the checkpoint")
-    sd = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
-          for k, v in ckpt["state_dict"].items()}
+    sd = {
+        k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+        for k, v in ckpt["state_dict"].items()
+    }
     meta: dict[str, Any] = {"epoch": ckpt.get("epoch"), "best_val_loss": ckpt.get("best_val_loss")}
     stats = ckpt.get("stats")
     if isinstance(stats, dict) and "x" in stats:
@@ -148,10 +150,12 @@ def convert_sysnetdev(
     family, k, struct = structure_from_state_dict(sd)
     if (family == "lin") != (model in ("lin", "linp")):
         raise ModelFormatError(f"{path}: weights are a {family} network, not {model!r}")
-    pre: dict[str, Any] = {"kind": "z-score",
-                           "loc": meta.get("x_loc", np.zeros(k)).tolist(),
-                           "scale": meta.get("x_scale", np.ones(k)).tolist(),
-                           "feature_names": feature_names or [f"f{i}" for i in range(k)]}
+    pre: dict[str, Any] = {
+        "kind": "z-score",
+        "loc": meta.get("x_loc", np.zeros(k)).tolist(),
+        "scale": meta.get("x_scale", np.ones(k)).tolist(),
+        "feature_names": feature_names or [f"f{i}" for i in range(k)],
+    }
     return save_model(
         out,
         {kk: np.asarray(v) for kk, v in sd.items()},

@@ -91,13 +91,21 @@ class SysnetData:
         bad = [a for a in axes if not -k <= a < k]
         if bad:
             raise InputError(
-                f"axes {bad} out of range for {k} feature columns", path=self.path,
+                f"axes {bad} out of range for {k} feature columns",
+                path=self.path,
                 column="features",
             )
         return SysnetData(
-            self.hpix, self.label, self.fracgood, self.features[:, list(axes)],
-            [self.feature_names[a] for a in axes], self.nside, self.nest, self.path,
-            self.truth, self.cl_truth,
+            self.hpix,
+            self.label,
+            self.fracgood,
+            self.features[:, list(axes)],
+            [self.feature_names[a] for a in axes],
+            self.nside,
+            self.nest,
+            self.path,
+            self.truth,
+            self.cl_truth,
         )
 
 
@@ -282,8 +290,12 @@ def read_table(
     if arr.dtype.names is None:
         raise InputError("HDU is not a table", path=p)
     names = list(arr.dtype.names)
-    need = {"hpix": _col(names, "hpix", "hpind"), "label": _col(names, "label"),
-            "fracgood": _col(names, "fracgood"), "features": _col(names, "features")}
+    need = {
+        "hpix": _col(names, "hpix", "hpind"),
+        "label": _col(names, "label"),
+        "fracgood": _col(names, "fracgood"),
+        "features": _col(names, "features"),
+    }
     for k, v in need.items():
         if v is None:
             raise InputError(f"missing column (have {names})", path=p, column=k)

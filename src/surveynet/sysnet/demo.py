@@ -9,8 +9,10 @@ log = logging.getLogger(__name__)
 
 
 def demo_stage(ctx: Any, *, nside: int = 16, nepochs: int = 20, nchains: int = 2) -> Any:
-    """Simulate a nside-``nside`` mock, train ``nchains`` chains x 5 folds, write weights and the
-    evaluation report (Mollweide maps, mean density before/after, C_ell, losses).
+    """Run the sysnet demo stage on its own small mock.
+
+    Simulates a nside-``nside`` mock, trains ``nchains`` chains x 5 folds, writes weights and
+    the evaluation report (Mollweide maps, mean density before/after, C_ell, losses).
 
     Parameters
     ----------
@@ -39,20 +41,29 @@ def demo_stage(ctx: Any, *, nside: int = 16, nepochs: int = 20, nchains: int = 2
     mock = simulate_sysmaps(nside, ctx.seed)
     table = write_mock(root / "sysmaps.fits", mock, seed=ctx.seed, null=False, overwrite=True)
     names = list(mock.feature_names)
-    fig = plot_maps({n: mock.features[:, names.index(n)] for n in ("EBV", "nstar", "depth_r",
-                                                                    "seeing_r")},
-                    nside, mock.hpix)
+    fig = plot_maps(
+        {n: mock.features[:, names.index(n)] for n in ("EBV", "nstar", "depth_r", "seeing_r")},
+        nside,
+        mock.hpix,
+    )
     fig.savefig(root / "sysmaps.png", dpi=70)
-    cfg = config_from_mapping({
-        "input_path": str(table), "do_kfold": True, "nepochs": nepochs, "nchains": nchains,
-        "batch_size": 256, "learning_rate": 0.01,
-        "train": {"forest_trees": 30, "quiet": bool(ctx.quiet)},
-    })
+    cfg = config_from_mapping(
+        {
+            "input_path": str(table),
+            "do_kfold": True,
+            "nepochs": nepochs,
+            "nchains": nchains,
+            "batch_size": 256,
+            "learning_rate": 0.01,
+            "train": {"forest_trees": 30, "quiet": bool(ctx.quiet)},
+        }
+    )
     run = train_sysnet(cfg, root / "run", overwrite=True, command="surveynet demo")
     hpix, pred, _ = read_predictions(run / "nn-weights.fits")
     w = predictions_to_weights(pred)
-    write_weights(root / "weights.fits", hpix, w.selection, w.weight, nside=nside, nest=False,
-                  overwrite=True)
+    write_weights(
+        root / "weights.fits", hpix, w.selection, w.weight, nside=nside, nest=False, overwrite=True
+    )
     metrics = evaluate_run(run, root / "report", overwrite=True)
     rep = root / "report"
     chi = ", ".join(f"{k} {v / metrics['chi2_dof']:.2f}" for k, v in metrics["chi2"].items())
@@ -68,7 +79,12 @@ def demo_stage(ctx: Any, *, nside: int = 16, nepochs: int = 20, nchains: int = 2
     return DemoSection(
         "SYSNet imaging systematics",
         lines,
-        images=[root / "sysmaps.png", rep / "maps.png", rep / "mean_density.png", rep / "cl.png",
-                rep / "losses.png"],
+        images=[
+            root / "sysmaps.png",
+            rep / "maps.png",
+            rep / "mean_density.png",
+            rep / "cl.png",
+            rep / "losses.png",
+        ],
         files=[table, run / "nn-weights.fits", root / "weights.fits", rep / "report.html"],
     )

@@ -21,7 +21,7 @@ BN_EPS = 1e-5
 
 def _softplus(x: NDArray[np.float64]) -> NDArray[np.float64]:
     # torch softplus (beta 1, threshold 20)
-    """torch's softplus (beta 1, threshold 20) in float64."""
+    """Torch's softplus (beta 1, threshold 20) in float64."""
     return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))
 
 

@@ -146,8 +146,9 @@ def evaluate_run(
         raise InputError("not a sysnet train folder (no config.json)", path=rd)
     config = from_dict(SysnetConfig, json.loads(cfg_file.read_text()))
     dc = config.data
-    data: SysnetData = read_input(dc.input_path, dc.label_path, ordering=dc.ordering,
-                                  nside=dc.nside)
+    data: SysnetData = read_input(
+        dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside
+    )
     od.mkdir(parents=True, exist_ok=True)
     preds: dict[str, NDArray[np.float64]] = {}
     rows_common: NDArray[np.int64] | None = None
@@ -179,8 +180,15 @@ def evaluate_run(
     ring = data.ring_hpix()[rows]
     nhat = np.sum(lab) / np.sum(fg)
     wts = 1.0 / np.clip(sels["nn"], config.weights.clip_min, config.weights.clip_max)
-    fig = plot_maps({"observed density n/(f <n>)": lab / fg / nhat, "NN selection": sels["nn"],
-                     "NN weight": wts}, data.nside, ring)
+    fig = plot_maps(
+        {
+            "observed density n/(f <n>)": lab / fg / nhat,
+            "NN selection": sels["nn"],
+            "NN weight": wts,
+        },
+        data.nside,
+        ring,
+    )
     fig.savefig(od / "maps.png", dpi=80)
     images.append("maps.png")
 
@@ -229,26 +237,32 @@ def write_report(path: Path, metrics: dict[str, Any], images: list[str], run_dir
     """The HTML page: chi2 table, losses, C_ell ratios and the figures."""
     from surveynet.io.fits import atomic_path
 
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>sysnet report</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
-             "td,th{padding:2px 8px;border-bottom:1px solid #ddd}img{max-width:100%}</style>",
-             "</head><body>", f"<h1>sysnet report: {html.escape(str(run_dir))}</h1>",
-             f"<p>{metrics['n_pixels']} pixels evaluated.</p>",
-             "<h2>Mean density chi2 (sum over maps x bins; Poisson-like errors)</h2>",
-             f"<table><tr><th>method</th><th>chi2</th><th>chi2 / {metrics['chi2_dof']} bins</th>"
-             "<th>C_ell / truth, ell &lt; 100</th></tr>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>sysnet report</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
+        "td,th{padding:2px 8px;border-bottom:1px solid #ddd}img{max-width:100%}</style>",
+        "</head><body>",
+        f"<h1>sysnet report: {html.escape(str(run_dir))}</h1>",
+        f"<p>{metrics['n_pixels']} pixels evaluated.</p>",
+        "<h2>Mean density chi2 (sum over maps x bins; Poisson-like errors)</h2>",
+        f"<table><tr><th>method</th><th>chi2</th><th>chi2 / {metrics['chi2_dof']} bins</th>"
+        "<th>C_ell / truth, ell &lt; 100</th></tr>",
+    ]
     ratios = metrics.get("cl_ratio_l_lt_100", {})
     for m, c in metrics["chi2"].items():
         r = ratios.get(m)
-        parts.append(f"<tr><td>{html.escape(m)}</td><td>{c:.1f}</td>"
-                     f"<td>{c / metrics['chi2_dof']:.3f}</td>"
-                     f"<td>{'' if r is None else f'{r:.3f}'}</td></tr>")
+        parts.append(
+            f"<tr><td>{html.escape(m)}</td><td>{c:.1f}</td>"
+            f"<td>{c / metrics['chi2_dof']:.3f}</td>"
+            f"<td>{'' if r is None else f'{r:.3f}'}</td></tr>"
+        )
     parts.append("</table>")
     losses = {k: v for k, v in metrics.items() if k.endswith("_test_loss")}
     if losses:
         parts.append("<h2>Test loss</h2><table>")
-        parts.extend(f"<tr><td>{html.escape(k)}</td><td>{v:.6f}</td></tr>"
-                     for k, v in losses.items())
+        parts.extend(
+            f"<tr><td>{html.escape(k)}</td><td>{v:.6f}</td></tr>" for k, v in losses.items()
+        )
         parts.append("</table>")
     for im in images:
         parts.append(f"<h3>{html.escape(im)}</h3><p><img src='{html.escape(im)}'></p>")

@@ -193,8 +193,13 @@ class EnsembleNet(nn.Module):
         rv: torch.Tensor = getattr(self, f"running_var_{j}")
         z = x.transpose(0, 1).reshape(b, c * u)
         z = F.batch_norm(
-            z, rm.view(-1), rv.view(-1), self.bn_weight[j].reshape(-1),
-            self.bn_bias[j].reshape(-1), training=self.training, momentum=BN_MOMENTUM,
+            z,
+            rm.view(-1),
+            rv.view(-1),
+            self.bn_weight[j].reshape(-1),
+            self.bn_bias[j].reshape(-1),
+            training=self.training,
+            momentum=BN_MOMENTUM,
             eps=BN_EPS,
         )
         if self.training and j == 0:

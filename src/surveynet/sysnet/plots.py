@@ -47,12 +47,20 @@ def plot_maps(
     for i, (title, vals) in enumerate(maps.items()):
         m = np.full(hp.nside2npix(nside), hp.UNSEEN)
         m[hpix_ring] = vals
-        lo, hi = (ranges or {}).get(title, (float(np.nanpercentile(vals, 2)),
-                                            float(np.nanpercentile(vals, 98))))
+        lo, hi = (ranges or {}).get(
+            title, (float(np.nanpercentile(vals, 2)), float(np.nanpercentile(vals, 98)))
+        )
         with warnings.catch_warnings():  # healpy calls a matplotlib API pending deprecation
             warnings.simplefilter("ignore", PendingDeprecationWarning)
-            hp.mollview(m, fig=fig.number, sub=(1, len(maps), i + 1), title=title, min=lo,
-                        max=hi, cmap="viridis")
+            hp.mollview(
+                m,
+                fig=fig.number,
+                sub=(1, len(maps), i + 1),
+                title=title,
+                min=lo,
+                max=hi,
+                cmap="viridis",
+            )
     plt.close(fig)  # detach from pyplot; the Figure can still be saved
     return fig
 
@@ -75,8 +83,12 @@ def plot_losses(
     ep = np.arange(1, train_loss.shape[-1] + 1)
     for p in range(train_loss.shape[0]):
         (line,) = ax.plot(ep, train_loss[p].mean(0) - base_losses[p, 0], ls="--", lw=1)
-        ax.plot(ep, valid_loss[p].mean(0) - base_losses[p, 1], color=line.get_color(),
-                label=f"partition {p}")
+        ax.plot(
+            ep,
+            valid_loss[p].mean(0) - base_losses[p, 1],
+            color=line.get_color(),
+            label=f"partition {p}",
+        )
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss - baseline (dashed: train, solid: valid)")
@@ -103,8 +115,9 @@ def plot_mean_density(
     for j, name in enumerate(feature_names):
         ax = fig.add_subplot(nrow, ncol, j + 1)
         for method, c in curves.items():
-            ax.errorbar(c["x"][j], c["y"][j], c["err"][j], label=method, marker=".", ms=3,
-                        capsize=0, lw=1)
+            ax.errorbar(
+                c["x"][j], c["y"][j], c["err"][j], label=method, marker=".", ms=3, capsize=0, lw=1
+            )
         ax.axhline(1, color="k", lw=0.6)
         ax.set_xlabel(name, fontsize=8)
         if j % ncol == 0:
@@ -123,8 +136,13 @@ def plot_cl(
     fig, ax = _fig_ax(ax, (6, 4))
     sel = ell >= 2
     for name, cl in spectra.items():
-        ax.plot(ell[sel], np.abs(cl[sel]), label=name, lw=1.2 if name != "truth" else 2.0,
-                color="k" if name == "truth" else None)
+        ax.plot(
+            ell[sel],
+            np.abs(cl[sel]),
+            label=name,
+            lw=1.2 if name != "truth" else 2.0,
+            color="k" if name == "truth" else None,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("ell")

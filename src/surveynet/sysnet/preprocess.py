@@ -25,8 +25,10 @@ class Partition:
 
 
 def kfold_partitions(n: int, nfolds: int = 5, seed: int = 85) -> list[Partition]:
-    """sysnetdev k-fold: ``KFold(nfolds, shuffle, seed)``; validation = random subset of the
-    non-test rows of the test size (``RandomState(seed).choice``, drawn fold after fold).
+    """K-fold partitions as sysnetdev.
+
+    ``KFold(nfolds, shuffle, seed)``; validation = random subset of the non-test rows of the
+    test size (``RandomState(seed).choice``, drawn fold after fold).
 
     Examples
     --------
@@ -49,12 +51,11 @@ def kfold_partitions(n: int, nfolds: int = 5, seed: int = 85) -> list[Partition]
     return out
 
 
-def geometric_partitions(
-    groups: IntArray, nfolds: int = 5, seed: int = 85
-) -> list[Partition]:
-    """k-fold over spatial blocks (regressis-style ``GroupKFold``): test = the blocks of one
-    fold; validation = randomly chosen whole non-test blocks until it holds about as many rows
-    as the test; training = the rest.
+def geometric_partitions(groups: IntArray, nfolds: int = 5, seed: int = 85) -> list[Partition]:
+    """K-fold over spatial blocks (regressis-style ``GroupKFold``).
+
+    Test = the blocks of one fold; validation = randomly chosen whole non-test blocks until it
+    holds about as many rows as the test; training = the rest.
 
     Examples
     --------
@@ -99,8 +100,14 @@ def single_split(n: int, seed: int = 85) -> list[Partition]:
 
 
 def make_partitions(
-    n: int, *, do_kfold: bool, nfolds: int = 5, seed: int = 85, split: str = "random",
-    nest_hpix: NDArray[np.int64] | None = None, nside: int | None = None,
+    n: int,
+    *,
+    do_kfold: bool,
+    nfolds: int = 5,
+    seed: int = 85,
+    split: str = "random",
+    nest_hpix: NDArray[np.int64] | None = None,
+    nside: int | None = None,
 ) -> list[Partition]:
     """The partitions of a run: k-fold (random or geometric) or one 60/20/20 split."""
     if not do_kfold:
@@ -113,7 +120,7 @@ def make_partitions(
 
 
 def chain_seeds(nchains: int, seed: int = 85) -> list[int]:
-    """sysnetdev chain seeds: ``RandomState(seed).randint(0, 2**32 - 1, nchains) + 1000``.
+    """Sysnetdev chain seeds: ``RandomState(seed).randint(0, 2**32 - 1, nchains) + 1000``.
 
     Examples
     --------
@@ -162,12 +169,13 @@ class Normalizer:
     @classmethod
     def from_json(cls, d: dict[str, object]) -> Normalizer:
         """Inverse of :meth:`to_json`."""
-        return cls(str(d["kind"]), np.asarray(d["loc"], np.float64),
-                   np.asarray(d["scale"], np.float64))
+        return cls(
+            str(d["kind"]), np.asarray(d["loc"], np.float64), np.asarray(d["scale"], np.float64)
+        )
 
 
 def geometric_groups(nest_hpix: NDArray[np.int64], nside: int, block: int = 1000) -> IntArray:
-    """regressis k-fold groups: blocks of ``block * (nside/256)^2`` contiguous NESTED pixels.
+    """Regressis k-fold groups: blocks of ``block * (nside/256)^2`` contiguous NESTED pixels.
 
     Examples
     --------

@@ -74,7 +74,7 @@ def pixel_loss(
 
 
 def cosine_lr(t: float, lr_max: float, eta_min: float, t0: int = 10, t_mult: int = 2) -> float:
-    """torch ``CosineAnnealingWarmRestarts`` learning rate at fractional epoch ``t``.
+    """Torch ``CosineAnnealingWarmRestarts`` learning rate at fractional epoch ``t``.
 
     Examples
     --------
@@ -132,11 +132,21 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     """AdamW/Adam (betas 0.9, 0.999, eps 1e-8, weight decay 0) or SGD (momentum 0.9)."""
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8,  # type: ignore[arg-type]
-                                 weight_decay=0.0)
+        return torch.optim.AdamW(
+            params,
+            lr=lr,
+            betas=(0.9, 0.999),
+            eps=1e-8,  # type: ignore[arg-type]
+            weight_decay=0.0,
+        )
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8,  # type: ignore[arg-type]
-                                weight_decay=0.0)
+        return torch.optim.Adam(
+            params,
+            lr=lr,
+            betas=(0.9, 0.999),
+            eps=1e-8,  # type: ignore[arg-type]
+            weight_decay=0.0,
+        )
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9)  # type: ignore[arg-type]
     raise ValueError(f"unknown optimiser {name!r} (adamw, adam, sgd)")
@@ -168,12 +178,28 @@ class EnsembleFit:
     snapshots: list[dict[str, object]] = field(default_factory=list)
 
 
+#: Rows per forward pass at evaluation (bounds memory: C x chunk x units activations).
+EVAL_CHUNK = 65536
+
+
 def _losses(
     net: EnsembleNet, x: torch.Tensor, y: torch.Tensor, f: torch.Tensor, cfg: SysnetConfig
 ) -> torch.Tensor:
     """Per-chain summed loss of a batch, shape (C,)."""
     lv = pixel_loss(net(x), y, f, cfg.train.loss, cfg.train.loss_weighting)
     return lv.sum(dim=-1)
+
+
+def _eval_losses(
+    net: EnsembleNet, x: torch.Tensor, y: torch.Tensor, f: torch.Tensor, cfg: SysnetConfig
+) -> torch.Tensor:
+    """Per-chain summed loss over a whole split in eval mode, in chunks, shape (C,)."""
+    tot = torch.zeros(net.n_chains, dtype=torch.float64)
+    with torch.no_grad():
+        for i in range(0, len(x), EVAL_CHUNK):
+            sl = slice(i, i + EVAL_CHUNK)
+            tot += _losses(net, x[sl], y[sl], f[sl], cfg).double()
+    return tot
 
 
 def train_ensemble(
@@ -266,8 +292,7 @@ def train_ensemble(
                 for g in opt.param_groups:
                     g["lr"] = lr
         net.eval()
-        with torch.no_grad():
-            va = (_losses(net, xv, yv, fv, config).double() / max(len(xv), 1)).numpy()
+        va = (_eval_losses(net, xv, yv, fv, config) / max(len(xv), 1)).numpy()
         hist_tr[:, epoch] = (tot / seen).numpy()
         hist_va[:, epoch] = va
         lrs[epoch] = opt.param_groups[0]["lr"]
@@ -280,10 +305,20 @@ def train_ensemble(
             best[better] = va[better]
             best_ep[better] = epoch
         if tc.snapshot_ensemble and cycle_end(epoch, tc.t0, tc.t_mult):
-            snaps.append({"epoch": epoch,
-                          "state": {k: v.detach().clone() for k, v in net.state_dict().items()}})
-        log.debug("epoch %d/%d train %s valid %s lr %.3g", epoch + 1, epochs,
-                  np.round(hist_tr[:, epoch], 5), np.round(va, 5), lrs[epoch])
+            snaps.append(
+                {
+                    "epoch": epoch,
+                    "state": {k: v.detach().clone() for k, v in net.state_dict().items()},
+                }
+            )
+        log.debug(
+            "epoch %d/%d train %s valid %s lr %.3g",
+            epoch + 1,
+            epochs,
+            np.round(hist_tr[:, epoch], 5),
+            np.round(va, 5),
+            lrs[epoch],
+        )
     net.load_state_dict(best_state)
     net.eval()
     return EnsembleFit(net, hist_tr, hist_va, lrs, best_ep, best, snaps)
@@ -305,8 +340,10 @@ def set_output_bias(net: EnsembleNet, mean: float) -> None:
 def predict_ensemble(net: EnsembleNet, x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Predictions of every chain, shape (C, n) (eval mode, float64 output)."""
     net.eval()
+    xt = torch.as_tensor(x, dtype=torch.float32)
     with torch.no_grad():
-        return net(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+        parts = [net(xt[i : i + EVAL_CHUNK]).double() for i in range(0, len(xt), EVAL_CHUNK)]
+    return torch.cat(parts, dim=1).numpy() if parts else np.zeros((net.n_chains, 0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,28 +411,42 @@ def train_sysnet(
     if (outdir / PREDICTIONS_FILE).exists() and not overwrite:
         raise FileExistsError(f"{outdir / PREDICTIONS_FILE} exists; pass --overwrite to replace")
     dc = config.data
-    data = read_input(dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside,
-                      axes=None)
+    data = read_input(dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside, axes=None)
     if config.tune.use:
         config = apply_tuning(config, load_tuning(config.tune.use))
     tuning = None
-    if any((config.tune.find_lr, config.tune.find_structure, config.tune.find_l1,
-            config.tune.do_rfe)):
+    if any(
+        (config.tune.find_lr, config.tune.find_structure, config.tune.find_l1, config.tune.do_rfe)
+    ):
         tuning = run_tuning(data.select(config.data.axes), config, outdir)
         config = apply_tuning(config, tuning)
     data = data.select(config.data.axes)
     tc = config.train
-    parts = make_partitions(data.n, do_kfold=tc.do_kfold, nfolds=tc.nfolds, seed=tc.seed,
-                            split=tc.split, nest_hpix=data.nest_hpix(), nside=data.nside)
+    parts = make_partitions(
+        data.n,
+        do_kfold=tc.do_kfold,
+        nfolds=tc.nfolds,
+        seed=tc.seed,
+        split=tc.split,
+        nest_hpix=data.nest_hpix(),
+        nside=data.nside,
+    )
     seeds = chain_seeds(tc.nchains, tc.seed)
     if tc.restore_model:
         _restore(config, data.features.shape[1])  # fail early on a mismatched checkpoint
     chash = config_hash(config)
     outdir.mkdir(parents=True, exist_ok=True)
     results = run_batch(
-        fit_partition, [str(p) for p in range(len(parts))], workers=tc.workers,
-        scheduler=tc.dask_scheduler, quiet=True, desc="partitions", unit="partition",
-        config=to_dict(config), outdir=str(outdir), command=command,
+        fit_partition,
+        [str(p) for p in range(len(parts))],
+        workers=tc.workers,
+        scheduler=tc.dask_scheduler,
+        quiet=True,
+        desc="partitions",
+        unit="partition",
+        config=to_dict(config),
+        outdir=str(outdir),
+        command=command,
     )
     failed = [f"partition {r.input}: {r.error}" for r in results if not r.ok]
     if failed:
@@ -410,9 +461,17 @@ def train_sysnet(
     test_loss = [r["test_loss"] for r in res]
     base = [r["base"] for r in res]
     hp_rows = np.concatenate(rows)
-    write_predictions(outdir / PREDICTIONS_FILE, data.hpix[hp_rows], np.concatenate(preds),
-                      nside=data.nside, nest=data.nest, method="nn", config_hash=chash,
-                      seed=tc.seed, overwrite=True)
+    write_predictions(
+        outdir / PREDICTIONS_FILE,
+        data.hpix[hp_rows],
+        np.concatenate(preds),
+        nside=data.nside,
+        nest=data.nest,
+        method="nn",
+        config_hash=chash,
+        seed=tc.seed,
+        overwrite=True,
+    )
     metrics = {
         "base_losses": np.asarray(base),  # (npart, 3): train, valid, test
         "base_names": np.asarray(["train", "valid", "test"]),
@@ -428,19 +487,36 @@ def train_sysnet(
         if name == "linear":
             r, yh = bl.linear_kfold(data, parts, tc.normalization)
         else:
-            r, yh = bl.forest_kfold(data, nfolds=tc.nfolds, n_estimators=tc.forest_trees,
-                                    min_samples_leaf=tc.forest_min_leaf, seed=tc.seed)
-        write_predictions(outdir / f"{name}-weights.fits", data.hpix[r], yh, nside=data.nside,
-                          nest=data.nest, method=name, config_hash=chash, seed=tc.seed,
-                          overwrite=True)
+            r, yh = bl.forest_kfold(
+                data,
+                nfolds=tc.nfolds,
+                n_estimators=tc.forest_trees,
+                min_samples_leaf=tc.forest_min_leaf,
+                seed=tc.seed,
+            )
+        write_predictions(
+            outdir / f"{name}-weights.fits",
+            data.hpix[r],
+            yh,
+            nside=data.nside,
+            nest=data.nest,
+            method=name,
+            config_hash=chash,
+            seed=tc.seed,
+            overwrite=True,
+        )
         yt, ft = torch.as_tensor(data.label[r]), torch.as_tensor(data.fracgood[r])
-        metrics[f"{name}_test_loss"] = np.asarray(float(
-            pixel_loss(torch.as_tensor(yh), yt, ft, tc.loss, tc.loss_weighting).sum() / len(r)))
+        metrics[f"{name}_test_loss"] = np.asarray(
+            float(
+                pixel_loss(torch.as_tensor(yh), yt, ft, tc.loss, tc.loss_weighting).sum() / len(r)
+            )
+        )
     with atomic_path(outdir / METRICS_FILE, overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **metrics)
     resolved = dataclasses.replace(
-        config, output=dataclasses.replace(config.output, output_path=str(outdir)))
+        config, output=dataclasses.replace(config.output, output_path=str(outdir))
+    )
     with atomic_path(outdir / CONFIG_FILE, overwrite=True) as tmp:
         tmp.write_text(json.dumps(to_dict(resolved), indent=1) + "\n")
     if config.output.do_tar:
@@ -484,10 +560,18 @@ def fit_partition(
 
     cfg = from_dict(SysnetConfig, config)
     tc, dc = cfg.train, cfg.data
-    data = read_input(dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside,
-                      axes=dc.axes)
-    parts = make_partitions(data.n, do_kfold=tc.do_kfold, nfolds=tc.nfolds, seed=tc.seed,
-                            split=tc.split, nest_hpix=data.nest_hpix(), nside=data.nside)
+    data = read_input(
+        dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside, axes=dc.axes
+    )
+    parts = make_partitions(
+        data.n,
+        do_kfold=tc.do_kfold,
+        nfolds=tc.nfolds,
+        seed=tc.seed,
+        split=tc.split,
+        nest_hpix=data.nest_hpix(),
+        nside=data.nside,
+    )
     p = int(item)
     part = parts[p]
     seeds = chain_seeds(tc.nchains, tc.seed)
@@ -498,41 +582,75 @@ def fit_partition(
     y, f = data.label, data.fracgood
     sets = [(y[ix], f[ix]) for ix in (part.train, part.valid, part.test)]
     base = baseline_losses(y[part.train], sets, tc.loss, tc.loss_weighting)
-    res = train_ensemble(xs[part.train], y[part.train], f[part.train], xs[part.valid],
-                         y[part.valid], f[part.valid], seeds, cfg, init=init)
+    res = train_ensemble(
+        xs[part.train],
+        y[part.train],
+        f[part.train],
+        xs[part.valid],
+        y[part.valid],
+        f[part.valid],
+        seeds,
+        cfg,
+        init=init,
+    )
     pt = predict_ensemble(res.net, xs[part.test])
     yt = torch.as_tensor(y[part.test])
     ft = torch.as_tensor(f[part.test])
-    tl = [float(pixel_loss(torch.as_tensor(pt[c]), yt, ft, tc.loss, tc.loss_weighting).sum()
-                / max(len(part.test), 1)) for c in range(len(seeds))]
+    tl = [
+        float(
+            pixel_loss(torch.as_tensor(pt[c]), yt, ft, tc.loss, tc.loss_weighting).sum()
+            / max(len(part.test), 1)
+        )
+        for c in range(len(seeds))
+    ]
     cols = [pt]
     for snap in res.snapshots:
         net = EnsembleNet(cfg.model.model, xs.shape[1], cfg.model.nn_structure, seeds)
         net.load_state_dict(snap["state"])  # type: ignore[arg-type]
         cols.append(predict_ensemble(net, xs[part.test]))
     log.info("partition %d: baseline test %.5f, NN test %s", p, base[2], np.round(tl, 5))
-    pre = {**norm.to_json(), "feature_names": data.feature_names, "nside": data.nside,
-           "ordering": "NESTED" if data.nest else "RING",
-           "axes": None if dc.axes is None else list(dc.axes)}
+    pre = {
+        **norm.to_json(),
+        "feature_names": data.feature_names,
+        "nside": data.nside,
+        "ordering": "NESTED" if data.nest else "RING",
+        "axes": None if dc.axes is None else list(dc.axes),
+    }
     for c, seed in enumerate(seeds):
         save_model(
             Path(outdir) / "models" / f"fold{p}" / f"chain{c}",
             _tensor_dict(res.net.chain_state_dict(c)),
             pipeline="sysnet",
             architecture=f"sysnet_{cfg.model.model}",
-            config={"model": cfg.model.model, "input_dim": int(xs.shape[1]),
-                    "nn_structure": list(cfg.model.nn_structure)},
+            config={
+                "model": cfg.model.model,
+                "input_dim": int(xs.shape[1]),
+                "nn_structure": list(cfg.model.nn_structure),
+            },
             preprocessing=pre,
             label_names=["yhat"],
-            training={"command": command, "seed": seed, "partition": p, "chain": c,
-                      "best_epoch": int(res.best_epoch[c]),
-                      "best_val_loss": float(res.best_valid[c]), "data_hash": dhash,
-                      "config": to_dict(cfg)},
+            training={
+                "command": command,
+                "seed": seed,
+                "partition": p,
+                "chain": c,
+                "best_epoch": int(res.best_epoch[c]),
+                "best_val_loss": float(res.best_valid[c]),
+                "data_hash": dhash,
+                "config": to_dict(cfg),
+            },
             overwrite=True,
         )
-    return {"rows": part.test, "pred": np.concatenate(cols, axis=0).T,
-            "train_loss": res.train_loss, "valid_loss": res.valid_loss, "lr": res.lr,
-            "best_epoch": res.best_epoch, "test_loss": tl, "base": base}
+    return {
+        "rows": part.test,
+        "pred": np.concatenate(cols, axis=0).T,
+        "train_loss": res.train_loss,
+        "valid_loss": res.valid_loss,
+        "lr": res.lr,
+        "best_epoch": res.best_epoch,
+        "test_loss": tl,
+        "base": base,
+    }
 
 
 def _restore(config: SysnetConfig, input_dim: int) -> list[dict[str, torch.Tensor]]:
@@ -543,8 +661,10 @@ def _restore(config: SysnetConfig, input_dim: int) -> list[dict[str, torch.Tenso
     sd = load_any_checkpoint(config.train.restore_model or "", config.model.model)
     family, k, struct = structure_from_state_dict(sd)
     want = "lin" if config.model.model in ("lin", "linp") else "dnn"
-    if k != input_dim or family != want or (
-        family == "dnn" and tuple(struct) != tuple(config.model.nn_structure)
+    if (
+        k != input_dim
+        or family != want
+        or (family == "dnn" and tuple(struct) != tuple(config.model.nn_structure))
     ):
         raise ConfigError(
             f"train.restore_model {config.train.restore_model}: a {family} network with "

@@ -62,8 +62,9 @@ def apply_tuning(config: SysnetConfig, tuning: dict[str, Any]) -> SysnetConfig:
         model = dataclasses.replace(model, nn_structure=tuple(ch["nn_structure"]))
     if "axes" in ch:
         data = dataclasses.replace(data, axes=tuple(int(a) for a in ch["axes"]))
-    tune = dataclasses.replace(config.tune, find_lr=False, find_structure=False, find_l1=False,
-                               do_rfe=False)
+    tune = dataclasses.replace(
+        config.tune, find_lr=False, find_structure=False, find_l1=False, do_rfe=False
+    )
     return dataclasses.replace(config, model=model, train=train, data=data, tune=tune)
 
 
@@ -72,17 +73,34 @@ def _first_partition(data: SysnetData, config: SysnetConfig) -> tuple[Any, ...]:
     from surveynet.sysnet.preprocess import Normalizer, make_partitions
 
     tc = config.train
-    part = make_partitions(data.n, do_kfold=tc.do_kfold, nfolds=tc.nfolds, seed=tc.seed,
-                            split=tc.split, nest_hpix=data.nest_hpix(), nside=data.nside)[0]
+    part = make_partitions(
+        data.n,
+        do_kfold=tc.do_kfold,
+        nfolds=tc.nfolds,
+        seed=tc.seed,
+        split=tc.split,
+        nest_hpix=data.nest_hpix(),
+        nside=data.nside,
+    )[0]
     norm = Normalizer.fit(data.features[part.train], tc.normalization)
     xs = norm.transform(data.features)
     y, f = data.label, data.fracgood
-    return (xs[part.train], y[part.train], f[part.train], xs[part.valid], y[part.valid],
-            f[part.valid])
+    return (
+        xs[part.train],
+        y[part.train],
+        f[part.train],
+        xs[part.valid],
+        y[part.valid],
+        f[part.valid],
+    )
 
 
 def lr_finder(
-    data: SysnetData, config: SysnetConfig, *, num_iter: int = 300, start_lr: float = 1e-7,
+    data: SysnetData,
+    config: SysnetConfig,
+    *,
+    num_iter: int = 300,
+    start_lr: float = 1e-7,
     end_lr: float = 1.0,
 ) -> dict[str, Any]:
     """Learning-rate range test; returns ``{"lr": [...], "loss": [...], "suggested": lr}``."""
@@ -134,7 +152,10 @@ def lr_finder(
 
 
 def structure_finder(
-    data: SysnetData, config: SysnetConfig, *, nepochs: int = 50,
+    data: SysnetData,
+    config: SysnetConfig,
+    *,
+    nepochs: int = 50,
     structures: tuple[tuple[int, int], ...] = STRUCTURES,
 ) -> dict[str, Any]:
     """Best validation loss of each structure (one chain, constant lr); returns the lowest."""
@@ -165,7 +186,9 @@ def l1_finder(data: SysnetData, config: SysnetConfig, *, nepochs: int = 50) -> d
 
 
 def _linreg_val_mse(
-    xtr: NDArray[np.float64], ytr: NDArray[np.float64], xva: NDArray[np.float64],
+    xtr: NDArray[np.float64],
+    ytr: NDArray[np.float64],
+    xva: NDArray[np.float64],
     yva: NDArray[np.float64],
 ) -> float:
     """Validation MSE of a closed-form linear regression with bias."""
@@ -199,8 +222,12 @@ def rfe(data: SysnetData, config: SysnetConfig) -> dict[str, Any]:
     all_losses = [full, *losses]
     cut = int(np.argmin(all_losses))
     axes = sorted(ranking[cut:])
-    return {"ranking": ranking, "names": [data.feature_names[i] for i in ranking],
-            "val_loss": all_losses, "axes": axes}
+    return {
+        "ranking": ranking,
+        "names": [data.feature_names[i] for i in ranking],
+        "val_loss": all_losses,
+        "axes": axes,
+    }
 
 
 def run_tuning(

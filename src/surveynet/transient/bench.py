@@ -89,7 +89,7 @@ def bench_transient(quick: bool = False) -> dict[str, Any]:
         if m["pipeline"] != "transient":
             continue
         saved = load_model(m["name"])
-        eng = get_numpy_engine(saved.architecture)(saved.tensors, saved.config, batch_size=n)
+        eng = get_numpy_engine(saved.architecture)(saved.tensors, saved.config)
         c, s = int(saved.config["in_channels"]), int(saved.config["size"])
         fl = flops_per_sample(layers_for(saved.architecture, saved.config), c, s)
         rate = _engine_rate(eng, (n, c, s, s), quick)
@@ -103,7 +103,7 @@ def bench_transient(quick: bool = False) -> dict[str, Any]:
             torch.manual_seed(0)
             model = get_architecture(arch)()
         tensors = {k: v.numpy() for k, v in model.state_dict().items()}
-        eng = get_numpy_engine(arch)(tensors, {}, batch_size=256)
+        eng = get_numpy_engine(arch)(tensors, {})
         fl = flops_per_sample(layers_for(arch, {}), c, s)
         rate = _engine_rate(eng, (256 if quick else 1024, c, s, s), quick)
         out[f"{arch}_cutouts_per_s"] = round(rate)

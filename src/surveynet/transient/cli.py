@@ -79,8 +79,18 @@ def _common(p: argparse.ArgumentParser, out_help: str) -> None:
 
 
 def _command(args: argparse.Namespace) -> str:
-    """The command line as typed (recorded with trained models)."""
-    return " ".join(shlex.quote(a) for a in ["surveynet", *sys.argv[1:]]) if sys.argv[1:] else ""
+    """The reproducing ``train`` command, rebuilt from the parsed arguments.
+
+    Shortcut flags are written as the ``--set`` items they stand for.
+    """
+    from surveynet.config import flag_overrides
+
+    parts = ["surveynet", "transient", "train", str(args.cube), "--out", str(args.out)]
+    if args.config:
+        parts += ["--config", str(args.config)]
+    for item in [*flag_overrides(args), *args.overrides]:
+        parts += ["--set", item]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 # ----------------------------------------------------------------------------- simulate

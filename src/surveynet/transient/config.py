@@ -238,7 +238,7 @@ class PredictConfig:
 
     model: str = "rb_diff_mock"
     threshold: float = 0.5
-    batch_size: int = 512
+    batch_size: int = 64
 
 
 @dataclass(frozen=True, kw_only=True)

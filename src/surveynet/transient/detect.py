@@ -269,6 +269,10 @@ def detect_pair(
         "RMSREF": (round(sub.rms_ref, 4), "reference background rms (ADU)"),
         "MAGZP": (sci.zp, "science zero point"),
         "FILTER": str(sci.header.get("FILTER", "")),
+        "NOISECOR": (
+            round(float(sub.info.get("noise_correction", 1.0)), 4),
+            "ERR scale from random apertures",
+        ),
         "MASKFRAC": (round(float(sub.mask.mean()), 5), "masked fraction of the difference"),
         "NCAND": (len(cands), "candidates"),
     }
