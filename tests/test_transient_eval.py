@@ -53,3 +53,23 @@ def test_demo_stage(tmp_path):
     sec = run_demo(DemoContext(out=tmp_path, spectra=[], truth=Path("none"), seed=2))
     assert sec.images and all(p.is_file() for p in sec.images)
     assert any("candidates" in line for line in sec.lines)
+
+
+@pytest.mark.parametrize("name,channels", [("rb_diff_mock", 1), ("rb_triplet_mock", 3)])
+def test_bundled_models(name, channels):
+    from surveynet.io.model import list_bundled_models, load_model
+    from surveynet.transient.arch import flops_per_sample, layers_for
+    from surveynet.transient.predict import load_scorer, prepare_inputs
+
+    if name not in {m["name"] for m in list_bundled_models()}:
+        pytest.skip(f"bundled model {name} not installed")
+    saved = load_model(name, pipeline="transient")
+    assert saved.meta["training"]["command"].startswith("surveynet transient train")
+    assert saved.meta["training"]["data_hash"]
+    assert saved.config["in_channels"] == channels
+    fl = flops_per_sample(layers_for(saved.architecture, saved.config), channels, 32)
+    assert fl <= 15e6  # the budget for >= 10,000 cutouts/s on 2 cores
+    eng, saved = load_scorer(name)
+    x = prepare_inputs(np.random.default_rng(0).normal(size=(4, 3, 32, 32)), saved.preprocessing)
+    p = eng(x)
+    assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))

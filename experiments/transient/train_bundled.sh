@@ -16,8 +16,11 @@ surveynet transient detect "$W"/sim/pair*_sci.fits --reference "$W"/sim/pair*_re
   --config "$CFG" --out "$W/det" --overwrite --quiet
 surveynet transient cutouts "$W/det" --training --config "$CFG" --out "$W/cut" --overwrite
 surveynet transient convert "$W/cut" --config "$CFG" --out "$W/cube.npz" --overwrite
-for kind in diff triplet; do
-  surveynet transient train "$W/cube.npz" --config "$CFG" --channels "$kind" --seed 0 \
-    --out "$ROOT/src/surveynet/models/rb_${kind}_mock" --overwrite --quiet
-  rm -rf "$ROOT/src/surveynet/models/rb_${kind}_mock.work"
-done
+# difference-only: the settings of mock.json (20 epochs, constant learning rate)
+surveynet transient train "$W/cube.npz" --config "$CFG" --channels diff --seed 0 \
+  --out "$ROOT/src/surveynet/models/rb_diff_mock" --overwrite --quiet
+# triplets: 40 epochs with a cosine learning-rate decay
+surveynet transient train "$W/cube.npz" --config "$CFG" --channels triplet --seed 0 \
+  --set train.epochs=40 --set train.lr_schedule=cosine --set train.lr_min=1e-5 \
+  --out "$ROOT/src/surveynet/models/rb_triplet_mock" --overwrite --quiet
+rm -rf "$ROOT"/src/surveynet/models/rb_*_mock.work

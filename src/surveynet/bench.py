@@ -16,6 +16,7 @@ from typing import Any
 
 BenchFn = Callable[[bool], dict[str, Any]]
 _BENCHES: dict[str, BenchFn] = {}
+_PARTS: dict[str, list[tuple[str, BenchFn]]] = {}
 
 
 def register_bench(name: str) -> Callable[[BenchFn], BenchFn]:
@@ -56,6 +57,88 @@ def register_bench(name: str) -> Callable[[BenchFn], BenchFn]:
         return fn
 
     return deco
+
+
+def register_bench_part(bench: str, part: str) -> Callable[[BenchFn], BenchFn]:
+    """Register extra figures for another benchmark (e.g. a pipeline's figures in ``spectra``).
+
+    The core cannot import a pipeline; a pipeline registers a part instead, and ``surveynet
+    bench NAME`` runs NAME's own function, then its parts in registration order, merging the
+    figures (a part's keys must be new).
+
+    Parameters
+    ----------
+    bench : str
+        The benchmark the figures belong to.
+    part : str
+        Name of the part (unique per benchmark).
+
+    Returns
+    -------
+    callable
+        Decorator registering ``fn(quick: bool) -> dict`` and returning it unchanged.
+
+    Raises
+    ------
+    KeyError
+        ``part`` is already registered for ``bench`` (when the decorator is applied).
+    """
+
+    def deco(fn: BenchFn) -> BenchFn:
+        """Register ``fn``.
+
+        Parameters
+        ----------
+        fn : callable
+            The part.
+
+        Returns
+        -------
+        callable
+            ``fn`` unchanged.
+        """
+        parts = _PARTS.setdefault(bench, [])
+        if any(name == part for name, _ in parts):
+            raise KeyError(f"bench part {bench}/{part} is already registered")
+        parts.append((part, fn))
+        return fn
+
+    return deco
+
+
+def run_figures(name: str, quick: bool) -> dict[str, Any]:
+    """Run benchmark ``name`` and its registered parts; return the merged figures.
+
+    Parameters
+    ----------
+    name : str
+        A registered benchmark (pipelines loaded first).
+    quick : bool
+        Smoke-test sizes.
+
+    Returns
+    -------
+    dict
+        Figure name -> value.
+
+    Raises
+    ------
+    ValueError
+        Unknown benchmark, or a part repeating a figure name.
+    """
+    from surveynet.registry import load_pipelines
+
+    load_pipelines()
+    if name not in _BENCHES:
+        raise ValueError(f"unknown benchmark {name!r}; available: {', '.join(sorted(_BENCHES))}")
+    figures = dict(_BENCHES[name](quick))
+    for part, fn in _PARTS.get(name, []):
+        extra = fn(quick)
+        clash = sorted(set(extra) & set(figures))
+        if clash:
+            raise ValueError(f"bench part {name}/{part} repeats figures {clash}")
+        figures.update(extra)
+    return figures
 
 
 def time_call(
@@ -182,14 +265,7 @@ def run(args: argparse.Namespace) -> int:
     ValueError
         Unknown benchmark name.
     """
-    from surveynet.registry import load_pipelines
-
-    load_pipelines()
-    if args.name not in _BENCHES:
-        raise ValueError(
-            f"unknown benchmark {args.name!r}; available: {', '.join(sorted(_BENCHES))}"
-        )
-    figures = _BENCHES[args.name](bool(args.quick))
+    figures = run_figures(args.name, bool(args.quick))
     w = max(len(k) for k in figures)
     print(f"surveynet bench {args.name}")
     for k, v in figures.items():

@@ -464,6 +464,31 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_dir_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options of every training step: ``--out MODELDIR``, ``--resume``, ``--overwrite``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        A training step's parser.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> add_model_dir_args(p)
+    >>> a = p.parse_args(["--out", "m", "--resume"])
+    >>> a.out, a.resume, a.overwrite
+    ('m', True, False)
+    """
+    parser.add_argument("--out", required=True, metavar="MODELDIR", help="model directory to write")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint in MODELDIR.work (the training work folder)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
+
+
 def add_config_flag(
     parser: argparse.ArgumentParser,
     *flags: str,

@@ -18,7 +18,12 @@ import shlex
 from dataclasses import fields
 from typing import Any
 
-from surveynet.config import add_config_args, add_config_flag, config_from_args
+from surveynet.config import (
+    add_config_args,
+    add_config_flag,
+    add_model_dir_args,
+    config_from_args,
+)
 from surveynet.dla.config import DLAConfig, EvaluateConfig, PredictConfig
 from surveynet.errors import ConfigError
 from surveynet.runner import add_runner_args, default_workers
@@ -94,11 +99,8 @@ def train_args(p: argparse.ArgumentParser) -> None:
         help="truth file (TRUTH z_qso + DLA_META absorbers) of the coadd files; repeat for "
         "coadds of several mocks",
     )
-    p.add_argument("--out", required=True, metavar="MODELDIR", help="model directory to write")
+    add_model_dir_args(p)
     add_config_args(p)
-    p.add_argument(
-        "--resume", action="store_true", help="continue from MODELDIR.work/checkpoint.safetensors"
-    )
     add_config_flag(p, "--seed", key="train.seed", config_cls=DLAConfig, dest="seed", help="seed")
     add_config_flag(
         p,
@@ -117,7 +119,6 @@ def train_args(p: argparse.ArgumentParser) -> None:
         dest="max_sightlines",
         help="use at most this many sightlines (0 = all)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
 
 
 def train_command(args: argparse.Namespace) -> str:

@@ -584,19 +584,9 @@ class DLATrainTask(TrainTask):
         Optimisation
         """
         tc = self.config.train
-        return Optimisation(
-            epochs=tc.epochs,
-            batch_size=tc.batch_size,
-            seed=tc.seed,
-            patience=tc.patience,
-            lr=tc.lr,
-            amsgrad=False,
-            weight_decay=0.0,  # the window CNN's L2 term is part of its loss (dla_loss)
-            lr_schedule=tc.lr_schedule,
-            lr_decay_start=0,
-            lr_min=tc.lr * tc.lr_min_factor,
-            max_batches=self.max_batches,
-            device="cpu",
+        # Adam without amsgrad or weight decay: the window CNN's L2 term is part of its loss
+        return Optimisation.from_section(
+            tc, lr_min=tc.lr * tc.lr_min_factor, max_batches=self.max_batches
         )
 
     def arch_config(self) -> dict[str, Any]:

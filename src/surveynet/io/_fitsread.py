@@ -333,7 +333,7 @@ def _read_raw(
     offset = int(hdu.fileinfo()["datLoc"]) + start * row_items * dt.itemsize
     with open(path, "rb") as fh:
         fh.seek(offset)
-        got = fh.readinto(memoryview(arr.reshape(-1).view(np.uint8)))
+        got = fh.readinto(arr.reshape(-1).view(np.uint8).data)
     if got != nbytes:
         raise InputError(
             f"file is truncated: needed {nbytes} data bytes at offset {offset}, got {got}",
@@ -435,7 +435,11 @@ def read_image(
                     arr = arr.astype(arr.dtype.newbyteorder("="))
                 else:
                     arr = np.array(arr, copy=True)
-                if checksum is not False and whole and isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU):
+                if (
+                    checksum is not False
+                    and whole
+                    and isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU)
+                ):
                     info = hdu.fileinfo()
                     if info is not None and "DATASUM" in hdu.header:
                         total = _bytes_sum(

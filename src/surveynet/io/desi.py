@@ -59,9 +59,9 @@ __all__ = [
     "IVAR_UNIT",
     "META_KEYS",
     "WAVE_UNIT",
+    "iter_desi_spectra",
     "read_cframe",
     "read_cframes",
-    "iter_desi_spectra",
     "read_desi_spectra",
     "sniff",
     "write_coadd",
@@ -301,15 +301,11 @@ class _DesiFile:
         n_spec: int | None = None if fibermap is None else len(fibermap)
         for b, part, ext in self.parts:
             if part == "WAVELENGTH":
-                self.wave[b] = read_image(
-                    hdul, ext, p, ndim=1, dtype=np.float64, checksum=checksum
-                )
+                self.wave[b] = read_image(hdul, ext, p, ndim=1, dtype=np.float64, checksum=checksum)
             elif part == "FLUX":
                 shape = tuple(hdul[ext].shape)
                 if len(shape) != 2:
-                    raise InputError(
-                        f"expected a 2-D array, got shape {shape}", path=p, hdu=ext
-                    )
+                    raise InputError(f"expected a 2-D array, got shape {shape}", path=p, hdu=ext)
                 if n_spec is None:
                     n_spec = shape[0]
                 if shape[0] != n_spec:

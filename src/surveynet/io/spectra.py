@@ -18,8 +18,8 @@ mask-and-continue: readers return them unchanged and :meth:`Spectra.clean` zeroe
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from surveynet.errors import InputError

@@ -28,7 +28,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,34 @@ class Optimisation:
     lr_min: float = 0.0
     max_batches: int = 0
     device: str = "cpu"
+
+    @classmethod
+    def from_section(cls, section: Any, **overrides: Any) -> Optimisation:
+        """The settings of a pipeline's ``train`` section: every field it has, then ``overrides``.
+
+        Parameters
+        ----------
+        section : dataclass
+            The config's ``train`` section (fields named as here are taken).
+        **overrides
+            Values that replace or complete the section's.
+
+        Returns
+        -------
+        Optimisation
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> tc = SimpleNamespace(epochs=3, batch_size=8, seed=1, lr=0.01, colour="red")
+        >>> o = Optimisation.from_section(tc, lr_schedule="cosine")
+        >>> o.epochs, o.lr, o.lr_schedule, o.amsgrad
+        (3, 0.01, 'cosine', False)
+        """
+        names = [f.name for f in fields(cls)]
+        values = {n: getattr(section, n) for n in names if hasattr(section, n)}
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from surveynet.bench import register_bench
+from surveynet.bench import register_bench, register_bench_part
 from surveynet.demo import register_demo
 from surveynet.quasar import cli
 from surveynet.registry import (
@@ -165,6 +165,25 @@ def bench_quasar(quick: bool) -> dict[str, Any]:
     from surveynet.quasar.bench import run_bench
 
     return run_bench(quick=quick)
+
+
+@register_bench_part("spectra", "quasar_preprocess")
+def bench_spectra_quasar(quick: bool) -> dict[str, Any]:
+    """Return read + rebin + normalise speed for ``surveynet bench spectra`` (one core).
+
+    Parameters
+    ----------
+    quick : bool
+        Small sizes.
+
+    Returns
+    -------
+    dict
+        Figure name -> value (:func:`surveynet.quasar.bench.read_preprocess_figures`).
+    """
+    from surveynet.quasar.bench import read_preprocess_figures
+
+    return read_preprocess_figures(quick=quick)
 
 
 @register_demo("quasar", order=10)

@@ -13,7 +13,13 @@ after use and would otherwise slow each other down on a 2-core machine):
   loop over output positions, each a ``(batch, k * C_in) @ (k * C_in, C_out)`` product written into
   a float64 result, then separate BatchNorm, ReLU, dense and sigmoid layers, one head at a time).
   QuasarNP itself is not installed or copied;
-- preprocessing (rebin + normalise) of DESI-like B/R/Z arrays.
+- preprocessing (rebin + normalise) of DESI-like B/R/Z arrays, and read + rebin + normalise
+  from a simulated DESI coadd (:func:`read_preprocess_figures`);
+- **end to end** (:func:`e2e_figures`): ``surveynet quasar predict`` as a whole process, from
+  simulated coadd files (resolution matrices included, as real files) to the catalogue, in
+  process and on a local Dask cluster of 1 and 2 workers: spectra per second, peak memory and
+  the 2-worker speed-up. These are the figures a user sees; the forward-only ones above are
+  what the network alone costs.
 
 The figures are spectra per second at batch sizes 1, 256 and 4096 (each the better of all cores
 and one thread, with the thread count reported), the FLOPs per spectrum, the achieved GFLOP/s,
@@ -363,5 +369,203 @@ def run_bench(*, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     grid = GridConfig.log()
     t_pre = _time(lambda: preprocess_arrays(waves, fluxes, ivars, grid), budget=budget)
     fig["preprocess_spectra_per_s"] = n_pre / t_pre
+    fig.update(read_preprocess_figures(quick=quick))
+    fig.update(e2e_figures(quick=quick))
     fig["load_average_end"] = round(os.getloadavg()[0], 2)
     return fig
+
+
+# ------------------------------------------------------------------------------- end to end
+#: Child process that runs a command and prints its wall time and the peak RSS of the largest
+#: process in its tree (``ru_maxrss`` of the waited-for descendants: the CLI and, with Dask, its
+#: workers), as JSON. Used instead of ``/usr/bin/time -v`` so the bench runs anywhere.
+_LAUNCHER = (
+    "import json, resource, subprocess, sys, time\n"
+    "t0 = time.perf_counter()\n"
+    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=False).returncode\n"
+    "wall = time.perf_counter() - t0\n"
+    "kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(json.dumps({'rc': rc, 'wall': wall, 'maxrss_kb': kb}))\n"
+)
+
+
+def run_measured(cmd: list[str]) -> dict[str, Any]:
+    """Run ``cmd`` as a whole process; return its wall seconds and peak RSS.
+
+    Parameters
+    ----------
+    cmd : list of str
+        The command (e.g. ``[sys.executable, "-m", "surveynet", "quasar", "predict", ...]``).
+
+    Returns
+    -------
+    dict
+        ``wall`` (s), ``maxrss_mb`` (peak resident memory of the largest process of the run,
+        MB), ``rc``.
+
+    Raises
+    ------
+    RuntimeError
+        The command failed.
+    """
+    import json
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    try:
+        out: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError) as exc:
+        raise RuntimeError(f"{' '.join(cmd)}: no result ({res.stderr.strip()[-500:]})") from exc
+    if out["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {out['rc']}: {res.stderr.strip()[-500:]}")
+    out["maxrss_mb"] = out.pop("maxrss_kb") / 1024.0
+    return out
+
+
+def _timed_runs(cmd: list[str], repeat: int) -> tuple[float, float]:
+    """Best wall seconds (:func:`surveynet.bench.time_call`, one call per trial) and peak MB."""
+    peaks: list[float] = []
+
+    def once() -> None:
+        """One whole-process run; records its peak memory."""
+        peaks.append(run_measured(cmd)["maxrss_mb"])
+
+    best = time_call(once, min_time=0.0, repeat=repeat, warmup=False)
+    return best, max(peaks)
+
+
+def e2e_model(workdir: Path) -> tuple[str, str]:
+    """A model directory for the end-to-end figures and its label.
+
+    The original 6-layer QuasarNET weights of the shared data converted by ``surveynet quasar
+    convert`` when present, otherwise the bundled default model.
+    """
+    import subprocess
+    import sys
+
+    from surveynet.quasar.config import DEFAULT_MODEL
+
+    weights = _shared_weights()
+    if weights is None:
+        return DEFAULT_MODEL, f"bundled {DEFAULT_MODEL}"
+    out = workdir / "qn6"
+    subprocess.run(
+        [sys.executable, "-m", "surveynet", "quasar", "convert", str(weights), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return str(out), f"{weights.name} (converted)"
+
+
+def e2e_figures(*, quick: bool = False, seed: int = 5) -> dict[str, Any]:
+    """End-to-end ``surveynet quasar predict``: spectra files to catalogue, whole processes.
+
+    Simulated DESI coadds (with resolution matrices, as real files) are written to a scratch
+    folder; ``surveynet quasar predict`` then runs as a fresh process (start-up, imports, model
+    loading, reading, preprocessing, forward pass, catalogue writing all counted) in process
+    (``--workers 0``) and on a local Dask cluster of 1 and 2 workers. Wall times are the best of
+    ``repeat`` runs (:func:`surveynet.bench.time_call`); peak memory is the largest process's
+    resident set (for Dask: the biggest worker or the client).
+
+    Parameters
+    ----------
+    quick : bool
+        200 spectra in 2 files, one run each (smoke test); otherwise 2,000 spectra in 4 files
+        of 500 and 3 runs each.
+    seed : int
+        Seed of the mock.
+
+    Returns
+    -------
+    dict
+        ``e2e_*`` figures: spectra/s and peak MB per mode, the Dask speed-up of 2 workers over
+        1, the model and the file sizes.
+    """
+    import sys
+    import tempfile
+
+    from surveynet.quasar.predict import BLOCK_ROWS
+    from surveynet.sim.spectra import simulate_to_files
+
+    n, n_files, repeat = (200, 2, 1) if quick else (2000, 4, 3)
+    fig: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="surveynet-e2e-") as tmp:
+        work = Path(tmp)
+        model, label = e2e_model(work)
+        files, _ = simulate_to_files(work / "mock", n, seed, n_files=n_files, quiet=True)
+        one, _ = simulate_to_files(work / "one", n, seed, n_files=1, quiet=True)
+        fig["e2e_model"] = label
+        fig["e2e_n_spectra"] = n
+        fig["e2e_file_mb"] = round(one[0].stat().st_size / 1e6, 1)
+        base = [sys.executable, "-m", "surveynet", "quasar", "predict", "--model", model]
+        base += ["--quiet", "--overwrite", "--out", str(work / "cat.fits")]
+        runs = {
+            "1file_inprocess": ([*base, "--workers", "0", str(one[0])]),
+            f"{n_files}files_inprocess": [*base, "--workers", "0", *map(str, files)],
+            f"{n_files}files_dask1": [*base, "--workers", "1", *map(str, files)],
+            f"{n_files}files_dask2": [*base, "--workers", "2", *map(str, files)],
+        }
+        for name, cmd in runs.items():
+            wall, peak = _timed_runs(cmd, repeat)
+            fig[f"e2e_{name}_spectra_per_s"] = n / wall
+            fig[f"e2e_{name}_seconds"] = wall
+            fig[f"e2e_{name}_peak_mb"] = peak
+            log.info("e2e %s: %.2f s, %.0f MB", name, wall, peak)
+        fig["e2e_dask_speedup_2_vs_1_workers"] = (
+            fig[f"e2e_{n_files}files_dask2_spectra_per_s"]
+            / fig[f"e2e_{n_files}files_dask1_spectra_per_s"]
+        )
+        fig["e2e_block_rows"] = BLOCK_ROWS
+    return fig
+
+
+def read_preprocess_figures(*, quick: bool = False, seed: int = 7) -> dict[str, Any]:
+    """Read + rebin + normalise speed on one core, from a DESI coadd file to network inputs.
+
+    Reads with the prediction reader (FLUX, IVAR, MASK, WAVELENGTH, FIBERMAP; checksums
+    verified; no resolution matrices) and runs :func:`surveynet.quasar.preprocess.preprocess`
+    onto the 443-bin log grid. Neither step uses BLAS threads: the figure is a one-core rate.
+
+    Parameters
+    ----------
+    quick : bool
+        200 spectra instead of 2,000.
+    seed : int
+        Seed of the mock.
+
+    Returns
+    -------
+    dict
+        ``read_spectra_per_s`` (prediction reader), ``preprocess_spectra_per_s`` and
+        ``read_preprocess_spectra_per_s`` (the two together, each timed with
+        :func:`surveynet.bench.time_call`).
+    """
+    import tempfile
+
+    from surveynet.io.spectra import read_spectra
+    from surveynet.quasar.preprocess import preprocess
+    from surveynet.sim.spectra import simulate_to_files
+
+    n = 200 if quick else 2000
+    grid = GridConfig.log()
+    with tempfile.TemporaryDirectory(prefix="surveynet-rp-") as tmp:
+        (path,), _ = simulate_to_files(Path(tmp), n, seed, n_files=1, quiet=True)
+        budget = 0.3 if quick else 1.5
+        t_read = time_call(lambda: read_spectra(path, resolution=False), min_time=budget / 3)
+        spec = read_spectra(path, resolution=False)
+        t_pre = time_call(lambda: preprocess(spec, grid), min_time=budget / 3)
+        t_both = time_call(
+            lambda: preprocess(read_spectra(path, resolution=False), grid), min_time=budget / 3
+        )
+    return {
+        "read_predict_hdus_spectra_per_s": n / t_read,
+        "rebin_normalise_spectra_per_s": n / t_pre,
+        "read_rebin_normalise_spectra_per_s": n / t_both,
+    }

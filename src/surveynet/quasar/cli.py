@@ -36,7 +36,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from surveynet.config import add_config_args, add_config_flag, config_from_args
+from surveynet.config import (
+    add_config_args,
+    add_config_flag,
+    add_model_dir_args,
+    config_from_args,
+)
 from surveynet.runner import add_runner_args, default_workers
 
 log = logging.getLogger(__name__)
@@ -331,7 +336,7 @@ def train_args(parser: argparse.ArgumentParser) -> None:
         metavar="DATA",
         help="prepared .npz datasets, or spectra files with --truth",
     )
-    parser.add_argument("--out", required=True, metavar="MODELDIR", help="model directory to write")
+    add_model_dir_args(parser)
     parser.add_argument(
         "--truth", metavar="TRUTH.fits", help="truth file (when DATA are spectra files)"
     )
@@ -340,9 +345,6 @@ def train_args(parser: argparse.ArgumentParser) -> None:
         metavar="DATASET.npz",
         help="with spectra files: write the prepared dataset here (reused if it exists)",
     )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from the checkpoint in --workdir"
-    )
     parser.add_argument("--workdir", help="checkpoint/history folder (default MODELDIR.work)")
     parser.add_argument(
         "--init",
@@ -350,7 +352,6 @@ def train_args(parser: argparse.ArgumentParser) -> None:
         help="start from this QuasarNET model's weights (directory or bundled name; fine-tuning)",
     )
     parser.add_argument("--name", help="model name (default: directory name)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
     _add_flags(parser, "train")
 
 

@@ -122,7 +122,9 @@ def predict_spectra(spectra: Any, engine: Any, predict: PredictConfig | None = N
 BLOCK_ROWS = 2048
 
 
-def predict_blocks(blocks: Iterable[Any], engine: Any, predict: PredictConfig | None = None) -> Table:
+def predict_blocks(
+    blocks: Iterable[Any], engine: Any, predict: PredictConfig | None = None
+) -> Table:
     """Catalogue rows of a stream of :class:`~surveynet.io.spectra.Spectra` blocks.
 
     Each block is preprocessed on its own (rebinning and normalisation are per spectrum); the

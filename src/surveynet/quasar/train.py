@@ -266,21 +266,7 @@ class QuasarTrainTask(TrainTask):
 
     def optimisation(self) -> Optimisation:
         """Adam(amsgrad) settings from ``train.*``."""
-        tc = self.config.train
-        return Optimisation(
-            epochs=tc.epochs,
-            batch_size=tc.batch_size,
-            seed=tc.seed,
-            patience=tc.patience,
-            lr=tc.lr,
-            amsgrad=tc.amsgrad,
-            weight_decay=tc.weight_decay,
-            lr_schedule=tc.lr_schedule,
-            lr_decay_start=tc.lr_decay_start,
-            lr_min=tc.lr_min,
-            max_batches=tc.max_batches,
-            device=tc.device,
-        )
+        return Optimisation.from_section(self.config.train)
 
     def arch_config(self) -> dict[str, Any]:
         """``model.*`` as the builder's keyword arguments."""

@@ -577,7 +577,10 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
             xi = int(np.clip(round(x0 + k * np.cos(t)), 0, nx - 1))
             yi = int(np.clip(round(y0 + k * np.sin(t)), 0, ny - 1))
             sci[yi, xi] += amp * float(rng.uniform(0.5, 1.0))
-        art.append({"kind": "cosmic", "x_sci": x0, "y_sci": y0})
+        # recorded at the middle of the track (where a detection's centroid falls)
+        xm = x0 + 0.5 * (length - 1) * np.cos(t)
+        ym = y0 + 0.5 * (length - 1) * np.sin(t)
+        art.append({"kind": "cosmic", "x_sci": float(xm), "y_sci": float(ym)})
     for _ in range(cfg.n_hot):
         xi, yi = int(rng.integers(0, nx)), int(rng.integers(0, ny))
         sci[yi, xi] += float(rng.uniform(20, 200) * np.sqrt(cfg.sky / cfg.gain))

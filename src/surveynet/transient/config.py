@@ -201,6 +201,10 @@ class TrainConfig:
         Seeded random validation split.
     patience : int
         Early stopping (0 = none).
+    lr_schedule : {"constant", "cosine"}
+        Per-epoch learning-rate schedule (:func:`surveynet.nn.train.lr_factor`).
+    lr_min : float
+        Learning rate the cosine decay approaches.
     flips : bool
         Random horizontal/vertical flips and 90-degree rotations each epoch (braai uses flips).
     max_batches : int
@@ -216,6 +220,8 @@ class TrainConfig:
     lr: float = 1e-3
     val_fraction: float = 0.15
     patience: int = 0
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
     flips: bool = True
     max_batches: int = 0
     seed: int = 0

@@ -22,7 +22,9 @@ Reads every ``*_cands.fits`` of a detect folder with its ``*_diff.fits`` and wri
 Labels (gmadet's rule, per image instead of across images): within ``cutouts.radius`` px, a
 candidate is real when it is the closest candidate of exactly one real source; every other
 candidate is bogus, with ``TRUTH_KIND`` the kind of the nearest truth row within the radius
-(``cosmic``, ``hot_pixel``, ``bad_column``, ``bleed``, ``star``, ``galaxy``...) or ``noise``.
+(``cosmic``, ``hot_pixel``, ``bleed``, ``star``, ``galaxy``...), ``bad_column`` when within the
+radius of a bad column's x, ``blend`` when it is the closest candidate of several real sources,
+or ``noise`` (unattributed: noise peaks, subtraction residuals, cosmic-ray tracks' ends).
 """
 
 from __future__ import annotations
@@ -185,6 +187,11 @@ def label_candidates(
         near = d <= radius
         kinds[near] = np.asarray(truth["kind"])[j[near]]
         ids[near] = np.asarray(truth["id"])[j[near]]
+        # a bad column is a line: match on x alone
+        for r in truth[np.asarray(truth["kind"]) == "bad_column"]:
+            on = ~near & (np.abs(cxy[:, 0] - float(r["x_sci"])) <= radius)
+            kinds[on] = "bad_column"
+            ids[on] = int(r["id"])
     if n and len(real):
         tree = cKDTree(cxy)
         rxy = np.column_stack([np.asarray(real["x"], float), np.asarray(real["y"], float)])

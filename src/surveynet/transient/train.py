@@ -128,6 +128,8 @@ class RealBogusTask(TrainTask):
             seed=t.seed,
             patience=t.patience,
             lr=t.lr,
+            lr_schedule=t.lr_schedule,
+            lr_min=t.lr_min,
             max_batches=t.max_batches,
             device=t.device,
         )
