@@ -193,10 +193,12 @@ def test_model_cards_name_every_model_and_ensemble_member():
     assert cards[3].name == "dla_refiner" and len({c.sha256 for c in cards}) == 4
 
 
-def test_predict_requires_a_redshift_source(tmp_path, mock):
-    files, _ = mock
+def test_predict_takes_one_redshift_source(tmp_path, mock):
+    # none: QuasarNET runs first (tests/test_dla_oneshot.py); two: a usage error
+    files, truth = mock
     with pytest.raises(SystemExit):
-        main(["dla", "predict", str(files[0]), "--out", str(tmp_path / "c.fits")])
+        args = ["dla", "predict", str(files[0]), "--out", str(tmp_path / "c.fits")]
+        main([*args, "--truth", str(truth), "--zbest", str(truth)])
 
 
 def test_bench_quick_registered():

@@ -344,6 +344,10 @@ def test_bench_quick():
     assert fig["max_abs_diff_vs_baseline"] < 1e-4
     assert fig["torch_b1_spectra_per_s"] > 0 and fig["numpy_b64_spectra_per_s"] > 0
     assert fig["mflop_per_spectrum"] == pytest.approx(43.8, rel=0.01)
+    # end to end (whole processes, file to catalogue) beside the forward-only figures
+    for mode in ("1file_inprocess", "2files_inprocess", "2files_dask1", "2files_dask2"):
+        assert fig[f"e2e_{mode}_spectra_per_s"] > 0 and fig[f"e2e_{mode}_peak_mb"] > 0
+    assert fig["read_rebin_normalise_spectra_per_s"] > 0
 
 
 def test_empty_inputs():

@@ -18,15 +18,15 @@ from surveynet.registry import _STEPS
 from surveynet.sim.sysmaps import simulate_sysmaps, table_hdus, write_mock
 from surveynet.sysnet.config import SysnetConfig, config_from_mapping, resolve_sysnet_config
 from surveynet.sysnet.data import read_input, read_table, read_two_files
-from surveynet.sysnet.model import EnsembleNet, build_single
-from surveynet.sysnet.preprocess import chain_seeds, kfold_partitions, single_split
-from surveynet.sysnet.train import (
+from surveynet.sysnet.ensemble import (
     baseline_losses,
     cosine_lr,
     pixel_loss,
     predict_ensemble,
     train_ensemble,
 )
+from surveynet.sysnet.model import EnsembleNet, build_single
+from surveynet.sysnet.preprocess import chain_seeds, kfold_partitions, single_split
 
 
 def run_step(group: str, name: str, argv: list[str]) -> int:
@@ -278,7 +278,7 @@ def test_param_count_and_seeds() -> None:
 
 
 def test_optimizers() -> None:
-    from surveynet.sysnet.train import make_optimizer
+    from surveynet.sysnet.ensemble import make_optimizer
 
     p = [torch.nn.Parameter(torch.zeros(2))]
     assert make_optimizer(p, "adamw", 0.1).defaults["weight_decay"] == 0.0
@@ -330,7 +330,10 @@ def test_ensemble_chain_equals_single_and_numpy(name: str) -> None:
         single.eval()
         with torch.no_grad():
             assert torch.allclose(single(x)[:, 0], out[c], atol=1e-6)
-        eng = _numpy_builder(name)({k: v.numpy() for k, v in net.chain_state_dict(c).items()})
+        eng = _numpy_builder(name)(
+            {k: v.numpy() for k, v in net.chain_state_dict(c).items()},
+            {"input_dim": 5, "nn_structure": [3, 8]},
+        )
         assert np.allclose(eng(x.double().numpy()), out[c].double().numpy(), rtol=1e-5, atol=1e-6)
 
 

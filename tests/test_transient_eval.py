@@ -73,3 +73,29 @@ def test_bundled_models(name, channels):
     x = prepare_inputs(np.random.default_rng(0).normal(size=(4, 3, 32, 32)), saved.preprocessing)
     p = eng(x)
     assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))
+
+
+def test_triplet_model_on_real_ztf(shared_file):
+    """The mock-trained triplet model on real ZTF data (regression guard, not the 95 % goal).
+
+    Measured: 30/39 real detections scored real (0.77; the issue asks >= 0.95), the real alert
+    0.79 and the bogus alert 0.03.
+    """
+    from surveynet.io.model import list_bundled_models
+    from surveynet.transient.predict import load_scorer, prepare_inputs
+    from surveynet.transient.preprocess import read_alert
+
+    if "rb_triplet_mock" not in {m["name"] for m in list_bundled_models()}:
+        pytest.skip("bundled model rb_triplet_mock not installed")
+    eng, saved = load_scorer("rb_triplet_mock")
+    trip = np.load(
+        shared_file("transients/btsbot_ztf_triplets/usage_triplets.npy"), allow_pickle=False
+    )
+    p = eng(prepare_inputs(trip.transpose(0, 3, 1, 2), saved.preprocessing))
+    assert (p >= 0.5).mean() >= 0.7
+    scores = []
+    for cid in ("714287740515015072", "893215910715010007"):
+        a = read_alert(shared_file(f"transients/braai_ztf_alerts/{cid}.json"))
+        cube = np.stack([a["science"], a["reference"], a["difference"]])[None]
+        scores.append(float(eng(prepare_inputs(cube, saved.preprocessing))[0]))
+    assert scores[0] > 0.5 > scores[1]

@@ -209,6 +209,88 @@ def time_call(
     return float(best)
 
 
+#: Child process that runs a command and prints, as JSON, its wall time and the peak RSS of the
+#: largest process of its tree (``ru_maxrss`` of the waited-for descendants: a CLI and, with
+#: Dask, its workers). Used instead of ``/usr/bin/time -v`` so that benches run anywhere.
+_LAUNCHER = (
+    "import json, resource, subprocess, sys, time\n"
+    "t0 = time.perf_counter()\n"
+    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=False).returncode\n"
+    "wall = time.perf_counter() - t0\n"
+    "kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(json.dumps({'rc': rc, 'wall': wall, 'maxrss_kb': kb}))\n"
+)
+
+
+def measure_process(cmd: list[str]) -> dict[str, Any]:
+    """Run ``cmd`` as a whole process; return its wall seconds and peak memory.
+
+    Parameters
+    ----------
+    cmd : list of str
+        The command, e.g. ``[sys.executable, "-m", "surveynet", "quasar", "predict", ...]``.
+
+    Returns
+    -------
+    dict
+        ``wall`` (seconds), ``maxrss_mb`` (peak resident memory of the largest process of the
+        run, MB: the CLI, or with Dask its biggest worker), ``rc`` (0).
+
+    Raises
+    ------
+    RuntimeError
+        The command failed or printed no result.
+    """
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    try:
+        out: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError) as exc:
+        raise RuntimeError(f"{' '.join(cmd)}: no result ({res.stderr.strip()[-500:]})") from exc
+    if out["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {out['rc']}: {res.stderr.strip()[-500:]}")
+    out["maxrss_mb"] = out.pop("maxrss_kb") / 1024.0
+    return out
+
+
+def time_process(cmd: list[str], *, repeat: int = 3) -> tuple[float, float]:
+    """Best wall seconds of ``repeat`` whole-process runs of ``cmd``, and their peak memory.
+
+    Every run is one :func:`time_call` trial (no warm-up: a process start is part of the
+    figure); memory from :func:`measure_process`.
+
+    Parameters
+    ----------
+    cmd : list of str
+        The command.
+    repeat : int
+        Runs (>= 1).
+
+    Returns
+    -------
+    seconds : float
+        Best wall-clock time of one run.
+    peak_mb : float
+        Largest peak resident memory of any run (MB).
+    """
+    peaks: list[float] = []
+
+    def once() -> None:
+        """One whole-process run; records its peak memory."""
+        peaks.append(float(measure_process(cmd)["maxrss_mb"]))
+
+    best = time_call(once, min_time=0.0, repeat=repeat, warmup=False)
+    return best, max(peaks)
+
+
 def gemm_gflops(n: int = 1024, dtype: str = "float32") -> float:
     """Measured matrix-multiply speed of this machine, for scale.
 

@@ -96,18 +96,18 @@ def run_batch(
     list of TaskResult
         In the order of ``inputs``; failed tasks have ``ok=False`` and a one-line ``error``.
     """
-    from tqdm.auto import tqdm
-
     items = [str(x) for x in inputs]
     if not items:
         return []
     if scheduler is None and workers <= 0:
-        out = []
-        for item in tqdm(items, desc=desc, disable=quiet, unit=unit):
-            out.append(_guarded(func, item, kwargs))
-        return out
+        if quiet:  # no progress bar: do not even import tqdm (start-up time of short runs)
+            return [_guarded(func, item, kwargs) for item in items]
+        from tqdm.auto import tqdm
+
+        return [_guarded(func, item, kwargs) for item in tqdm(items, desc=desc, unit=unit)]
 
     from distributed import Client, LocalCluster, as_completed
+    from tqdm.auto import tqdm
 
     # importing distributed sets its loggers to INFO; keep its chatter for debug runs (-vv)
     quiet_level = logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING

@@ -145,7 +145,8 @@ add_step(
 add_step(
     "dla",
     "predict",
-    "find DLAs in spectra files (numpy engine, Dask runner) -> catalogue",
+    "find DLAs in spectra files -> catalogue (numpy engine; with no redshift source the "
+    "bundled QuasarNET runs first)",
     cli.predict_args,
     cli.predict_run,
 )

@@ -4,7 +4,9 @@ The FITS catalogue (:func:`write_catalog`) has EXTNAME ``DLACAT`` with the colum
 (TARGETID, Z_QSO, Z_DLA, NHI, DLA_CONFIDENCE, ABSORBER_TYPE, S2N, DLAID; never ``Z``), plus
 NHI_STD, TARGET_RA, TARGET_DEC, and ``QSOCAT`` listing every searched sightline (TARGETID, Z_QSO,
 S2N, N_DLA, WAVE_MIN, WAVE_MAX: the observed range searched), used by the evaluation to know
-which truth absorbers could have been found. When some input files failed, a ``FAILED`` table
+which truth absorbers could have been found. Both tables end with SOURCE (input file name) and
+ROW (the spectrum's row in it), and PLATE, MJD, FIBERID when the input is an SDSS file
+(:func:`add_source_columns`). When some input files failed, a ``FAILED`` table
 (SOURCE, ERROR) lists them.
 
 The absorber rows come from :mod:`surveynet.dla.postprocess` (vote peaks, then typing);
@@ -44,6 +46,7 @@ __all__ = [
     "HEADER_KEYS",
     "QSO_COLUMNS",
     "Catalog",
+    "add_source_columns",
     "catalog_from_predictions",
     "catalog_from_rows",
     "merge_catalogs",
@@ -314,7 +317,65 @@ def merge_catalogs(parts: Sequence[Catalog]) -> Catalog:
     if not parts:
         return Catalog.empty()
     dl = [p.dlas for p in parts if len(p.dlas)]
-    return Catalog(dlas=vstack(dl) if dl else parts[0].dlas, qsos=vstack([p.qsos for p in parts]))
+    return Catalog(
+        dlas=_filled(vstack(dl)) if dl else parts[0].dlas,
+        qsos=_filled(vstack([p.qsos for p in parts])),
+    )
+
+
+def _filled(t: Table) -> Table:
+    """``t`` with masked cells (columns absent from some stacked parts) filled: -1 or ''."""
+    for c in t.colnames:
+        if getattr(t[c], "mask", None) is not None and np.any(t[c].mask):
+            kind = t[c].dtype.kind
+            t[c] = t[c].filled(np.nan if kind == "f" else "" if kind in "US" else -1)
+    return t
+
+
+#: Columns identifying an SDSS spectrum, added when the spectra's FIBERMAP has them.
+SDSS_ID_COLUMNS = ("PLATE", "MJD", "FIBERID")
+
+
+def _with_fiberid(fibermap: Table) -> Table:
+    """``fibermap`` with FIBERID = FIBER for BOSS spPlates (PLATE and FIBER but no FIBERID)."""
+    cols = fibermap.colnames
+    if "FIBERID" in cols or "PLATE" not in cols or "FIBER" not in cols:
+        return fibermap
+    out = Table(fibermap, copy=False)
+    out["FIBERID"] = fibermap["FIBER"]
+    return out
+
+
+def add_source_columns(catalog: Catalog, fibermap: Table, source: str) -> Catalog:
+    """Add SOURCE, ROW (and PLATE, MJD, FIBERID for SDSS inputs) to both tables, by TARGETID.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalogue of one input file.
+    fibermap : astropy.table.Table
+        That file's FIBERMAP (``Spectra.fibermap``): ROW is the row of the TARGETID in it;
+        PLATE, MJD and FIBERID are copied when present.
+    source : str
+        The input file name (column SOURCE).
+
+    Returns
+    -------
+    Catalog
+        The same catalogue, its tables with the new columns appended.
+    """
+    tid = np.asarray(fibermap["TARGETID"], np.int64)
+    row_of = {int(t): i for i, t in enumerate(tid)}
+    fibermap = _with_fiberid(fibermap)
+    ids = [c for c in SDSS_ID_COLUMNS if c in fibermap.colnames]
+    for t in (catalog.dlas, catalog.qsos):
+        rows = np.array([row_of.get(int(x), -1) for x in t["TARGETID"]], dtype=np.int32)
+        t["SOURCE"] = np.array([source] * len(t), dtype=f"U{max(len(source), 1)}")
+        t["ROW"] = rows
+        for c in ids:
+            v = np.asarray(fibermap[c], np.int64)
+            t[c] = np.where(rows >= 0, v[np.maximum(rows, 0)], -1).astype(np.int32)
+    return catalog
 
 
 def write_catalog(
@@ -330,6 +391,7 @@ def write_catalog(
     models: Sequence[ModelCard] = (),
     n_inputs: int | None = None,
     config_file: str | os.PathLike[str] | None = None,
+    extra_cards: dict[str, tuple[Any, str]] | None = None,
 ) -> Path:
     """Write a catalogue as FITS (DLACAT + QSOCAT [+ FAILED], provenance header), atomically.
 
@@ -359,6 +421,9 @@ def write_catalog(
         Cards ``NINPUT`` (input files) and ``NFAILED`` (those in ``failed``).
     config_file : path, optional
         Card ``CFGFILE``: the resolved config saved beside the catalogue.
+    extra_cards : dict, optional
+        More primary-header cards, keyword -> (value, comment) (e.g. ``ZSOURCE``, the redshift
+        source).
 
     Returns
     -------
@@ -377,6 +442,7 @@ def write_catalog(
         extra["CFGFILE"] = (Path(config_file).name[:60], "resolved config (JSON)")
     if models:
         extra.update({k: (v, c) for k, v, c in model_cards(models)})
+    extra.update(extra_cards or {})
     hdr = provenance_header(
         pipeline="dla",
         model_name=model_name,

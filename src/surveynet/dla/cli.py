@@ -193,7 +193,13 @@ def predict_args(p: argparse.ArgumentParser) -> None:
     p : argparse.ArgumentParser
         The step's parser.
     """
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="DESI spectra/coadd files")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="DESI spectra/coadd files, BOSS spPlates or SDSS spec-lite files "
+        "(spec-PLATE-MJD-FIBER.fits; SDSS quasars below z 2.33 need --set predict.z_qso_min=2.0)",
+    )
     p.add_argument("--out", required=True, metavar="CATALOG.fits", help="catalogue to write")
     add_config_flag(
         p,
@@ -231,9 +237,15 @@ def predict_args(p: argparse.ArgumentParser) -> None:
         "unset: bundled dla_vetter; 'none' keeps the vote confidence and every absorber; "
         "threshold: --set predict.vet_threshold=P)",
     )
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group(required=False)
     src.add_argument(
-        "--qso-catalog", metavar="QN.fits", help="quasar catalogue (TARGETID, Z_QN, IS_QSO_QN)"
+        "--qso-catalog",
+        metavar="QN.fits",
+        help="quasar catalogue (TARGETID, Z_QN, IS_QSO_QN). With no redshift source "
+        "(--qso-catalog, --zbest, --truth) the bundled QuasarNET (predict.qso_model, default "
+        "qn_mock_6layer) runs on the inputs first, through the registered `surveynet quasar "
+        "predict` step; the catalogue header says so (ZSOURCE = 'QuasarNET' and a 'redshifts' "
+        "model card with its weights hash)",
     )
     src.add_argument("--zbest", metavar="FILE", help="zbest/redrock file (TARGETID, Z, SPECTYPE)")
     src.add_argument(
@@ -271,7 +283,7 @@ def predict_run(args: argparse.Namespace) -> int:
     from surveynet.dla.predict import predict_files
 
     cfg = resolve(args)
-    zsrc = args.qso_catalog or args.zbest or args.truth
+    zsrc = args.qso_catalog or args.zbest or args.truth  # None: QuasarNET runs first
     res = predict_files(
         args.inputs,
         args.out,
@@ -305,7 +317,12 @@ def evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("catalog", metavar="CATALOG.fits", help="catalogue from `surveynet dla predict`")
     p.add_argument("--truth", required=True, metavar="TRUTH.fits", help="truth file (DLA_META)")
     p.add_argument(
-        "--out", required=True, metavar="DIR", help="folder for metrics.json, config.json, plots"
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder for metrics.json, config.json, plots (made only once the inputs are read); "
+        "metrics.json['summary'] holds the README's S/N bins (evaluate.summary_s2n, default "
+        "S/N > 3 and 1-3) with the completeness at evaluate.fixed_purity (default 0.9)",
     )
     add_config_args(p)
     p.add_argument(
@@ -339,4 +356,11 @@ def evaluate_run(args: argparse.Namespace) -> int:
         f"purity {fmt(m['purity'])} "
         f"(TP {m['tp']}, FN {m['fn']}, FP {m['fp']})"
     )
+    for b in m.get("summary", []):
+        hi = "" if b["s2n_hi"] >= 1e8 else f" < {b['s2n_hi']:g}"
+        print(
+            f"  {b['s2n_lo']:g} <= S/N{hi}: completeness {fmt(b['completeness'])}, purity "
+            f"{fmt(b['purity'])} ({b['n_truth_dla']} DLAs); completeness at purity "
+            f">= {100 * b['fixed_purity']:.0f}%: {fmt(b['completeness_at_purity'])}"
+        )
     return 0

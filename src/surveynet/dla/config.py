@@ -871,6 +871,15 @@ class PredictConfig:
         N_HI) is the mean over the 2k + 1 crops of (crop centre + predicted offset). 0: one crop.
         k = 4 lowered sigma(dz) by 1-2 % on the held-out mocks for 3.7x the refiners' time, so it
         is off by default (experiments/dla/README.md, "Twelfth round").
+    z_qso_min : float or None
+        Search quasars with z_qso >= this; None: each model's own ``data.z_qso_min`` (2.33 for
+        the bundled models, the DESI cut). ``--set predict.z_qso_min=2.0`` opens the search to
+        lower-redshift sightlines (e.g. SDSS quasars at z 2.0-2.33, whose Lyman-alpha forest
+        starts above 3,650 A).
+    qso_model : str
+        QuasarNET model (bundled name or directory) that ``surveynet dla predict`` runs to get
+        the quasar redshifts when no redshift source (``--qso-catalog``, ``--zbest``,
+        ``--truth``) is given.
     vet_threshold : float or None
         With a vetter (:mod:`surveynet.dla.vet`), absorbers whose probability of being real is
         below this are dropped; None: the vetter model's own threshold; 0 keeps every absorber.
@@ -908,6 +917,8 @@ class PredictConfig:
     refine_iterations: int = 3
     refine_nhi_weight: float = 0.7
     refine_shifts: int = 0
+    z_qso_min: float | None = None
+    qso_model: str = "qn_mock_6layer"
     vet_threshold: float | None = None
     vet_features: bool = False
 
@@ -965,6 +976,15 @@ class EvaluateConfig:
         Predictions with DLA_CONFIDENCE below this are dropped before matching: the purity cut
         of a user who keeps only confident absorbers (0 keeps all;
         ``--set evaluate.min_confidence=0.4``).
+    summary_s2n : tuple of float
+        The S/N bins of the README's headline figures, as flattened (lo, hi) pairs, lo <= S/N <
+        hi of the sightline: default (3, 1e9, 1, 3), i.e. "S/N > 3" and "1 < S/N < 3"
+        (``metrics.json["summary"]``).
+    fixed_purity : float
+        Each summary bin also reports the completeness at this purity (0.9): the highest
+        completeness over DLA_CONFIDENCE cuts whose purity in the bin is >= this.
+    purity_cuts : int
+        Number of DLA_CONFIDENCE cuts scanned (evenly from 0 to 1) for ``fixed_purity``.
     """
 
     rule: Literal["dlambda", "dz"] = "dlambda"
@@ -978,6 +998,19 @@ class EvaluateConfig:
     s2n_bins: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 1e9)
     nhi_bins: tuple[float, ...] = (19.3, 20.0, 20.3, 20.6, 21.0, 21.5, 23.0)
     min_confidence: float = 0.0
+    summary_s2n: tuple[float, ...] = (3.0, 1e9, 1.0, 3.0)
+    fixed_purity: float = 0.9
+    purity_cuts: int = 101
+
+    def __post_init__(self) -> None:
+        if len(self.summary_s2n) % 2:
+            raise ValueError(
+                f"evaluate.summary_s2n must hold (lo, hi) pairs, got {self.summary_s2n}"
+            )
+        if not 0.0 < self.fixed_purity <= 1.0:
+            raise ValueError(f"evaluate.fixed_purity must be in (0, 1], got {self.fixed_purity}")
+        if self.purity_cuts < 2:
+            raise ValueError(f"evaluate.purity_cuts must be >= 2, got {self.purity_cuts}")
 
 
 # ----------------------------------------------------------------------------- root

@@ -52,6 +52,7 @@ from surveynet.dla.preprocess import InputSpec
 from surveynet.dla.sightline import Dla, Sightline, fractional_pixel, search_pixels
 from surveynet.errors import InputError
 from surveynet.io.fits import atomic_path, provenance_header, table_hdu, write_hdulist
+from surveynet.io.sdss import read_speclite, sniff_speclite
 from surveynet.io.spectra import Spectra, read_spectra
 from surveynet.io.truth import read_truth, read_zbest
 from surveynet.sim.instrument import pixel_edges
@@ -73,6 +74,7 @@ __all__ = [
     "read_dla_truth",
     "read_qso_redshifts",
     "read_sightlines",
+    "read_spectra_file",
     "read_training_sightlines",
     "rebin",
     "save_dataset",
@@ -280,6 +282,10 @@ def merge_cameras(
 
 def _camera_range(spectra: Spectra, camera: str) -> tuple[float, float]:
     if camera == "all":
+        return -np.inf, np.inf
+    if camera not in spectra.bands and len(spectra.bands) == 1:
+        # one combined band (BOSS spPlate / SDSS spec-lite "brz"): the searched rest range
+        # picks the pixels; the camera only names the pixel size (data.velocity_ms)
         return -np.inf, np.inf
     if camera not in spectra.bands:
         raise InputError(
@@ -545,6 +551,34 @@ def read_dla_truth(
     return out
 
 
+def read_spectra_file(path: str | os.PathLike[str], **kwargs: Any) -> Spectra:
+    """Read any spectra file the DLA pipeline takes, SDSS spec-lite files included.
+
+    Spec-lite files (``spec-PLATE-MJD-FIBER.fits``) go to :func:`surveynet.io.sdss.read_speclite`,
+    every other file to :func:`surveynet.io.spectra.read_spectra`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    **kwargs
+        Passed to :func:`~surveynet.io.spectra.read_spectra` (``checksum`` also to
+        ``read_speclite``).
+
+    Returns
+    -------
+    Spectra
+
+    Raises
+    ------
+    InputError
+        As the reader used.
+    """
+    if sniff_speclite(path):
+        return read_speclite(path, checksum=kwargs.get("checksum", True))
+    return read_spectra(path, **kwargs)
+
+
 def read_sightlines(
     spectra_path: str | os.PathLike[str] | Spectra,
     catalog_path: str | os.PathLike[str],
@@ -573,7 +607,7 @@ def read_sightlines(
     list of Sightline
     """
     cfg = config or DataConfig()
-    spectra = spectra_path if isinstance(spectra_path, Spectra) else read_spectra(spectra_path)
+    spectra = spectra_path if isinstance(spectra_path, Spectra) else read_spectra_file(spectra_path)
     z = read_qso_redshifts(catalog_path, cfg)
     dlas = read_dla_truth(truth_path if truth_path is not None else catalog_path, cfg)
     return sightlines_from_spectra(spectra, z, cfg, dlas=dlas)
@@ -648,7 +682,7 @@ def read_training_sightlines(
     limit = cfg.max_sightlines if max_sightlines is None else max_sightlines
     out: list[Sightline] = []
     for f in files:
-        out.extend(sightlines_from_spectra(read_spectra(f), z, cfg, dlas=dlas))
+        out.extend(sightlines_from_spectra(read_spectra_file(f), z, cfg, dlas=dlas))
         if limit and len(out) >= limit:
             return out[:limit]
     logger.info(

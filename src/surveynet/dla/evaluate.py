@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ __all__ = [
     "match_absorbers",
     "read_truth_absorbers",
     "summarize",
+    "summary_bins",
     "window_metrics",
 ]
 
@@ -337,6 +339,78 @@ def binned_rates(
     return out
 
 
+def summary_bins(
+    truth: Table,
+    pred: Table,
+    config: EvaluateConfig,
+    s2n_truth: NDArray[np.float64],
+    s2n_pred: NDArray[np.float64],
+) -> list[dict[str, Any]]:
+    """The README's headline figures: completeness and purity per sightline-S/N bin.
+
+    For every (lo, hi) pair of ``config.summary_s2n``, the truth absorbers of sightlines with
+    lo <= S/N < hi and the predictions of such sightlines are matched (:func:`match_absorbers`)
+    at the catalogue's own confidences (``min_confidence`` applied) and again after each of
+    ``config.purity_cuts`` DLA_CONFIDENCE cuts from 0 to 1: the bin reports the completeness at
+    the loosest cut whose purity is >= ``config.fixed_purity`` (null when no cut reaches it).
+
+    Parameters
+    ----------
+    truth, pred : Table
+        Truth absorbers (searched ones) and predictions, as :func:`evaluate` reads them.
+    config : EvaluateConfig
+        Matching rules, ``summary_s2n``, ``fixed_purity``, ``purity_cuts``.
+    s2n_truth, s2n_pred : ndarray
+        Sightline S/N of each truth absorber and of each prediction.
+
+    Returns
+    -------
+    list of dict
+        One per bin: ``s2n_lo``, ``s2n_hi``, ``n_truth_dla``, ``tp``, ``fn``, ``fp``,
+        ``completeness``, ``purity``, ``fixed_purity``, ``confidence_cut`` and
+        ``completeness_at_purity``.
+
+    Examples
+    --------
+    >>> t = Table({"TARGETID": [1, 2], "Z_DLA": [2.5, 2.6], "NHI": [20.5, 21.0]})
+    >>> p = Table({"TARGETID": [1, 2], "Z_DLA": [2.5, 2.9], "NHI": [20.6, 20.9],
+    ...            "DLA_CONFIDENCE": [0.9, 0.3]})
+    >>> b = summary_bins(t, p, EvaluateConfig(), np.array([5.0, 5.0]), np.array([5.0, 5.0]))
+    >>> b[0]["completeness"], b[0]["purity"], b[0]["completeness_at_purity"], b[0]["confidence_cut"]
+    (0.5, 0.5, 0.5, 0.31)
+    """
+    pairs = np.asarray(config.summary_s2n, float).reshape(-1, 2)
+    conf = (
+        np.asarray(pred["DLA_CONFIDENCE"], float)
+        if "DLA_CONFIDENCE" in pred.colnames
+        else np.ones(len(pred))
+    )
+    out = []
+    for lo, hi in pairs:
+        tb = (s2n_truth >= lo) & (s2n_truth < hi)
+        pb = (s2n_pred >= lo) & (s2n_pred < hi)
+        t_bin, p_bin, c_bin = truth[tb], pred[pb], conf[pb]
+        row: dict[str, Any] = {"s2n_lo": float(lo), "s2n_hi": float(hi)}
+        head = summarize(match_absorbers(t_bin, p_bin, config))
+        row.update({k: head[k] for k in ("tp", "fn", "fp", "completeness", "purity")})
+        row["n_truth_dla"] = head["tp"] + head["fn"]
+        row.update(
+            {
+                "fixed_purity": config.fixed_purity,
+                "confidence_cut": None,
+                "completeness_at_purity": None,
+            }
+        )
+        for cut in np.round(np.linspace(0.0, 1.0, config.purity_cuts), 12):
+            m = summarize(match_absorbers(t_bin, p_bin[c_bin >= cut], config))
+            if m["purity"] is not None and m["purity"] >= config.fixed_purity:
+                row["confidence_cut"] = round(float(cut), 6)
+                row["completeness_at_purity"] = m["completeness"]
+                break
+        out.append(row)
+    return out
+
+
 def window_metrics(
     labels: NDArray[np.integer[Any]], confidence: NDArray[np.floating[Any]], threshold: float = 0.5
 ) -> dict[str, Any]:
@@ -480,7 +554,8 @@ def evaluate(
     truth_path : str or os.PathLike
         Truth file (DLA_META, TRUTH), a DLACAT-layout catalogue, or a Parks truth JSON.
     out_dir : str or os.PathLike
-        Output folder (created).
+        Output folder, created only once the inputs have been read and matched (a run that
+        fails on its input leaves no empty folder behind).
     config : EvaluateConfig or DLAConfig, optional
         The matching rules, or the whole resolved config (its ``evaluate`` section is used, and
         all of it is saved as ``config.json`` in ``out_dir``).
@@ -495,7 +570,9 @@ def evaluate(
     -------
     dict
         The content of ``metrics.json``: :func:`summarize` keys, ``by_nhi``, ``by_s2n``,
-        ``windows`` (when given), ``config`` (the ``evaluate`` section), ``files``.
+        ``summary`` (:func:`summary_bins`: the README's S/N bins with the completeness at
+        ``evaluate.fixed_purity``; with a QSOCAT S2N), ``windows`` (when given), ``config``
+        (the ``evaluate`` section), ``files``.
 
     Raises
     ------
@@ -517,7 +594,6 @@ def evaluate(
             raise FileExistsError(
                 f"{out / name} exists; pass overwrite=True (--overwrite) to replace it"
             )
-    out.mkdir(parents=True, exist_ok=True)
     pred, qsos = _read_predictions(Path(catalog_path))
     pred = confident(pred, cfg, catalog_path)  # cut here so that s2n_p below stays aligned
     truth, _ = read_truth_absorbers(truth_path)
@@ -539,6 +615,7 @@ def evaluate(
     )
     if np.isfinite(s2n_t).any():
         metrics["by_s2n"] = binned_rates(result, "s2n", cfg.s2n_bins, s2n_t, s2n_p)
+        metrics["summary"] = summary_bins(truth, pred, cfg, s2n_t, s2n_p)
     if windows_path is not None:
         try:
             with np.load(windows_path, allow_pickle=False) as z:
@@ -548,11 +625,18 @@ def evaluate(
                 f"needs arrays labels_classifier and confidence ({exc})", path=windows_path
             ) from exc
     metrics["config"] = to_dict(cfg)
-    metrics["files"] = evaluation_figures(result, metrics, out) if plots else []
-    with atomic_path(out / "metrics.json", overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=1, default=float))
-    with atomic_path(out / "config.json", overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(to_dict(full), indent=1) + "\n")
+    created = not out.exists()  # the folder is made only once the inputs have been read
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        metrics["files"] = evaluation_figures(result, metrics, out) if plots else []
+        with atomic_path(out / "metrics.json", overwrite=overwrite) as tmp:
+            tmp.write_text(json.dumps(metrics, indent=1, default=float))
+        with atomic_path(out / "config.json", overwrite=overwrite) as tmp:
+            tmp.write_text(json.dumps(to_dict(full), indent=1) + "\n")
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     logger.info(
         "completeness %s, purity %s (TP %d, FN %d, FP %d)",
         metrics["completeness"],

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surveynet.config import config_sidecar, from_dict, save_config, to_dict
-from surveynet.dla.catalog import Catalog, catalog_from_rows, merge_catalogs, write_catalog
+from surveynet.dla.catalog import (
+    Catalog,
+    add_source_columns,
+    catalog_from_rows,
+    merge_catalogs,
+    write_catalog,
+)
 from surveynet.dla.config import DataConfig, DLAConfig, PredictConfig
-from surveynet.dla.data import pixel_labels, read_sightlines
+from surveynet.dla.data import pixel_labels, read_sightlines, read_spectra_file
 from surveynet.dla.postprocess import (
     SightlinePrediction,
     peak_rows,
@@ -49,7 +56,6 @@ from surveynet.dla.sightline import Sightline, search_pixels
 from surveynet.dla.vet import DLAVetter, resolve_vetter, row_features
 from surveynet.errors import InputError, ModelFormatError
 from surveynet.io.model import bundled_models_dir, load_model, resolve_model_path
-from surveynet.io.spectra import read_spectra
 from surveynet.predict import ModelCard, PredictResult, check_output, predict_over_files
 from surveynet.registry import get_numpy_engine
 
@@ -71,6 +77,7 @@ __all__ = [
     "predict_file",
     "predict_files",
     "predict_sightlines",
+    "quasarnet_redshifts",
     "resolve_refiner",
     "route",
 ]
@@ -674,6 +681,8 @@ def predict_file(
     Returns
     -------
     Catalog
+        Both tables with SOURCE (the file name) and ROW, and PLATE, MJD, FIBERID for SDSS files
+        (:func:`surveynet.dla.catalog.add_source_columns`).
     """
     finders = load_finders(models)
     pc = from_dict(PredictConfig, config or {})
@@ -684,11 +693,13 @@ def predict_file(
         shifts=pc.refine_shifts,
     )
     vet = None if vetter is None else resolve_vetter(vetter, pc.vet_threshold)
-    data_of = {id(fd): dataclasses.replace(fd.data, skip_bal=skip_bal) for fd in finders}
+    run_data: dict[str, Any] = {"skip_bal": skip_bal}
+    if pc.z_qso_min is not None:
+        run_data["z_qso_min"] = float(pc.z_qso_min)
+    data_of = {id(fd): dataclasses.replace(fd.data, **run_data) for fd in finders}
     configs = list(dict.fromkeys(data_of.values()))
-    ref_data = [dataclasses.replace(r.data, skip_bal=skip_bal) for r in refs]
-    n_reads = len(set(configs) | set(ref_data))
-    spectra = read_spectra(path) if n_reads > 1 else path
+    ref_data = [dataclasses.replace(r.data, **run_data) for r in refs]
+    spectra = read_spectra_file(path, resolution=False)
     read = {d: read_sightlines(spectra, qso_catalog, d, truth_path=truth) for d in configs}
     for d in ref_data:
         if d not in read:
@@ -703,7 +714,8 @@ def predict_file(
         parts.append(
             predict_sightlines(sls, finders, pc, refiner=refs, refine_sightlines=grids, vetter=vet)
         )
-    return parts[0] if len(parts) == 1 else merge_catalogs(parts)
+    cat = parts[0] if len(parts) == 1 else merge_catalogs(parts)
+    return add_source_columns(cat, spectra.fibermap, Path(path).name)
 
 
 def _model_dirs(models: Sequence[str]) -> list[str]:
@@ -764,7 +776,7 @@ def predict_files(
     inputs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     *,
-    qso_catalog: str | os.PathLike[str],
+    qso_catalog: str | os.PathLike[str] | None = None,
     config: DLAConfig | None = None,
     models: Sequence[str] | None = None,
     truth: str | os.PathLike[str] | None = None,
@@ -794,8 +806,12 @@ def predict_files(
         Spectra or coadd files.
     out : path
         Catalogue to write.
-    qso_catalog : path
-        Redshift source: QuasarNET catalogue, zbest/redrock or truth file.
+    qso_catalog : path, optional
+        Redshift source: QuasarNET catalogue, zbest/redrock or truth file. None: the quasar
+        pipeline's registered ``predict`` step runs QuasarNET (``predict.qso_model``, default the
+        bundled ``qn_mock_6layer``) on the inputs first (:func:`quasarnet_redshifts`); the
+        catalogue header then names it (``ZSOURCE = 'QuasarNET'`` and a model card with role
+        ``redshifts`` and its weights hash).
     config : DLAConfig, optional
         The resolved config (its ``predict`` section; default :class:`DLAConfig`).
     models : sequence of str, optional
@@ -854,6 +870,13 @@ def predict_files(
     vet = resolve_vetter(pc.vetter, pc.vet_threshold)
     model_paths = [f.source for f in finders]
     cards = model_cards_of(finders, refs, vet)
+    qn_model = None
+    if qso_catalog is None:
+        qn_model = load_model(pc.qso_model, pipeline="quasar")  # fail early on a bad model
+        cards.insert(0, ModelCard("redshifts", qn_model.name, qn_model.weights_hash))
+        zcard = ("QuasarNET", f"z from {qn_model.name}"[:40])
+    else:
+        zcard = (Path(qso_catalog).name[:60], "redshift source (catalogue)")
     if vet is not None:
         learnt = [list(vet.saved.config.get(k, [])) for k in ("finders", "refiners")]
         used = [model_paths, [str(r.saved.path) for r in refs]]
@@ -889,26 +912,100 @@ def predict_files(
             models=cards,
             n_inputs=len(inputs),
             config_file=cfg_path,
+            extra_cards={"ZSOURCE": zcard},
         )
         save_config(cfg, cfg_path)
         return written
 
-    return predict_over_files(
-        predict_file,
-        inputs,
-        outp,
-        merge=merge_catalogs,
-        write=write,
-        workers=workers,
-        scheduler=scheduler,
-        quiet=quiet,
-        overwrite=overwrite,
-        desc="dla predict",
-        models=model_paths,
-        qso_catalog=str(qso_catalog),
-        truth=None if truth is None else str(truth),
-        config=to_dict(pc),
-        skip_bal=pc.skip_bal,
-        refiner=[str(r.saved.path) for r in refs],
-        vetter=None if vet is None else str(vet.saved.path),
-    )
+    def _predict_over(zsrc: str | os.PathLike[str]) -> PredictResult:
+        return predict_over_files(
+            predict_file,
+            inputs,
+            outp,
+            merge=merge_catalogs,
+            write=write,
+            workers=workers,
+            scheduler=scheduler,
+            quiet=quiet,
+            overwrite=overwrite,
+            desc="dla predict",
+            models=model_paths,
+            qso_catalog=str(zsrc),
+            truth=None if truth is None else str(truth),
+            config=to_dict(pc),
+            skip_bal=pc.skip_bal,
+            refiner=[str(r.saved.path) for r in refs],
+            vetter=None if vet is None else str(vet.saved.path),
+        )
+
+    if qn_model is None:
+        assert qso_catalog is not None
+        return _predict_over(qso_catalog)
+    with tempfile.TemporaryDirectory(prefix=".dla-redshifts-", dir=outp.parent) as tmp:
+        zfile = quasarnet_redshifts(
+            inputs,
+            Path(tmp) / "qn_catalog.fits",
+            model=str(qn_model.path),
+            workers=workers,
+            scheduler=scheduler,
+        )
+        return _predict_over(zfile)
+
+
+def quasarnet_redshifts(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    model: str = "qn_mock_6layer",
+    workers: int = 0,
+    scheduler: str | None = None,
+) -> Path:
+    """Quasar redshifts of spectra files from QuasarNET, through the quasar pipeline's CLI step.
+
+    The pipelines are independent (no import of :mod:`surveynet.quasar` here): the step
+    ``surveynet quasar predict`` is looked up in the registry
+    (:func:`surveynet.registry.list_steps`) and run on ``inputs`` with ``--model MODEL``; its
+    catalogue (``TARGETID``, ``Z_QN``, ``IS_QSO_QN``, ``IS_BAL_QN``) is a redshift source of
+    :func:`surveynet.dla.data.read_qso_redshifts`.
+
+    Parameters
+    ----------
+    inputs : sequence of path
+        Spectra files.
+    out : path
+        QuasarNET catalogue to write (must not exist).
+    model : str
+        QuasarNET model directory or bundled name.
+    workers, scheduler : int, str
+        Runner settings passed to the step.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        The step is not registered, or it wrote no catalogue (every input failed).
+    """
+    import argparse
+
+    from surveynet.registry import list_steps
+
+    step = next((s for s in list_steps() if (s.group, s.name) == ("quasar", "predict")), None)
+    if step is None:
+        raise InputError("no redshift source given and the quasar predict step is not available")
+    parser = argparse.ArgumentParser(prog="surveynet quasar predict")
+    parser.add_argument("--quiet", action="store_true")  # added by the root parser in the CLI
+    step.add_arguments(parser)
+    argv = [*map(str, inputs), "--out", str(out), "--model", str(model), "--quiet"]
+    argv += ["--workers", str(workers)] + (["--scheduler", scheduler] if scheduler else [])
+    log.info("no redshift source: running QuasarNET %s on %d file(s)", model, len(inputs))
+    try:
+        rc = step.run(parser.parse_args(argv))
+    except InputError as exc:
+        raise InputError(f"QuasarNET redshifts failed: {exc}") from exc
+    if rc not in (0, 3) or not Path(out).exists():
+        raise InputError(f"QuasarNET redshifts failed (quasar predict exit code {rc})")
+    return Path(out)

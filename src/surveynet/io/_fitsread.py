@@ -525,7 +525,7 @@ def read_table(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            table = Table.read(hdu, unit_parse_strict="silent", mask_invalid=False)
+            table = Table.read(hdu, format="fits", unit_parse_strict="silent", mask_invalid=False)
             for col in table.colnames:
                 c = table[col]
                 if c.dtype.kind == "S":

@@ -24,6 +24,7 @@ from typing import Any
 
 from surveynet.errors import InputError
 from surveynet.io import boss, desi
+from surveynet.io._fitsread import open_fits
 from surveynet.io.container import Spectra
 
 __all__ = ["Spectra", "iter_spectra", "read_spectra"]
@@ -64,9 +65,10 @@ def read_spectra(
         Unreadable or truncated file, unknown layout, missing HDU, bad shapes, corrupt data.
     """
     p = Path(path)
-    kind = desi.sniff(p)
-    if kind == "desi":
-        return desi.read_desi_spectra(p, resolution=resolution, checksum=checksum, **kwargs)
+    with open_fits(p) as hdul:  # headers parsed once for sniffing and reading
+        kind = desi.layout_of(hdul)
+        if kind == "desi":
+            return desi.read_desi_open(hdul, p, resolution=resolution, checksum=checksum, **kwargs)
     if kind == "cframe":
         return desi.read_cframe(p, resolution=resolution, checksum=checksum, **kwargs)
     if kind == "spplate":
@@ -111,9 +113,12 @@ def iter_spectra(
     p = Path(path)
     if block_rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
-    if desi.sniff(p) == "desi":
-        yield from desi.iter_desi_spectra(p, block_rows, resolution=resolution, checksum=checksum)
-        return
+    with open_fits(p) as hdul:
+        if desi.layout_of(hdul) == "desi":
+            yield from desi.iter_desi_open(
+                hdul, p, block_rows, resolution=resolution, checksum=checksum
+            )
+            return
     spec = read_spectra(p, resolution=resolution, checksum=checksum)
     if spec.n_spec <= block_rows:
         yield spec

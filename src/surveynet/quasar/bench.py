@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from surveynet.bench import gemm_gflops, time_call
+from surveynet.bench import gemm_gflops, time_call, time_process
 from surveynet.quasar.config import GridConfig, QuasarNetConfig
 
 log = logging.getLogger(__name__)
@@ -376,71 +376,6 @@ def run_bench(*, quick: bool = False, seed: int = 0) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- end to end
-#: Child process that runs a command and prints its wall time and the peak RSS of the largest
-#: process in its tree (``ru_maxrss`` of the waited-for descendants: the CLI and, with Dask, its
-#: workers), as JSON. Used instead of ``/usr/bin/time -v`` so the bench runs anywhere.
-_LAUNCHER = (
-    "import json, resource, subprocess, sys, time\n"
-    "t0 = time.perf_counter()\n"
-    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=False).returncode\n"
-    "wall = time.perf_counter() - t0\n"
-    "kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "print(json.dumps({'rc': rc, 'wall': wall, 'maxrss_kb': kb}))\n"
-)
-
-
-def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Run ``cmd`` as a whole process; return its wall seconds and peak RSS.
-
-    Parameters
-    ----------
-    cmd : list of str
-        The command (e.g. ``[sys.executable, "-m", "surveynet", "quasar", "predict", ...]``).
-
-    Returns
-    -------
-    dict
-        ``wall`` (s), ``maxrss_mb`` (peak resident memory of the largest process of the run,
-        MB), ``rc``.
-
-    Raises
-    ------
-    RuntimeError
-        The command failed.
-    """
-    import json
-    import subprocess
-    import sys
-
-    res = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, *cmd],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=3600,
-    )
-    try:
-        out: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError) as exc:
-        raise RuntimeError(f"{' '.join(cmd)}: no result ({res.stderr.strip()[-500:]})") from exc
-    if out["rc"] != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {out['rc']}: {res.stderr.strip()[-500:]}")
-    out["maxrss_mb"] = out.pop("maxrss_kb") / 1024.0
-    return out
-
-
-def _timed_runs(cmd: list[str], repeat: int) -> tuple[float, float]:
-    """Best wall seconds (:func:`surveynet.bench.time_call`, one call per trial) and peak MB."""
-    peaks: list[float] = []
-
-    def once() -> None:
-        """One whole-process run; records its peak memory."""
-        peaks.append(run_measured(cmd)["maxrss_mb"])
-
-    best = time_call(once, min_time=0.0, repeat=repeat, warmup=False)
-    return best, max(peaks)
-
-
 def e2e_model(workdir: Path) -> tuple[str, str]:
     """A model directory for the end-to-end figures and its label.
 
@@ -456,38 +391,42 @@ def e2e_model(workdir: Path) -> tuple[str, str]:
     if weights is None:
         return DEFAULT_MODEL, f"bundled {DEFAULT_MODEL}"
     out = workdir / "qn6"
-    subprocess.run(
-        [sys.executable, "-m", "surveynet", "quasar", "convert", str(weights), "--out", str(out)],
-        check=True,
-        capture_output=True,
-    )
+    if not (out / "model.safetensors").is_file():
+        cmd = [sys.executable, "-m", "surveynet", "quasar", "convert", str(weights)]
+        subprocess.run([*cmd, "--out", str(out), "--overwrite"], check=True, capture_output=True)
     return str(out), f"{weights.name} (converted)"
 
 
-def e2e_figures(*, quick: bool = False, seed: int = 5) -> dict[str, Any]:
+def e2e_figures(
+    *, quick: bool = False, seed: int = 5, workdir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """End-to-end ``surveynet quasar predict``: spectra files to catalogue, whole processes.
 
     Simulated DESI coadds (with resolution matrices, as real files) are written to a scratch
     folder; ``surveynet quasar predict`` then runs as a fresh process (start-up, imports, model
     loading, reading, preprocessing, forward pass, catalogue writing all counted) in process
     (``--workers 0``) and on a local Dask cluster of 1 and 2 workers. Wall times are the best of
-    ``repeat`` runs (:func:`surveynet.bench.time_call`); peak memory is the largest process's
+    ``repeat`` runs (:func:`surveynet.bench.time_process`); peak memory is the largest process's
     resident set (for Dask: the biggest worker or the client).
 
     Parameters
     ----------
     quick : bool
-        200 spectra in 2 files, one run each (smoke test); otherwise 2,000 spectra in 4 files
-        of 500 and 3 runs each.
+        200 spectra, one run each (smoke test); otherwise 2,000 spectra and 3 runs each. The
+        spectra are written once as one file and once as 4 files (2 in quick mode).
     seed : int
         Seed of the mock.
+    workdir : path, optional
+        Folder for the mock and the model, kept and reused by later calls (default: a
+        temporary folder, removed afterwards).
 
     Returns
     -------
     dict
-        ``e2e_*`` figures: spectra/s and peak MB per mode, the Dask speed-up of 2 workers over
-        1, the model and the file sizes.
+        ``e2e_*`` figures: spectra/s, seconds and peak MB per mode, the Dask speed-up of 2
+        workers over 1, the model, the file size and the row-block size.
     """
+    import contextlib
     import sys
     import tempfile
 
@@ -496,24 +435,34 @@ def e2e_figures(*, quick: bool = False, seed: int = 5) -> dict[str, Any]:
 
     n, n_files, repeat = (200, 2, 1) if quick else (2000, 4, 3)
     fig: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="surveynet-e2e-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sn-e2e-")))
+        else:
+            work = Path(workdir) / f"quasar_e2e_{n}_{seed}"
+            work.mkdir(parents=True, exist_ok=True)
         model, label = e2e_model(work)
-        files, _ = simulate_to_files(work / "mock", n, seed, n_files=n_files, quiet=True)
-        one, _ = simulate_to_files(work / "one", n, seed, n_files=1, quiet=True)
+        sets = {}
+        for name, k in (("one", 1), ("many", n_files)):
+            files = sorted((work / name).glob("coadd-*.fits"))
+            if len(files) != k:
+                files, _ = simulate_to_files(
+                    work / name, n, seed, n_files=k, quiet=True, overwrite=True
+                )
+            sets[name] = [str(f) for f in files]
         fig["e2e_model"] = label
         fig["e2e_n_spectra"] = n
-        fig["e2e_file_mb"] = round(one[0].stat().st_size / 1e6, 1)
+        fig["e2e_file_mb"] = round(Path(sets["one"][0]).stat().st_size / 1e6, 1)
         base = [sys.executable, "-m", "surveynet", "quasar", "predict", "--model", model]
         base += ["--quiet", "--overwrite", "--out", str(work / "cat.fits")]
         runs = {
-            "1file_inprocess": ([*base, "--workers", "0", str(one[0])]),
-            f"{n_files}files_inprocess": [*base, "--workers", "0", *map(str, files)],
-            f"{n_files}files_dask1": [*base, "--workers", "1", *map(str, files)],
-            f"{n_files}files_dask2": [*base, "--workers", "2", *map(str, files)],
+            "1file_inprocess": [*base, "--workers", "0", *sets["one"]],
+            f"{n_files}files_inprocess": [*base, "--workers", "0", *sets["many"]],
+            f"{n_files}files_dask1": [*base, "--workers", "1", *sets["many"]],
+            f"{n_files}files_dask2": [*base, "--workers", "2", *sets["many"]],
         }
         for name, cmd in runs.items():
-            wall, peak = _timed_runs(cmd, repeat)
+            wall, peak = time_process(cmd, repeat=repeat)
             fig[f"e2e_{name}_spectra_per_s"] = n / wall
             fig[f"e2e_{name}_seconds"] = wall
             fig[f"e2e_{name}_peak_mb"] = peak

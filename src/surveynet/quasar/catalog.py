@@ -18,6 +18,8 @@ IS_BAL_QN       bool               C_BAL > ``predict.c_th``
 QN_FLAG         int32              :class:`surveynet.quasar.preprocess.QNFlag` bitmask
 SOURCE          str                input file name
 ROW             int32              row of the spectrum in its file
+PLATE, MJD,     int32              SDSS inputs only (spPlate, spec-lite): the spectrum's plate,
+FIBERID                            MJD and fiber (-1 for rows of other files in a mixed run)
 =============== ================== ==========================================================
 
 When some inputs failed, HDU ``FAILED`` lists each (``SOURCE``, ``ERROR``). The primary header
@@ -142,7 +144,62 @@ def merge_rows(parts: Sequence[dict[str, NDArray[Any]]]) -> Table:
     if not parts:
         raise ValueError("no catalogue rows to merge")
     good = [Table(p) for p in parts]
-    return vstack(good, metadata_conflicts="silent") if len(good) > 1 else good[0]
+    if len(good) == 1:
+        return good[0]
+    t = vstack(good, metadata_conflicts="silent")
+    for c in SDSS_ID_COLUMNS:  # SDSS files next to DESI files: -1 where a file has none
+        if c in t.colnames and getattr(t[c], "mask", None) is not None:
+            t[c] = t[c].filled(-1)
+    return t
+
+
+#: Columns identifying an SDSS spectrum (after SOURCE and ROW), when the FIBERMAP has them.
+SDSS_ID_COLUMNS = ("PLATE", "MJD", "FIBERID")
+
+
+def _with_fiberid(fibermap: Table) -> Table:
+    """``fibermap`` with FIBERID = FIBER for BOSS spPlates (PLATE and FIBER but no FIBERID)."""
+    cols = fibermap.colnames
+    if "FIBERID" in cols or "PLATE" not in cols or "FIBER" not in cols:
+        return fibermap
+    out = Table(fibermap, copy=False)
+    out["FIBERID"] = fibermap["FIBER"]
+    return out
+
+
+def add_source_columns(t: Table, fibermap: Table, source: str) -> Table:
+    """Append SOURCE and ROW, and PLATE, MJD, FIBERID when ``fibermap`` has them (SDSS inputs).
+
+    The rows of ``t`` are the rows of ``fibermap`` (one catalogue row per input spectrum).
+
+    Parameters
+    ----------
+    t : astropy.table.Table
+        Catalogue rows of one file (:func:`catalog_rows`), in file order.
+    fibermap : astropy.table.Table
+        That file's FIBERMAP (``Spectra.fibermap``; blocks stacked in order).
+    source : str
+        The input file name.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``t``, with the columns appended (SOURCE and ROW exactly as before; the others int32).
+
+    Raises
+    ------
+    ValueError
+        ``t`` and ``fibermap`` have different lengths.
+    """
+    if len(t) != len(fibermap):
+        raise ValueError(f"{len(t)} catalogue rows for {len(fibermap)} spectra")
+    t["SOURCE"] = np.full(len(t), source)
+    t["ROW"] = np.arange(len(t), dtype=np.int32)
+    fibermap = _with_fiberid(fibermap)
+    for c in SDSS_ID_COLUMNS:
+        if c in fibermap.colnames:
+            t[c] = np.asarray(fibermap[c], dtype=np.int32)
+    return t
 
 
 def catalog_header(

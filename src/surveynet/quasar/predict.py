@@ -116,12 +116,6 @@ def predict_spectra(spectra: Any, engine: Any, predict: PredictConfig | None = N
     )
 
 
-#: Spectra read, preprocessed and predicted at a time by :func:`predict_file`: memory per
-#: process (or Dask worker) is bounded by about ``BLOCK_ROWS * 8,000 pixels * 12 bytes`` (DESI
-#: b/r/z flux, ivar and mask; ~200 MB) whatever the file size.
-BLOCK_ROWS = 2048
-
-
 def predict_blocks(
     blocks: Iterable[Any], engine: Any, predict: PredictConfig | None = None
 ) -> Table:
@@ -187,10 +181,12 @@ def predict_blocks(
     )
 
 
-#: Spectra read and preprocessed at a time by :func:`predict_file`: memory per process (or
-#: Dask worker) is bounded by about ``BLOCK_ROWS * 8,000 pixels * 12 bytes`` (DESI b/r/z flux,
-#: ivar and mask, ~200 MB) plus the small network outputs, whatever the file size.
-BLOCK_ROWS = 2048
+#: Spectra read and preprocessed at a time by :func:`predict_file`. Memory per process (or Dask
+#: worker) is bounded by about ``BLOCK_ROWS * 8,000 pixels * 12 bytes`` (DESI b/r/z flux, ivar
+#: and mask: ~50 MB) plus the network's im2col buffers, whatever the file size. Blocks of 512
+#: stay under glibc's mmap threshold and in cache: on a 2,000-spectrum coadd, read + preprocess
+#: in a fresh process took a third of the time of one 2,000-row block, at 40 % of the memory.
+BLOCK_ROWS = 512
 
 
 def predict_file(

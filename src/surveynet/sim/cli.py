@@ -128,7 +128,10 @@ def bench_spectra(quick: bool) -> dict[str, Any]:
     one-core figure run it as ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 surveynet bench spectra``
     (the synthetic photometry is a small BLAS product). Every duration is measured with
     :func:`surveynet.bench.time_call` (simulation: a warm-up run of 64 spectra, then single-call
-    trials).
+    trials). ``read_spectra_per_s`` reads every HDU (resolution matrices included); pipelines add
+    their own figures to this bench with :func:`surveynet.bench.register_bench_part` (quasar:
+    read of the prediction HDUs + rebin + normalise on one core,
+    ``read_rebin_normalise_spectra_per_s``).
 
     Parameters
     ----------

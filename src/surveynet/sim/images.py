@@ -503,7 +503,7 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
         add("transient", float(x), float(y), float(rng.uniform(*tm)), "sci", host=int(on_host))
     # variable stars: a star that changes by 0.3-1 mag between the epochs
     n_var = min(cfg.n_variables, cfg.n_stars)
-    var_idx = rng.choice(cfg.n_stars, size=n_var, replace=False) if n_var else []
+    var_idx: Any = rng.choice(cfg.n_stars, size=n_var, replace=False) if n_var else []
     for k in var_idx:
         rows[int(k)]["dmag"] = float(rng.uniform(0.3, 1.0) * rng.choice([-1, 1]))
         rows[int(k)]["kind"] = "variable"

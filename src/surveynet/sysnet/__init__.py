@@ -14,9 +14,11 @@ from typing import Any
 from surveynet.bench import register_bench
 from surveynet.demo import register_demo
 from surveynet.registry import (
+    ArchitectureExample,
     add_step,
     register_architecture,
     register_config,
+    register_example,
     register_group,
     register_numpy_engine,
 )
@@ -57,19 +59,39 @@ def _torch_builder(name: str) -> Any:
 def _numpy_builder(name: str) -> Any:
     """Numpy-engine builder of architecture ``name`` for the registry."""
 
-    def build(tensors: dict[str, Any], **config: Any) -> Any:
-        """Numpy sysnet engine: ``f(x_normalised) -> y_hat``."""
+    def build(tensors: dict[str, Any], config: dict[str, Any], **options: Any) -> Any:
+        """Numpy sysnet engine ``(tensors, config, **options)``: ``f(x_normalised) -> y_hat``."""
         from surveynet.sysnet.engine import build as build_engine
 
-        config = {**config, "model": name}
-        return build_engine(tensors, **config)
+        return build_engine(tensors, {**dict(config), "model": name}, **options)
 
     return build
+
+
+def _example(name: str) -> Any:
+    """Example factory of architecture ``name`` (registry-wide tests)."""
+
+    def example() -> ArchitectureExample:
+        """Return a (3, 8) network on 5 features and 16 random pixels."""
+        import numpy as np
+
+        from surveynet.nn.torch_ops import torch_forward
+
+        return ArchitectureExample(
+            config={"model": name, "input_dim": 5, "nn_structure": [3, 8]},
+            inputs=np.random.default_rng(0).standard_normal((16, 5)),
+            torch_forward=lambda m, a: torch_forward(m, a)[:, 0],
+            numpy_forward=lambda engine, a: engine(a),
+            atol=1e-5,
+        )
+
+    return example
 
 
 for _name in ARCHITECTURES:
     register_architecture(f"sysnet_{_name}")(_torch_builder(_name))
     register_numpy_engine(f"sysnet_{_name}")(_numpy_builder(_name))
+    register_example(f"sysnet_{_name}")(_example(_name))
 
 add_step(
     "sysnet",

@@ -28,7 +28,7 @@ BOOL_FLAGS = {
 
 def train_args(parser: argparse.ArgumentParser) -> None:
     """Options of ``sysnet train``."""
-    from surveynet.cli import add_config_args
+    from surveynet.config import add_config_args
 
     add_config_args(parser)
     parser.add_argument("--input", metavar="TABLE.fits", help="input table (input_path)")
@@ -106,7 +106,7 @@ def train_run(args: argparse.Namespace) -> int:
 
 def weights_args(parser: argparse.ArgumentParser) -> None:
     """Options of ``sysnet weights``."""
-    from surveynet.cli import add_config_args
+    from surveynet.config import add_config_args
 
     parser.add_argument(
         "run", metavar="DIR", help="sysnet train output folder (or a nn-weights.fits file)"

@@ -1,6 +1,6 @@
 """Numpy inference engine for the sysnet models (torch layout and sysnetdev key names, float64).
 
-``build(tensors, **config)`` returns a callable ``f(x) -> y_hat`` on normalised features
+``build(tensors, config)`` returns a callable ``f(x) -> y_hat`` on normalised features
 (n, k); :func:`predict_saved` applies a saved model directory's normaliser first, so inference
 needs only the features (no ``label`` or ``fracgood``, unlike sysnetdev ``TrainedModel``).
 """
@@ -35,24 +35,26 @@ def _head(x: NDArray[np.float64], model: str) -> NDArray[np.float64]:
 
 
 def build(
-    tensors: dict[str, NDArray[Any]], *, model: str = "dnnp", **config: Any
+    tensors: dict[str, NDArray[Any]], config: dict[str, Any] | None = None, **options: Any
 ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
-    """A numpy forward function of one sysnet model.
+    """A numpy forward function of one sysnet model: ``(tensors, config, **options)``.
 
     Parameters
     ----------
     tensors : dict
         ``state_dict`` arrays (``fc.<i>.*``, ``bn.<i>.*`` or ``hl1.*``).
-    model : str
-        Architecture (head) name.
-    **config
-        Ignored extra architecture keys (``input_dim``, ``nn_structure``).
+    config : dict, optional
+        Architecture config: ``model`` (head name, default ``"dnnp"``); the layer sizes
+        (``input_dim``, ``nn_structure``) follow from the tensors.
+    **options
+        ``dtype`` is accepted for the registry's signature; the engine computes in float64.
 
     Returns
     -------
     callable
         ``f(x)`` with ``x`` of shape (n, k) -> y_hat of shape (n,).
     """
+    model = str((config or {}).get("model", "dnnp"))
     t = {k: np.asarray(v, dtype=np.float64) for k, v in tensors.items()}
     if model in ("lin", "linp"):
         if "hl1.weight" not in t:
@@ -106,5 +108,5 @@ def predict_saved(
         raise ModelFormatError(
             f"{model_dir}: model expects {len(loc)} features, got {features.shape[1]}"
         )
-    fn = build(saved.tensors, **saved.config)
+    fn = build(saved.tensors, saved.config)
     return fn((features - loc) / scale)

@@ -106,8 +106,8 @@ def lr_finder(
     """Learning-rate range test; returns ``{"lr": [...], "loss": [...], "suggested": lr}``."""
     import torch
 
+    from surveynet.sysnet.ensemble import make_optimizer, pixel_loss
     from surveynet.sysnet.model import EnsembleNet
-    from surveynet.sysnet.train import make_optimizer, pixel_loss
 
     xtr, ytr, ftr, *_ = _first_partition(data, config)
     tc = config.train
@@ -159,7 +159,7 @@ def structure_finder(
     structures: tuple[tuple[int, int], ...] = STRUCTURES,
 ) -> dict[str, Any]:
     """Best validation loss of each structure (one chain, constant lr); returns the lowest."""
-    from surveynet.sysnet.train import train_ensemble
+    from surveynet.sysnet.ensemble import train_ensemble
 
     args = _first_partition(data, config)
     out = {}
@@ -173,7 +173,7 @@ def structure_finder(
 
 def l1_finder(data: SysnetData, config: SysnetConfig, *, nepochs: int = 50) -> dict[str, Any]:
     """Best validation loss for l1_alpha in logspace(-8, 1, 10) and off (-1)."""
-    from surveynet.sysnet.train import train_ensemble
+    from surveynet.sysnet.ensemble import train_ensemble
 
     args = _first_partition(data, config)
     out = {}

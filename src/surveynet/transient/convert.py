@@ -177,8 +177,8 @@ def convert_braai(
                     f"{src}: {kname} kernel {k.shape} != {(lay.n_in, lay.n_out)}"
                 )
             if i > 0 and layers[i - 1].kind == "flatten":
-                c = lay.n_in // (spatial * spatial)
-                k = k.reshape(spatial, spatial, c, -1).transpose(2, 0, 1, 3).reshape(lay.n_in, -1)
+                nch = lay.n_in // (spatial * spatial)
+                k = k.reshape(spatial, spatial, nch, -1).transpose(2, 0, 1, 3).reshape(lay.n_in, -1)
             tensors[f"net.{i}.weight"] = np.ascontiguousarray(k.T)
             tensors[f"net.{i}.bias"] = w["bias"]
     return save_model(

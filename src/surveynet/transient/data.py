@@ -115,7 +115,7 @@ def convert_cutouts(
             else np.full(len(sub), default, dtype)
         )
 
-    arrays = {
+    arrays: dict[str, NDArray[Any]] = {
         "cube": np.ascontiguousarray(c.transpose(0, 2, 3, 1)).astype(np.float32),
         "labels": labels[idx],
         "mags": col("MAG", 99.0, np.float64),
@@ -131,7 +131,7 @@ def convert_cutouts(
     }
     with atomic_path(outp, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle kw
     log.info("datacube %s: %d cutouts (%d real)", outp, len(idx), int((labels[idx] == 1).sum()))
     return outp
 

@@ -56,6 +56,7 @@ def run_demo(ctx: Any) -> DemoSection:
     cand = detect_pair(paths["sci"], paths["ref"], out, DetectConfig(), overwrite=True)
     cut = make_cutouts(out, out, CutoutConfig(), training=True, overwrite=True)
     cube, tab, xm = read_cutouts(cut)
+    assert xm is not None  # labelled cutouts carry a CROSSMATCH table
     y = np.asarray(tab["LABEL"]) == 1
     have = {m["name"] for m in list_bundled_models()}
     curves: dict[str, Any] = {}

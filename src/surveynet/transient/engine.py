@@ -125,6 +125,7 @@ class RealBogusEngine:
         used = set()
         for i, lay in enumerate(layers):
             p: dict[str, NDArray[Any]] = {}
+            names: tuple[str, ...]
             if lay.kind in ("conv", "dense"):
                 names = ("weight", "bias")
             elif lay.kind == "bn":

@@ -76,7 +76,7 @@ class RealBogusNet(nn.Module):
         -------
         torch.Tensor
         """
-        return self.net(x)  # type: ignore[no-any-return]
+        return self.net(x)
 
     def proba_real(self, x: torch.Tensor) -> torch.Tensor:
         """P(real) of shape (N,).

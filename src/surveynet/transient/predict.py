@@ -83,7 +83,8 @@ def prepare_inputs(cube: NDArray[Any], preprocessing: dict[str, Any]) -> NDArray
     InputError
         Cutouts smaller than the model's input, or a triplet model given one channel.
     """
-    size = int(preprocessing.get("size", cube.shape[-1]))
+    size_val: Any = preprocessing.get("size", cube.shape[-1])
+    size = int(size_val)
     chans = "diff" if preprocessing.get("channels", "diff") == "diff" else "triplet"
     if chans == "triplet" and cube.shape[1] != 3:
         raise InputError(f"the model needs 3-channel triplets, the cutouts have {cube.shape[1]}")

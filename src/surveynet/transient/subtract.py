@@ -514,7 +514,7 @@ def subtract(
             ata[-1, -1] += st["n"]
             atb[-1] += st["sb"]
         lam = 1e-6 * np.trace(ata) / m
-        return np.linalg.solve(ata + lam * np.eye(m), atb)  # type: ignore[no-any-return]
+        return np.linalg.solve(ata + lam * np.eye(m), atb)
 
     def chi2(i: int, sol: NDArray[np.float64], order: int) -> float:
         st = stars_fit[i]
