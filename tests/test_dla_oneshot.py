@@ -134,11 +134,11 @@ def test_evaluate_readme_bins_and_fixed_purity(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     hi, lo = m["summary"]
     assert (hi["s2n_lo"], hi["s2n_hi"], lo["s2n_lo"], lo["s2n_hi"]) == (3.0, 1e9, 1.0, 3.0)
-    for b, cut in ((hi, 0.36), (lo, 0.26)):
+    for b, cut in ((hi, 0.9), (lo, 0.8)):
         assert (b["n_truth_dla"], b["tp"], b["fn"], b["fp"]) == (2, 1, 1, 1)
         assert (b["completeness"], b["purity"]) == (0.5, 0.5)
         # the loosest cut reaching 90 % purity drops the false positive and keeps the TP
-        assert b["fixed_purity"] == 0.9 and b["confidence_cut"] == pytest.approx(cut)
+        assert b["fixed_purity"] == 0.9 and b["confidence_cut"] == cut
         assert b["completeness_at_purity"] == 0.5
     text = capsys.readouterr().out
     assert "3 <= S/N: completeness 50.0%, purity 50.0% (2 DLAs)" in text
@@ -151,7 +151,7 @@ def test_evaluate_readme_bins_and_fixed_purity(tmp_path, capsys):
     )
     (one,) = json.loads((out2 / "metrics.json").read_text())["summary"]
     assert (one["tp"], one["fn"], one["fp"]) == (2, 3, 2)
-    assert one["confidence_cut"] == 0.0 and one["completeness_at_purity"] == 0.4
+    assert one["confidence_cut"] == 0.25 and one["completeness_at_purity"] == 0.4
     bad = ["--set", "evaluate.summary_s2n=[0,1,2]"]
     assert main(["dla", "evaluate", str(cat), "--truth", str(truth), "--out", str(out2), *bad]) == 1
 

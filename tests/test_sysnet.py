@@ -411,6 +411,50 @@ def test_train_outputs(trained: Path, mock16: Path) -> None:
         run_step("sysnet", "train", ["--input", str(mock16), "--out", str(trained)])
 
 
+def test_predict_step(trained: Path, mock16: Path, tmp_path: Path) -> None:
+    from surveynet.sysnet.catalog import read_predictions
+    from surveynet.sysnet.engine import predict_saved
+
+    d = read_table(mock16)
+    # a features-only table (no label, no fracgood), rows reversed
+    cols = fits.ColDefs(
+        [
+            fits.Column("hpix", "K", array=d.hpix[::-1]),
+            fits.Column("features", f"{d.features.shape[1]}D", array=d.features[::-1]),
+        ]
+    )
+    tab = fits.BinTableHDU.from_columns(cols)
+    tab.header["NSIDE"] = d.nside
+    for i, name in enumerate(d.feature_names):
+        tab.header[f"FEAT{i}"] = name
+    table = tmp_path / "feat.fits"
+    fits.HDUList([fits.PrimaryHDU(), tab]).writeto(table)
+    out = tmp_path / "pred.fits"
+    argv = [str(table), "--model", str(trained), "--out", str(out)]
+    assert run_step("sysnet", "predict", argv) == 0
+    hp_, w, _ = read_predictions(out)
+    assert w.shape == (d.n, 10) and np.array_equal(hp_, d.hpix[::-1])  # 5 folds x 2 chains
+    ref = predict_saved(trained / "models" / "fold1" / "chain0", d.features[::-1])
+    assert np.allclose(w[:, 2], ref, rtol=1e-12)  # column = fold * nchains + chain
+    with fits.open(out) as hl:
+        assert hl[0].header["NMODELS"] == 10 and "MODHSH9" in hl[0].header
+    one = tmp_path / "one.fits"
+    run_step(
+        "sysnet",
+        "predict",
+        [str(table), "--model", str(trained / "models/fold1/chain0"), "--out", str(one)],
+    )
+    assert np.allclose(read_predictions(one)[1][:, 0], ref, rtol=1e-12)
+    with pytest.raises(FileExistsError):
+        run_step("sysnet", "predict", argv)
+    with pytest.raises(ModelFormatError):
+        run_step(
+            "sysnet",
+            "predict",
+            [str(table), "--model", str(tmp_path), "--out", str(tmp_path / "x.fits")],
+        )
+
+
 def test_weights_and_evaluate(trained: Path, tmp_path: Path) -> None:
     from surveynet.sysnet.postprocess import predictions_to_weights
 

@@ -53,7 +53,15 @@ def run_mock(path: Path, work: Path, args: argparse.Namespace) -> dict[str, dict
             "nchains": args.nchains,
             "batch_size": args.batch_size,
             "learning_rate": args.lr,
-            "train": {"forest_trees": args.trees, "split": args.split},
+            "train": {
+                "forest_trees": args.trees,
+                "split": args.split,
+                "baselines": [b for b in args.baselines.split(",") if b],
+                "l1_alpha": args.l1,
+            },
+            "data": {
+                "axes": None if args.axes == "all" else [int(a) for a in args.axes.split(",")]
+            },
         }
     )
     run = train_sysnet(cfg, work, overwrite=True)
@@ -64,6 +72,8 @@ def run_mock(path: Path, work: Path, args: argparse.Namespace) -> dict[str, dict
     idx = {int(h): i for i, h in enumerate(d.hpix)}
     for m in ("nn", "linear", "forest"):
         fname = "nn-weights.fits" if m == "nn" else f"{m}-weights.fits"
+        if not (run / fname).exists():
+            continue
         hp_, w, _ = read_predictions(run / fname)
         y = np.empty(d.n)
         y[[idx[int(h)] for h in hp_]] = combine_chains(w)
@@ -104,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=("random", "geometric"),
         help="NN and linear k-fold over random pixels or spatial blocks",
     )
+    p.add_argument("--axes", default="all", help="NN/baseline feature columns, e.g. 0,1,2,4,7")
+    p.add_argument("--l1", type=float, default=-1.0, help="train.l1_alpha (< 0: off)")
+    p.add_argument("--baselines", default="linear,forest", help="comma list; '' for NN only")
     p.add_argument("--out", default="figures-sysnet")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             chi = {
                 m: round(float(np.sum(((np.array(r[m]["y"]) - 1) / np.array(r[m]["err"])) ** 2)))
                 for m in METHODS
+                if m in r
             }
             print(
                 f"{kind} mock {i}: {time.perf_counter() - t0:.0f} s; Poisson chi2 {chi}", flush=True
@@ -144,7 +158,8 @@ def summarise(res: dict[str, list], args: argparse.Namespace) -> dict:
     for kind in ("clustered", "null"):
         rows = res[kind]
         tab = {}
-        for m in METHODS:
+        methods = [m for m in METHODS if m in rows[0]]
+        for m in methods:
             ys = np.array([r[m]["y"] for r in rows])
             es = np.array([r[m]["err"] for r in rows])
             chi_p = (((ys - 1) / es) ** 2).sum(axis=1)
@@ -154,7 +169,7 @@ def summarise(res: dict[str, list], args: argparse.Namespace) -> dict:
                 "chi2_clustering_mean": float(chi_c.mean()),
                 "chi2_clustering_per_bin": float(chi_c.mean() / nb),
             }
-        for m in ("nn", "linear", "forest"):
+        for m in methods[2:]:
             tab[m]["chi2_poisson_over_oracle"] = (
                 tab[m]["chi2_poisson_mean"] / tab["oracle"]["chi2_poisson_mean"]
             )
@@ -162,7 +177,7 @@ def summarise(res: dict[str, list], args: argparse.Namespace) -> dict:
                 tab[m]["chi2_clustering_mean"] / tab["oracle"]["chi2_clustering_mean"]
             )
         truth = np.array([r["truth"]["cl"] for r in rows])
-        for m in METHODS:
+        for m in methods:
             cl = np.array([r[m]["cl"] for r in rows])
             diff = cl - truth
             sig = np.array([r["oracle"]["cl"] for r in rows]) - truth
@@ -183,8 +198,9 @@ def plot(res: dict[str, list], summary: dict, out: Path) -> None:
     fig = Figure(figsize=(10, 4))
     for j, kind in enumerate(("clustered", "null")):
         ax = fig.add_subplot(1, 2, j + 1)
-        vals = [summary[kind][m]["chi2_clustering_per_bin"] for m in METHODS]
-        ax.bar(METHODS, vals)
+        ms = list(summary[kind])
+        vals = [summary[kind][m]["chi2_clustering_per_bin"] for m in ms]
+        ax.bar(ms, vals)
         ax.axhline(1.1, color="r", ls="--")
         ax.set_yscale("log")
         ax.set_title(f"{kind} mocks: mean-density chi2/bin (null-mock errors)")
@@ -195,7 +211,7 @@ def plot(res: dict[str, list], summary: dict, out: Path) -> None:
     for j, kind in enumerate(("clustered", "null")):
         ax = fig.add_subplot(1, 2, j + 1)
         truth = np.array([r["truth"]["cl"] for r in res[kind]]).mean(0)
-        for m in METHODS:
+        for m in [m for m in METHODS if m in res[kind][0]]:
             ax.plot(
                 lc, np.array([r[m]["cl"] for r in res[kind]]).mean(0) / truth, label=m, marker="o"
             )

@@ -977,14 +977,12 @@ class EvaluateConfig:
         of a user who keeps only confident absorbers (0 keeps all;
         ``--set evaluate.min_confidence=0.4``).
     summary_s2n : tuple of float
-        The S/N bins of the README's headline figures, as flattened (lo, hi) pairs, lo <= S/N <
+        The S/N bins of the README's headline figures, as flattened (lo, hi) pairs, lo < S/N <
         hi of the sightline: default (3, 1e9, 1, 3), i.e. "S/N > 3" and "1 < S/N < 3"
-        (``metrics.json["summary"]``).
+        (``metrics.json["summary"]``, :func:`surveynet.dla.evaluate.summary_bins`).
     fixed_purity : float
         Each summary bin also reports the completeness at this purity (0.9): the highest
         completeness over DLA_CONFIDENCE cuts whose purity in the bin is >= this.
-    purity_cuts : int
-        Number of DLA_CONFIDENCE cuts scanned (evenly from 0 to 1) for ``fixed_purity``.
     """
 
     rule: Literal["dlambda", "dz"] = "dlambda"
@@ -1000,7 +998,6 @@ class EvaluateConfig:
     min_confidence: float = 0.0
     summary_s2n: tuple[float, ...] = (3.0, 1e9, 1.0, 3.0)
     fixed_purity: float = 0.9
-    purity_cuts: int = 101
 
     def __post_init__(self) -> None:
         if len(self.summary_s2n) % 2:
@@ -1009,8 +1006,6 @@ class EvaluateConfig:
             )
         if not 0.0 < self.fixed_purity <= 1.0:
             raise ValueError(f"evaluate.fixed_purity must be in (0, 1], got {self.fixed_purity}")
-        if self.purity_cuts < 2:
-            raise ValueError(f"evaluate.purity_cuts must be >= 2, got {self.purity_cuts}")
 
 
 # ----------------------------------------------------------------------------- root

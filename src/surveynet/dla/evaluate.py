@@ -348,18 +348,20 @@ def summary_bins(
 ) -> list[dict[str, Any]]:
     """The README's headline figures: completeness and purity per sightline-S/N bin.
 
-    For every (lo, hi) pair of ``config.summary_s2n``, the truth absorbers of sightlines with
-    lo <= S/N < hi and the predictions of such sightlines are matched (:func:`match_absorbers`)
-    at the catalogue's own confidences (``min_confidence`` applied) and again after each of
-    ``config.purity_cuts`` DLA_CONFIDENCE cuts from 0 to 1: the bin reports the completeness at
-    the loosest cut whose purity is >= ``config.fixed_purity`` (null when no cut reaches it).
+    For every (lo, hi) pair of ``config.summary_s2n``, the truth absorbers and the predictions
+    of sightlines with lo < S/N < hi are matched (:func:`match_absorbers`, ``min_confidence``
+    applied). The bin also reports the completeness at a fixed purity: the predictions typed DLA
+    are cut at each of their DLA_CONFIDENCE values (rounded to 3 decimals) without re-matching,
+    and the loosest cut whose purity is >= ``config.fixed_purity`` gives the highest
+    completeness (null when no cut reaches it). This is the rule of
+    ``experiments/dla/heldout_figures.py`` that made the README's tables.
 
     Parameters
     ----------
     truth, pred : Table
         Truth absorbers (searched ones) and predictions, as :func:`evaluate` reads them.
     config : EvaluateConfig
-        Matching rules, ``summary_s2n``, ``fixed_purity``, ``purity_cuts``.
+        Matching rules, ``summary_s2n`` and ``fixed_purity``.
     s2n_truth, s2n_pred : ndarray
         Sightline S/N of each truth absorber and of each prediction.
 
@@ -377,23 +379,18 @@ def summary_bins(
     ...            "DLA_CONFIDENCE": [0.9, 0.3]})
     >>> b = summary_bins(t, p, EvaluateConfig(), np.array([5.0, 5.0]), np.array([5.0, 5.0]))
     >>> b[0]["completeness"], b[0]["purity"], b[0]["completeness_at_purity"], b[0]["confidence_cut"]
-    (0.5, 0.5, 0.5, 0.31)
+    (0.5, 0.5, 0.5, 0.9)
     """
     pairs = np.asarray(config.summary_s2n, float).reshape(-1, 2)
-    conf = (
-        np.asarray(pred["DLA_CONFIDENCE"], float)
-        if "DLA_CONFIDENCE" in pred.colnames
-        else np.ones(len(pred))
-    )
     out = []
     for lo, hi in pairs:
-        tb = (s2n_truth >= lo) & (s2n_truth < hi)
-        pb = (s2n_pred >= lo) & (s2n_pred < hi)
-        t_bin, p_bin, c_bin = truth[tb], pred[pb], conf[pb]
+        tb = (s2n_truth > lo) & (s2n_truth < hi)
+        pb = (s2n_pred > lo) & (s2n_pred < hi)
+        res = match_absorbers(truth[tb], pred[pb], config)
+        head = summarize(res)
         row: dict[str, Any] = {"s2n_lo": float(lo), "s2n_hi": float(hi)}
-        head = summarize(match_absorbers(t_bin, p_bin, config))
-        row.update({k: head[k] for k in ("tp", "fn", "fp", "completeness", "purity")})
         row["n_truth_dla"] = head["tp"] + head["fn"]
+        row.update({k: head[k] for k in ("tp", "fn", "fp", "completeness", "purity")})
         row.update(
             {
                 "fixed_purity": config.fixed_purity,
@@ -401,11 +398,23 @@ def summary_bins(
                 "completeness_at_purity": None,
             }
         )
-        for cut in np.round(np.linspace(0.0, 1.0, config.purity_cuts), 12):
-            m = summarize(match_absorbers(t_bin, p_bin[c_bin >= cut], config))
-            if m["purity"] is not None and m["purity"] >= config.fixed_purity:
-                row["confidence_cut"] = round(float(cut), 6)
-                row["completeness_at_purity"] = m["completeness"]
+        pr = res.pred
+        conf = (
+            np.asarray(pr["DLA_CONFIDENCE"], float)
+            if "DLA_CONFIDENCE" in pr.colnames
+            else np.ones(len(pr))
+        )
+        pdla = _pred_is_dla(pr)
+        pm = np.asarray(pr["MATCHED"], bool)
+        ti = np.asarray(pr["TRUTH_INDEX"], np.int64)
+        t_dla = np.asarray(res.truth["NHI"], float) >= config.truth_nhi_min
+        n_dla = max(int(t_dla.sum()), 1)
+        for cut in np.unique(np.round(conf[pdla], 3)):
+            keep = pdla & (conf >= cut)
+            if keep.sum() and np.sum(keep & pm) / keep.sum() >= config.fixed_purity:
+                hit = np.unique(ti[keep & pm & (ti >= 0)])
+                row["confidence_cut"] = float(cut)
+                row["completeness_at_purity"] = float(np.sum(t_dla[hit])) / n_dla
                 break
         out.append(row)
     return out

@@ -380,7 +380,19 @@ def e2e_model(workdir: Path) -> tuple[str, str]:
     """A model directory for the end-to-end figures and its label.
 
     The original 6-layer QuasarNET weights of the shared data converted by ``surveynet quasar
-    convert`` when present, otherwise the bundled default model.
+    convert`` (once per ``workdir``) when present, otherwise the bundled default model.
+
+    Parameters
+    ----------
+    workdir : Path
+        Where the converted model goes (``workdir/qn6``).
+
+    Returns
+    -------
+    model : str
+        Model directory or bundled name for ``--model``.
+    label : str
+        What the figures were made with.
     """
     import subprocess
     import sys

@@ -167,6 +167,28 @@ def _with_fiberid(fibermap: Table) -> Table:
     return out
 
 
+def id_columns(fibermap: Table) -> Table:
+    """The columns of a FIBERMAP that :func:`add_source_columns` reads (a narrow copy).
+
+    Parameters
+    ----------
+    fibermap : astropy.table.Table
+        A FIBERMAP (``Spectra.fibermap``) with TARGETID.
+
+    Returns
+    -------
+    astropy.table.Table
+        TARGETID and those of PLATE, MJD, FIBERID, FIBER it has.
+
+    Examples
+    --------
+    >>> id_columns(Table({"TARGETID": [1], "FLUX_G": [2.0], "PLATE": [3]})).colnames
+    ['TARGETID', 'PLATE']
+    """
+    keep = [c for c in ("TARGETID", *SDSS_ID_COLUMNS, "FIBER") if c in fibermap.colnames]
+    return Table(fibermap[keep], copy=True)
+
+
 def add_source_columns(t: Table, fibermap: Table, source: str) -> Table:
     """Append SOURCE and ROW, and PLATE, MJD, FIBERID when ``fibermap`` has them (SDSS inputs).
 

@@ -1,7 +1,7 @@
 """surveynet.sysnet pipeline (SYSNet): registrations only; nothing heavy is imported here.
 
-Registers: the CLI group ``sysnet`` (steps ``train``, ``weights``, ``evaluate``, ``convert``),
-the step ``simulate sysmaps``, the architectures ``sysnet_dnn``, ``sysnet_dnnp``,
+Registers: the CLI group ``sysnet`` (steps ``train``, ``predict``, ``weights``, ``evaluate``,
+``convert``), the step ``simulate sysmaps``, the architectures ``sysnet_dnn``, ``sysnet_dnnp``,
 ``sysnet_dnnps``, ``sysnet_lin``, ``sysnet_linp`` (prefixed to keep the registry's names
 unambiguous across pipelines) with their numpy engines, the benchmark ``sysnet`` and the demo
 stage ``sysnet``.
@@ -26,7 +26,8 @@ from surveynet.sim import cli as _sim_cli  # noqa: F401  (declares the "simulate
 from surveynet.sysnet import cli as _cli
 
 register_group(
-    "sysnet", "SYSNet: regress galaxy counts on imaging maps; train, weights, evaluate, convert"
+    "sysnet",
+    "SYSNet: regress galaxy counts on imaging maps; train, predict, weights, evaluate, convert",
 )
 
 
@@ -99,6 +100,13 @@ add_step(
     "train the SYSNet ensemble (+ linear and forest baselines)",
     _cli.train_args,
     _cli.train_run,
+)
+add_step(
+    "sysnet",
+    "predict",
+    "features table + trained run or model directory -> predictions (numpy engine)",
+    _cli.predict_args,
+    _cli.predict_run,
 )
 add_step(
     "sysnet",

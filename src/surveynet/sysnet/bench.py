@@ -39,8 +39,8 @@ def _dataloader_epoch(x: Any, y: Any, f: Any, batch: int, lr: float, cpu: bool =
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from surveynet.sysnet.model import build_single
     from surveynet.sysnet.ensemble import cosine_lr, pixel_loss
+    from surveynet.sysnet.model import build_single
 
     ds = TensorDataset(
         torch.as_tensor(x, dtype=torch.float32),
@@ -72,8 +72,8 @@ def _dataloader_epoch(x: Any, y: Any, f: Any, batch: int, lr: float, cpu: bool =
 def _batched(n: int, k: int, nchains: int, nepochs: int, nfolds: int) -> tuple[float, float]:
     """Wall and process-CPU seconds to train ``nfolds`` x ``nchains`` x ``nepochs`` epochs."""
     from surveynet.sysnet.config import config_from_mapping
-    from surveynet.sysnet.preprocess import chain_seeds, kfold_partitions
     from surveynet.sysnet.ensemble import train_ensemble
+    from surveynet.sysnet.preprocess import chain_seeds, kfold_partitions
 
     x, y, f = _table(n, k)
     cfg = config_from_mapping(

@@ -2,7 +2,8 @@
 
 ``surveynet sysnet train [--config F.yaml] [--set k=v] [--input T.fits] [--label-map M.fits]
 [--out DIR] [--kfold/--no-kfold] [--find-lr/--no-find-lr] ... [--overwrite]``;
-``surveynet sysnet weights DIR --out WEIGHTS.fits``; ``surveynet sysnet evaluate DIR --out
+``surveynet sysnet weights DIR --out WEIGHTS.fits``; ``surveynet sysnet predict TABLE.fits
+--model DIR --out PRED.fits``; ``surveynet sysnet evaluate DIR --out
 REPORTDIR``; ``surveynet sysnet convert best.pth.tar --out MODELDIR``.
 """
 
@@ -182,6 +183,35 @@ def weights_run(args: argparse.Namespace) -> int:
             f"sysnet weights: {len(hpix)} pixels, {w.n_outside} outside "
             f"[{wc.clip_min}, {wc.clip_max}] ({wc.mode}) -> {args.out}"
         )
+    return 0
+
+
+def predict_args(parser: argparse.ArgumentParser) -> None:
+    """Options of ``sysnet predict``."""
+    parser.add_argument("table", metavar="TABLE.fits", help="features table (hpix, features)")
+    parser.add_argument(
+        "--model", required=True, metavar="DIR", help="sysnet train run folder or model directory"
+    )
+    parser.add_argument("--out", required=True, metavar="PRED.fits", help="predictions table")
+    parser.add_argument("--ordering", choices=("auto", "ring", "nested"), default="auto")
+    parser.add_argument("--nside", type=int, help="nside (default: NSIDE keyword or inferred)")
+    parser.add_argument("--overwrite", action="store_true")
+
+
+def predict_run(args: argparse.Namespace) -> int:
+    """Run ``sysnet predict``."""
+    from surveynet.sysnet.predict import predict_table
+
+    out = predict_table(
+        args.table,
+        args.model,
+        args.out,
+        ordering=args.ordering,
+        nside=args.nside,
+        overwrite=args.overwrite,
+    )
+    if not args.quiet:
+        print(f"sysnet predict: wrote {out}")
     return 0
 
 
