@@ -24,10 +24,11 @@ oracle's C_ell minus the realised field's, shot noise and masking only) and ``si
 scatter over mocks of the realised field's C_ell band power: the cosmic-variance error bar a
 measurement carries).
 
-Example (what the closing note reports; ~1 min at nside 32, ~3 min at 64 on one core)::
+Example (what the closing note reports; ~1 min at nside 32, ~5 min at 64 on one core)::
 
     nice -n 10 python experiments/sysnet/ideal_fit.py --nside 32 --n-mocks 10 \
-        --compare /tmp/sn/fig32/raw.json --out experiments/sysnet/results/ideal-nside32.json
+        --compare /tmp/sn/fig32/raw.json --compare /tmp/sn/fig32axes/raw.json:_axes5 \
+        --out experiments/sysnet/results/ideal-nside32.json
 """
 
 from __future__ import annotations
@@ -156,39 +157,51 @@ def run_mock(nside: int, seed: int, null: bool, map_seed: int, nbins: int, split
 
 
 def summarise(res: dict[str, list], methods: list[str]) -> dict:
-    """Clustering-error chi2 per bin (null-mock variance, as figures.py) and C_ell offsets."""
+    """Clustering-error chi2 per bin (null-mock variance, as figures.py) and C_ell offsets.
+
+    The variance and the C_ell units come from every mock; a method present on only the first
+    mocks (``--compare`` of a shorter run) is scored on those, with the oracle on the same mocks
+    (``chi2_over_oracle``).
+    """
     var_clu = np.array([r["none"]["y"] for r in res["null"]]).var(axis=0, ddof=1)
     nb = var_clu.size
     s: dict = {"n_bins_total": nb}
     for kind in ("clustered", "null"):
         rows = res[kind]
-        truth = np.array([r["truth"]["cl"] for r in rows])
-        sig_or = (np.array([r["oracle"]["cl"] for r in rows]) - truth).std(axis=0, ddof=1)
-        sig_cv = truth.std(axis=0, ddof=1)
+        truth_all = np.array([r["truth"]["cl"] for r in rows])
+        oracle_all = np.array([r["oracle"]["cl"] for r in rows])
+        sig_or = (oracle_all - truth_all).std(axis=0, ddof=1)
+        sig_cv = truth_all.std(axis=0, ddof=1)
+
+        def chi(m: str, sub: list) -> np.ndarray:
+            """Per-mock chi2 of method m on the mocks ``sub``."""
+            ys = np.array([r[m]["y"] for r in sub])
+            return (((ys - 1) ** 2) / var_clu).sum(axis=1)
+
         tab = {}
         for m in methods:
-            if m not in rows[0]:
+            sub = [r for r in rows if m in r]
+            if not sub:
                 continue
-            ys = np.array([r[m]["y"] for r in rows])
-            chi_c = (((ys - 1) ** 2) / var_clu).sum(axis=1)
-            diff = (np.array([r[m]["cl"] for r in rows]) - truth).mean(axis=0)
+            truth = np.array([r["truth"]["cl"] for r in sub])
+            chi_c = chi(m, sub)
+            diff = (np.array([r[m]["cl"] for r in sub]) - truth).mean(axis=0)
             tab[m] = {
+                "n_mocks": len(sub),
                 "chi2_clustering_per_bin": round(float(chi_c.mean() / nb), 3),
                 "chi2_per_bin_std_over_mocks": round(float(chi_c.std(ddof=1) / nb), 3),
+                "chi2_over_oracle": round(float(chi_c.mean() / chi("oracle", sub).mean()), 3),
+                "chi2_over_ideal": round(float(chi_c.mean() / chi("ideal", sub).mean()), 3),
                 "cl_offset_sigma_oracle": (diff / sig_or).round(2).tolist(),
                 "cl_offset_sigma_cv": (diff / sig_cv).round(2).tolist(),
-                "cl_ratio_to_truth": (np.array([r[m]["cl"] for r in rows]).mean(0) / truth.mean(0))
+                "cl_ratio_to_truth": (np.array([r[m]["cl"] for r in sub]).mean(0) / truth.mean(0))
                 .round(3)
                 .tolist(),
             }
-            if "rms_dF" in rows[0][m]:
+            if "rms_dF" in sub[0][m]:
                 tab[m]["rms_F_minus_oracle"] = round(
-                    float(np.mean([r[m]["rms_dF"] for r in rows])), 4
+                    float(np.mean([r[m]["rms_dF"] for r in sub])), 4
                 )
-        for m in tab:
-            tab[m]["chi2_over_oracle"] = round(
-                tab[m]["chi2_clustering_per_bin"] / tab["oracle"]["chi2_clustering_per_bin"], 3
-            )
         s[kind] = tab
     s["lbins"] = LBINS.tolist()
     return s
@@ -202,8 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nbins", type=int, default=10)
     p.add_argument("--map-seed", type=int, default=2026)
     p.add_argument("--split", default="random", choices=("random", "geometric"))
-    p.add_argument("--compare", help="figures.py raw.json of the same mocks (NN, linear, forest)")
-    p.add_argument("--tag", default="", help="suffix of the --compare method names")
+    p.add_argument(
+        "--compare",
+        action="append",
+        metavar="RAW[:TAG]",
+        help="figures.py raw.json of the same mocks (NN, linear, forest; names + TAG); repeatable",
+    )
     p.add_argument("--out", default="ideal.json")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
@@ -215,18 +232,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             res[kind].append(r)
     methods = ["none", "oracle", "ideal", "ideal_insample"]
-    if args.compare:
-        raw = json.loads(Path(args.compare).read_text())
+    for spec in args.compare or []:
+        path, _, tag = spec.partition(":")
+        raw = json.loads(Path(path).read_text())
         for kind in res:
             for r, q in zip(res[kind], raw[kind], strict=False):
                 # same mock? the realised field's C_ell must agree
                 if not np.allclose(r["truth"]["cl"], q["truth"]["cl"], rtol=1e-6):
-                    raise SystemExit(f"--compare: mocks differ from {args.compare}")
+                    raise SystemExit(f"--compare: mocks differ from {path}")
                 for m in ("nn", "linear", "forest"):
                     if m in q:
-                        r[f"{m}{args.tag}"] = q[m]
-            res[kind] = res[kind][: len(raw[kind])]
-        methods += [f"{m}{args.tag}" for m in ("nn", "linear", "forest")]
+                        r[f"{m}{tag}"] = q[m]
+        methods += [f"{m}{tag}" for m in ("nn", "linear", "forest") if f"{m}{tag}" not in methods]
     s = summarise(res, methods)
     s["args"] = vars(args)
     s["seconds"] = round(time.perf_counter() - t0, 1)
@@ -236,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         for m, v in s[kind].items():
             print(
                 f"{kind:9s} {m:15s} chi2/bin {v['chi2_clustering_per_bin']:6.3f} "
-                f"(/oracle {v['chi2_over_oracle']:5.2f})  C_ell off [sig_or] "
+                f"(/oracle {v['chi2_over_oracle']:5.2f}, /ideal {v['chi2_over_ideal']:5.2f}, "
+                f"{v['n_mocks']:2d} mocks)  C_ell off [sig_or] "
                 f"{v['cl_offset_sigma_oracle'][:3]} [sig_cv] {v['cl_offset_sigma_cv'][:3]}"
             )
     print(f"{s['seconds']} s")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -203,7 +202,6 @@ class NumpyQuasarNet:
             np.concatenate(hb).astype(self.dtype),
         )
         self._chunk = self._default_chunk()
-        self._local = threading.local()
 
     def _default_chunk(self) -> int:
         cfg = self.config
@@ -229,90 +227,15 @@ class NumpyQuasarNet:
             )
         return a
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the per-thread work buffers."""
-        state = dict(self.__dict__)
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickle; work buffers are made again on first use."""
-        self.__dict__.update(state)
-        self._local = threading.local()
-
-    def _buffers(self, n: int) -> dict[str, NDArray[Any]]:
-        """Work buffers for chunks of ``n`` spectra, per thread (see :meth:`_forward_chunk`)."""
-        cache: dict[int, dict[str, NDArray[Any]]] = getattr(self._local, "bufs", None) or {}
-        self._local.bufs = cache
-        if n in cache:
-            return cache[n]
-        if len(cache) >= 2:  # the full-chunk size and one remainder size
-            cache.pop(next(iter(cache)))
-        cfg = self.config
-        k, c_in, length = cfg.kernel_size, 1, cfg.n_input
-        pad_max = cols_max = y_max = 1
-        for wmat, _ in self._convs:
-            left, right = ops.resolve_padding(length, k, cfg.stride, cfg.padding)
-            n_out = (length + left + right - k) // cfg.stride + 1
-            pad_max = max(pad_max, n * (length + left + right) * c_in)
-            cols_max = max(cols_max, n * n_out * k * c_in)
-            y_max = max(y_max, n * n_out * wmat.shape[1])
-            length, c_in = n_out, wmat.shape[1]
-        dt = self.dtype
-        cache[n] = {
-            "pad0": np.empty(pad_max, dt),
-            "pad1": np.empty(pad_max, dt),
-            "cols": np.empty(cols_max, dt),
-            "y": np.empty(y_max, dt),
-        }
-        return cache[n]
-
     def _forward_chunk(self, x: NDArray[Any]) -> NDArray[Any]:
-        """Forward pass of one chunk, in reused buffers.
-
-        Each layer: the input sits in a zero-padded buffer (pads zeroed, interior written by
-        the previous layer's ReLU), its im2col matrix is copied into one buffer, multiplied into
-        another (``matmul(out=)``), biased and rectified into the next padded buffer. The
-        arithmetic -- the matrices handed to BLAS and every elementwise step -- is that of
-        :func:`surveynet.nn.numpy_ops.conv1d_nlc`, so outputs are bit-identical; only the
-        allocations (and their page faults, ~10 % of the time) are gone. The buffers (about
-        180 MB for chunks of 256 spectra of the 6-layer model) are kept per thread for the
-        next chunk of the same size.
-        """
         cfg = self.config
-        n = x.shape[0]
-        k, stride = cfg.kernel_size, cfg.stride
-        bufs = self._buffers(n)
-        length, c_in = cfg.n_input, 1
-        left, right = ops.resolve_padding(length, k, stride, cfg.padding)
-        lp = length + left + right
-        xp = bufs["pad0"][: n * lp * c_in].reshape(n, lp, c_in)
-        xp[:, :left] = 0
-        xp[:, left + length :] = 0
-        xp[:, left : left + length, 0] = x  # cast to the compute dtype
-        h: NDArray[Any] = xp
-        for i, (wmat, b) in enumerate(self._convs):
-            n_out = (lp - k) // stride + 1
-            sn, sl, sc = xp.strides
-            windows = np.lib.stride_tricks.as_strided(
-                xp, shape=(n, n_out, k, c_in), strides=(sn, stride * sl, sl, sc), writeable=False
+        h = np.ascontiguousarray(x, dtype=self.dtype)[:, :, None]  # (N, L, 1)
+        for wmat, b in self._convs:
+            h = ops.conv1d_nlc(
+                h, wmat, b, kernel_size=cfg.kernel_size, stride=cfg.stride, padding=cfg.padding
             )
-            cols = bufs["cols"][: n * n_out * k * c_in].reshape(n * n_out, k * c_in)
-            np.copyto(cols.reshape(n, n_out, k, c_in), windows)
-            c_out = wmat.shape[1]
-            y = bufs["y"][: n * n_out * c_out].reshape(n * n_out, c_out)
-            np.matmul(cols, wmat, out=y)
-            y += b
-            length, c_in = n_out, c_out
-            if i + 1 == len(self._convs):
-                h = np.maximum(y, 0, out=y).reshape(n, n_out * c_out)  # channels-last flatten
-                break
-            left, right = ops.resolve_padding(length, k, stride, cfg.padding)
-            lp = length + left + right
-            xp = bufs["pad1" if i % 2 == 0 else "pad0"][: n * lp * c_in].reshape(n, lp, c_in)
-            xp[:, :left] = 0
-            xp[:, left + length :] = 0
-            np.maximum(y.reshape(n, n_out, c_out), 0, out=xp[:, left : left + length])
+            np.maximum(h, 0, out=h)
+        h = h.reshape(h.shape[0], h.shape[1] * h.shape[2])  # channels-last flatten (t * C + c)
         w, b = self._fc
         h = h @ w
         h += b

@@ -6,6 +6,12 @@ Failure policy (docs/architecture.md): the output is checked before any work; a 
 is reported with its reason and the others complete; the catalogue then holds a ``FAILED`` HDU
 and the step exits with status 3; when every input fails nothing is written (exit 1).
 
+Each file is streamed (:func:`predict_file`): only FLUX, IVAR, MASK, WAVELENGTH and FIBERMAP
+are read, :data:`BLOCK_ROWS` spectra at a time (float32 as stored, DATASUMs checked on the
+bytes read), each block is rebinned and normalised as a whole, and the network sees chunks of
+exactly ``batch_size`` spectra carried across blocks (:func:`predict_blocks`), so the catalogue
+is bit for bit that of one pass over the whole file while memory stays bounded by the block.
+
 The settings are the ``predict`` section of :class:`surveynet.quasar.config.QuasarConfig`
 (``model``, ``c_th``, ``n_th``, ``edge``, ``batch_size``); the columns are described in
 :mod:`surveynet.quasar.catalog`. The resolved config, with the ``grid``, ``lines`` and ``model``
@@ -18,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,14 +218,26 @@ def predict_file(
     -------
     dict
         Column name -> numpy array (plain arrays travel between Dask workers cheaply), with
-        SOURCE (file name) and ROW.
+        SOURCE (file name) and ROW, and PLATE, MJD, FIBERID for SDSS inputs
+        (:func:`surveynet.quasar.catalog.add_source_columns`).
     """
+    from astropy.table import vstack
+
     from surveynet.io.spectra import iter_spectra
+    from surveynet.quasar.catalog import add_source_columns, id_columns
 
     engine = get_engine(predict.model)
-    t = predict_blocks(iter_spectra(path, block_rows, resolution=False), engine, predict)
-    t["SOURCE"] = np.full(len(t), Path(path).name)
-    t["ROW"] = np.arange(len(t), dtype=np.int32)
+    ids: list[Table] = []
+
+    def blocks() -> Iterator[Any]:
+        """The file's blocks, keeping the identifying FIBERMAP columns of each."""
+        for block in iter_spectra(path, block_rows, resolution=False):
+            ids.append(id_columns(block.fibermap))
+            yield block
+
+    t = predict_blocks(blocks(), engine, predict)
+    fibermap = ids[0] if len(ids) == 1 else vstack(ids) if ids else Table({"TARGETID": []})
+    t = add_source_columns(t, fibermap, Path(path).name)
     return {c: np.asarray(t[c]) for c in t.colnames}
 
 

@@ -164,7 +164,7 @@ def predict_table(
         hashes.append(saved.weights_hash)
     w = np.stack(cols, axis=1)
     hdr = provenance_header(pipeline="sysnet", extra={"METHOD": "nn-predict", "NMODELS": len(dirs)})
-    hdr["INPUT"] = (str(table)[-68:], "features table")
+    hdr["INPUT"] = str(table)[-68:]  # features table (no comment: long paths fill the card)
     for i, (d, hsh) in enumerate(zip(dirs[:100], hashes[:100], strict=True)):
         hdr[f"MODEL{i}"] = str(d)[-68:]
         if hsh:

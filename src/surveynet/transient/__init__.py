@@ -20,9 +20,11 @@ from typing import Any
 from surveynet.bench import register_bench
 from surveynet.demo import register_demo
 from surveynet.registry import (
+    ArchitectureExample,
     add_step,
     register_architecture,
     register_config,
+    register_example,
     register_group,
     register_numpy_engine,
 )
@@ -67,9 +69,51 @@ def _engine_builder(name: str) -> Any:
     return build
 
 
+def _torch_proba(model: Any, inputs: Any) -> Any:
+    """P(real) of the torch model in eval mode, float64 (registry-wide tests)."""
+    import numpy as np
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+        return model.proba_real(x).double().numpy()
+
+
+#: Tiny configs and input shapes of the registry-wide tests (tests/test_registry.py).
+_EXAMPLES: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
+    "rb_cnn": ({"in_channels": 3, "size": 16, "filters": [4, 8], "dense": 8}, (3, 3, 16, 16)),
+    "gmadet_cnn": (
+        {"in_channels": 1, "size": 16, "filters": [4, 4, 8, 8], "dense": [8, 4]},
+        (3, 1, 16, 16),
+    ),
+    "braai_vgg6": ({"size": 21, "filters": [4, 8], "dense": 8}, (3, 3, 21, 21)),
+}
+
+
+def _example_factory(name: str) -> Any:
+    """The :class:`ArchitectureExample` factory of ``name`` (random inputs, seed 0)."""
+
+    def factory() -> ArchitectureExample:
+        import numpy as np
+
+        config, shape = _EXAMPLES[name]
+        return ArchitectureExample(
+            config=dict(config),
+            inputs=np.random.default_rng(0).standard_normal(shape),
+            torch_forward=_torch_proba,
+            numpy_forward=lambda engine, a: engine(a),
+            atol=1e-5,
+        )
+
+    factory.__doc__ = f"Tiny ``{name}`` example for the registry-wide tests."
+    return factory
+
+
 for _name in ("rb_cnn", "gmadet_cnn", "braai_vgg6"):
     register_architecture(_name)(_torch_builder(_name))
     register_numpy_engine(_name)(_engine_builder(_name))
+    register_example(_name)(_example_factory(_name))
 
 
 # ----------------------------------------------------------------------------- CLI steps

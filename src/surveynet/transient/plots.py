@@ -207,7 +207,9 @@ def difference_plot(
     matplotlib.figure.Figure
     """
     fig, ax = _fig_ax(ax, (6.0, 6.0))
-    v = np.nanpercentile(np.abs(diff), 99.5) or 1.0
+    good = diff[np.isfinite(diff) & (diff != 0)]
+    mad = float(np.median(np.abs(good - np.median(good)))) if good.size else 0.0
+    v = 8 * 1.4826 * mad or 1.0  # +-8 sigma of the noise
     ax.imshow(diff, origin="lower", cmap="gray", vmin=-v, vmax=v)
     import matplotlib as mpl
 
