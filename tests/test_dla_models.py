@@ -202,7 +202,7 @@ def test_train_save_load_predict(tmp_path, arch):
     # torch rebuild from the registry loads strictly
     model = get_architecture(arch)(**saved.config)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in saved.tensors.items()}, strict=True)
-    finder = DLAFinder(path, dtype=np.float64)
+    finder = DLAFinder.from_saved(path, dtype=np.float64)
     preds = finder.predict(sls[:2])
     # engine output equals torch on the same prepared input (float64)
     for sl, p in zip(sls[:2], preds, strict=True):
@@ -219,7 +219,7 @@ def test_fcn_predict_matches_torch(tmp_path):
     from surveynet.dla.train import fcn_arrays, input_spec
 
     path, cfg, sls = _train(tmp_path, "dla_fcn")
-    finder = DLAFinder(path, dtype=np.float64)
+    finder = DLAFinder.from_saved(path, dtype=np.float64)
     model = FCN(cfg.model.fcn).double().eval()
     model.load_state_dict(
         {k: torch.from_numpy(v).double() for k, v in finder.saved.tensors.items()}
@@ -257,7 +257,7 @@ def test_offset_bias_is_median_residual_on_labelled_pixels(tmp_path):
     from surveynet.dla.predict import DLAFinder, offset_bias
 
     path, _, sls = _train(tmp_path, "dla_fcn", ["train.lr_schedule=cosine"])
-    finder = DLAFinder(path, dtype=np.float64)
+    finder = DLAFinder.from_saved(path, dtype=np.float64)
     raw = finder.predict(sls, calibrated=False)
     got = offset_bias(finder, sls)
     want = _median_residual(finder, sls, raw, "offset", phase=1)
@@ -297,7 +297,7 @@ def test_predict_path_never_imports_torch(tmp_path):
         "import sys\n"
         "from surveynet.dla.bench import toy_sightlines\n"
         "from surveynet.dla.predict import DLAFinder, predict_sightlines\n"
-        f"cat = predict_sightlines(toy_sightlines(2, 1), [DLAFinder({str(path)!r})])\n"
+        f"cat = predict_sightlines(toy_sightlines(2, 1), [DLAFinder.from_saved({str(path)!r})])\n"
         "import surveynet.cli; surveynet.cli.build_parser()\n"
         "assert 'torch' not in sys.modules, 'torch imported at inference'\n"
     )
@@ -382,7 +382,7 @@ def test_error_channel_and_init_adding_it(tmp_path):
     ft = train_model(
         apply_overrides(grown, ["train.epochs=1"]), sls, tmp_path / "ft", quiet=True, init=path
     )
-    finder = DLAFinder(ft, dtype=np.float64)
+    finder = DLAFinder.from_saved(ft, dtype=np.float64)
     assert finder.spec.channels == (0, -1) and finder.engine.config.in_channels == 2
     p = finder.predict(sls[:1])[0]
     assert np.all(np.isfinite(p.confidence)) and p.pixel.size > 0
@@ -456,7 +456,7 @@ def test_nhi_bias_is_median_residual_and_subtracted(tmp_path):
     from surveynet.dla.predict import DLAFinder, nhi_bias
 
     path, _, sls = _train(tmp_path, "dla_fcn", ["train.calibrate_nhi=true"])
-    finder = DLAFinder(path, dtype=np.float64)
+    finder = DLAFinder.from_saved(path, dtype=np.float64)
     raw = finder.predict(sls, calibrated=False)
     assert nhi_bias(finder, sls) == pytest.approx(_median_residual(finder, sls, raw, "nhi"))
     # training stored the same statistic of its own validation split, and prediction subtracts it
@@ -473,7 +473,7 @@ def test_ensemble_averages_members_pixel_by_pixel(tmp_path):
 
     a, _, sls = _train(tmp_path / "a", "dla_fcn")
     b, _, _ = _train(tmp_path / "b", "dla_fcn", ["train.seed=7"])
-    fa, fb = DLAFinder(a, dtype=np.float64), DLAFinder(b, dtype=np.float64)
+    fa, fb = DLAFinder.from_saved(a, dtype=np.float64), DLAFinder.from_saved(b, dtype=np.float64)
     ens = load_finder(f"{a}+{b}")
     assert isinstance(ens, EnsembleFinder) and ens.source == f"{a}+{b}"
     pa, pb, pe = fa.predict(sls[:3]), fb.predict(sls[:3]), ens.predict(sls[:3])
@@ -488,7 +488,7 @@ def test_ensemble_averages_members_pixel_by_pixel(tmp_path):
     # members must search the same pixels and vote alike
     c, _, _ = _train(tmp_path / "c", "dla_fcn", ["dataset.samplerange=40"])
     with pytest.raises(ModelFormatError, match="label half-width"):
-        EnsembleFinder([fa, DLAFinder(c)])
+        EnsembleFinder([fa, DLAFinder.from_saved(c)])
 
 
 def test_window_cnn_on_a_window_dataset_is_seeded_with_its_dropout(tmp_path):

@@ -332,8 +332,8 @@ def test_refiners_on_other_grids_are_read_once_each_and_applied_in_turn(tmp_path
         refiner=[str(models["wide"]), str(models["fine"])],
     )
     assert len(got.dlas) > 0
-    fd = DLAFinder(fcn)
-    refs = [DLARefiner(models[k]) for k in ("wide", "fine")]
+    fd = DLAFinder.from_saved(fcn)
+    refs = [DLARefiner.from_saved(models[k]) for k in ("wide", "fine")]
     sls = read_sightlines(str(files[0]), str(truth), fd.data)
     grids = [{s.targetid: s for s in read_sightlines(files[0], truth, r.data)} for r in refs]
     assert grids[0][sls[0].targetid].n_pix < sls[0].n_pix  # the wide refiner's coarser grid

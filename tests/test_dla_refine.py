@@ -152,7 +152,7 @@ def test_refiner_engine_matches_torch_and_trains(tmp_path):
     saved = load_model(path, pipeline="dla")
     model = Refiner(cfg.model.refiner).double().eval()
     model.load_state_dict({k: torch.from_numpy(v).double() for k, v in saved.tensors.items()})
-    ref = DLARefiner(path, dtype=np.float64)
+    ref = DLARefiner.from_saved(path, dtype=np.float64)
     x = refiner_input(sls[0], np.array([500, 900, 1300]), ref.config).astype(np.float64)
     expect = model(torch.from_numpy(x)).detach().numpy()
     assert np.abs(ref.engine(x) - expect).max() <= PARITY_TOL
@@ -190,7 +190,7 @@ def test_refiner_is_not_a_finder(tmp_path):
 
     path, _, _ = _tiny_refiner(tmp_path)
     with pytest.raises(ModelFormatError, match="not a DLA finder"):
-        DLAFinder(path)
+        DLAFinder.from_saved(path)
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def mock_sightlines(tmp_path_factory):
     out = tmp_path_factory.mktemp("mock")
     cfg = preset_config("dla", resolution=False, qso_mag_range=(18.5, 20.5))
     files, truth = simulate_to_files(out, 150, 4242, config=cfg)
-    ref = DLARefiner(DEFAULT_REFINER)
+    ref = DLARefiner.from_saved(DEFAULT_REFINER)
     return ref, read_sightlines(files[0], truth, ref.data)
 
 
@@ -303,7 +303,7 @@ def test_apply_nhi_min_leaves_weaker_absorbers_alone(tmp_path):
     from surveynet.dla.refine import DLARefiner
 
     path, _, sls = _tiny_refiner(tmp_path)
-    ref = DLARefiner(path)
+    ref = DLARefiner.from_saved(path)
     ref.config = replace(ref.config, apply_nhi_min=21.2)
     sl = sls[0]
     w = float(10 ** sl.loglam[900])
@@ -342,7 +342,7 @@ def test_bundled_wide_refiner_recentres_strong_dlas(tmp_path_factory):
 
     if not (bundled_models_dir() / "dla_refiner_wide").is_dir():
         pytest.fail("the bundled dla_refiner_wide is missing")
-    ref = DLARefiner("dla_refiner_wide")
+    ref = DLARefiner.from_saved("dla_refiner_wide")
     assert ref.config.apply_nhi_min == pytest.approx(20.8)
     out = tmp_path_factory.mktemp("mockwide")
     cfg = preset_config("dla", resolution=False, qso_mag_range=(18.5, 20.5))

@@ -124,7 +124,7 @@ def test_vetter_sets_the_confidence_and_drops_absorbers_below_its_threshold(tmp_
     w = np.zeros(len(FEATURES))
     w[FEATURES.index("voigt_lr")] = 1.0  # p = sigmoid(voigt_lr - 3)
     path = _write_vetter(tmp_path / "v", w, -3.0, threshold=0.5)
-    vet = DLAVetter(path)
+    vet = DLAVetter.from_saved(path)
     cfg = PredictConfig(vet_features=True, merge_core=None)
     plain = catalog_with_stages([sl], [pred], cfg, rest_range=None).dlas
     assert len(plain) == 2 and np.all(plain["DLA_CONFIDENCE"] <= 1)
@@ -137,14 +137,16 @@ def test_vetter_sets_the_confidence_and_drops_absorbers_below_its_threshold(tmp_
     np.testing.assert_allclose(kept["DLA_CONFIDENCE"], p[p >= 0.5], rtol=1e-12)
     assert kept["Z_DLA"][0] == plain["Z_DLA"][p >= 0.5][0]
     every = catalog_with_stages(
-        [sl], [pred], cfg, rest_range=None, vetter=DLAVetter(path, threshold=0.0)
+        [sl], [pred], cfg, rest_range=None, vetter=DLAVetter.from_saved(path, threshold=0.0)
     ).dlas
     np.testing.assert_allclose(np.sort(every["DLA_CONFIDENCE"]), np.sort(p), rtol=1e-12)
     assert resolve_vetter("none") is None and resolve_vetter(vet) is vet
     with pytest.raises(ModelFormatError, match="features"):
-        DLAVetter(_write_vetter(tmp_path / "old", w, 0.0, features=(*FEATURES[:-1], "x")))
+        DLAVetter.from_saved(
+            _write_vetter(tmp_path / "old", w, 0.0, features=(*FEATURES[:-1], "x"))
+        )
     with pytest.raises(ModelFormatError, match="dla_vetter"):
-        DLAVetter("dla_refiner")
+        DLAVetter.from_saved("dla_refiner")
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +187,7 @@ def test_train_vetter_and_predict_with_it(tmp_path, mock, caplog):
     x, y = vetter_training_table(files, [truth], from_dict(VetterConfig, a.config), quiet=True)
     assert meta["training"]["n_absorbers"] == len(y) and 0 < y.sum() < len(y)
     # the fit separates the training absorbers better than chance
-    p = DLAVetter(tmp_path / "a").probability(x)
+    p = DLAVetter.from_saved(tmp_path / "a").probability(x)
     assert p[y].mean() > p[~y].mean()
 
     cats = {}
@@ -206,7 +208,7 @@ def test_train_vetter_and_predict_with_it(tmp_path, mock, caplog):
     allc = cats["all"]
     x_all = np.column_stack([allc["VET_" + n.upper()] for n in FEATURES])
     np.testing.assert_allclose(
-        allc["DLA_CONFIDENCE"], DLAVetter(tmp_path / "a").probability(x_all), rtol=1e-9
+        allc["DLA_CONFIDENCE"], DLAVetter.from_saved(tmp_path / "a").probability(x_all), rtol=1e-9
     )
     assert np.all(cats["cut"]["DLA_CONFIDENCE"] >= 0.3)
     assert len(cats["cut"]) == int(np.sum(allc["DLA_CONFIDENCE"] >= 0.3))

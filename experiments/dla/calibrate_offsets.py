@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--truth", required=True, action="append")
     ap.add_argument("--nhi", action="store_true", help="measure nhi_bias instead of offset_bias")
     a = ap.parse_args()
-    fd = DLAFinder(a.model)
+    fd = DLAFinder.from_saved(a.model)
     tc = training_config(fd.saved.meta).train  # either stored config shape
     sls = select_s2n(read_training_sightlines(a.data, a.truth, fd.data), fd.s2n_range)
     _, va = split_indices(len(sls), tc.val_fraction, np.random.default_rng(tc.seed))

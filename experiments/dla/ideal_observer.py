@@ -119,7 +119,8 @@ def regenerate(set_name: str):
     its files): ``(spec, truth, final, kept, row_of)`` with ``final`` the noise-free models on
     the master grid in flux units (before the LSF), ``kept`` TARGETID -> (model without, model
     with the DLAs, both in the flux units of ``final``) for sightlines with absorbers, and
-    ``row_of`` TARGETID -> row. Uses the simulator's public ``return_dla_free_model`` option."""
+    ``row_of`` TARGETID -> row. Uses the simulator's public ``return_dla_free_model`` option.
+    """
     kw = SETS[set_name]
     spec, truth = simulate_spectra(
         kw["n"], kw["seed"], config=kw["config"], return_model=True, return_dla_free_model=True
@@ -135,7 +136,8 @@ def regenerate(set_name: str):
 
 def flux_scale(final_row: np.ndarray, post: np.ndarray) -> float:
     """Factor from the units of ``kept`` to the final flux units of a row (1 now that ``kept``
-    is in the final units; kept for ``ideal_search.py``)."""
+    is in the final units; kept for ``ideal_search.py``).
+    """
     ok = post > 1e-3 * np.max(post)
     return float(np.median(final_row[ok] / post[ok]))
 

@@ -62,7 +62,8 @@ STAT_MIN = 2.0
 def templates(b_kms: float = 30.0, z_ref: float = 2.5) -> tuple[np.ndarray, np.ndarray]:
     """Absorption profiles 1 - exp(-tau) of ``NHI_GRID`` on the log grid, centred at index W
     (in velocity they do not depend on the redshift), cut where the strongest one's optical depth
-    falls below 0.01."""
+    falls below 0.01.
+    """
     lam_c = LYA_REST * (1.0 + z_ref)
     tau_max = voigt_tau(lam_c * 10.0 ** (np.arange(1, 4000) * DLOG), z_ref, max(NHI_GRID))
     half = int(np.argmax(tau_max < 1e-2)) + 1
@@ -84,7 +85,8 @@ def search_sightline(
     """Detections (bin, N_HI, sqrt(dchi2)) within bins ``lo..hi`` of the binned sums
     ``a = sum f0 r ivar`` and ``b = sum f0^2 ivar``, by matching pursuit over ``lo - ext ..
     hi + ext``: the best template is subtracted from the residual before the next one is sought,
-    and none is sought inside the black core of one found before."""
+    and none is sought inside the black core of one found before.
+    """
     half = (kern.shape[1] - 1) // 2
     den = np.stack([fftconvolve(b, (k * k)[::-1], mode="same") for k in kern])
     num = np.stack([fftconvolve(a, k[::-1], mode="same") for k in kern])

@@ -88,7 +88,8 @@ def _shared() -> Path:
 
 def _desi(n: int, seed: int, n_files: int, train: bool = False) -> dict:
     """Survey-like recipe with DESI's joint (z_qso, r) distribution over 16.5 < r < 23
-    (``train``: the training recipe of preset ``dla`` instead, with that (z_qso, r))."""
+    (``train``: the training recipe of preset ``dla`` instead, with that (z_qso, r)).
+    """
     survey = (
         {}
         if train

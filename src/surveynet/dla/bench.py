@@ -172,7 +172,7 @@ _RATE_SCRIPT = (
     "import sys\n"
     "from surveynet.dla.bench import _time, toy_sightlines\n"
     "from surveynet.dla.predict import DLAFinder\n"
-    "f = DLAFinder(sys.argv[1])\n"
+    "f = DLAFinder.from_saved(sys.argv[1])\n"
     "print(_time(f, toy_sightlines(int(sys.argv[2]), 7), float(sys.argv[3])))\n"
 )
 
@@ -299,7 +299,7 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
     }
     pre = {"input": InputSpec().to_dict()}
     with tempfile.TemporaryDirectory() as tmp:
-        anchor = DLAFinder(
+        anchor = DLAFinder.from_saved(
             random_model("dla_window_cnn", WindowCNNConfig(), pre, Path(tmp) / "win")
         )
         win_name, fcn_name = models or ("dla_window_cnn", "dla_fcn")
@@ -312,10 +312,10 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
             fcn_dir = random_model(
                 "dla_fcn", fc, {**pre, "context": fcn_context(fc)}, Path(tmp) / "fcn"
             )
-        fcn = DLAFinder(fcn_dir)
+        fcn = DLAFinder.from_saved(fcn_dir)
         finders = {"window_cnn_anchor": anchor, "fcn": fcn}
         if (bundled / win_name).is_dir():
-            finders["window_cnn_bundled"] = DLAFinder(bundled / win_name)
+            finders["window_cnn_bundled"] = DLAFinder.from_saved(bundled / win_name)
         for key, fd in finders.items():
             sub = sls if key == "fcn" else sls[:n_win]
             rate = _time(fd, sub, 0.5 if quick else 2.0)
@@ -340,8 +340,14 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
         from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
         from surveynet.dla.vet import DEFAULT_VETTER, DLAVetter
 
-        refs = [DLARefiner(bundled / m) for m in DEFAULT_REFINERS if (bundled / m).is_dir()]
-        vet = DLAVetter(bundled / DEFAULT_VETTER) if (bundled / DEFAULT_VETTER).is_dir() else None
+        refs = [
+            DLARefiner.from_saved(bundled / m) for m in DEFAULT_REFINERS if (bundled / m).is_dir()
+        ]
+        vet = (
+            DLAVetter.from_saved(bundled / DEFAULT_VETTER)
+            if (bundled / DEFAULT_VETTER).is_dir()
+            else None
+        )
         if refs:
             res.update(bench_refiner(fcn, refs, sls, 0.5 if quick else 2.0, vetter=vet))
             res["flop_ratio_anchor_over_fcn_refined"] = round(

@@ -55,7 +55,7 @@ from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
 from surveynet.dla.sightline import Sightline, search_pixels
 from surveynet.dla.vet import DLAVetter, resolve_vetter, row_features
 from surveynet.errors import InputError, ModelFormatError
-from surveynet.io.model import bundled_models_dir, load_model, resolve_model_path
+from surveynet.io.model import SavedModel, bundled_models_dir, load_model, resolve_model_path
 from surveynet.predict import ModelCard, PredictResult, check_output, predict_over_files
 from surveynet.registry import get_numpy_engine
 
@@ -99,18 +99,15 @@ class DLAFinder:
 
     Parameters
     ----------
-    model : str or path
-        Model directory or bundled model name (``config.json`` + ``model.safetensors``).
+    saved : SavedModel
+        The loaded model (:meth:`from_saved` reads a directory or bundled name).
     dtype : numpy dtype
         Engine precision.
     batch_size : int
         Sightlines per FCN batch.
     """
 
-    def __init__(
-        self, model: str | os.PathLike[str], *, dtype: Any = np.float32, batch_size: int = 16
-    ) -> None:
-        saved = load_model(model, pipeline="dla")
+    def __init__(self, saved: SavedModel, *, dtype: Any = np.float32, batch_size: int = 16) -> None:
         self.saved = saved
         self.architecture = saved.architecture
         if self.architecture not in ("dla_window_cnn", "dla_fcn"):
@@ -131,6 +128,24 @@ class DLAFinder:
                 f"{saved.path}: preprocessing has {len(self.spec.channels)} channels, "
                 f"model expects {self.engine.config.in_channels}"
             )
+
+    @classmethod
+    def from_saved(cls, model: str | os.PathLike[str] | SavedModel, **kwargs: Any) -> DLAFinder:
+        """Load a model directory or bundled name (or take a loaded model) and build it.
+
+        Parameters
+        ----------
+        model : str, path or SavedModel
+            Model directory, bundled model name, or a model already loaded.
+        **kwargs
+            Constructor options.
+
+        Returns
+        -------
+        DLAFinder
+        """
+        saved = model if isinstance(model, SavedModel) else load_model(model, pipeline="dla")
+        return cls(saved, **kwargs)
 
     @property
     def name(self) -> str:
@@ -412,8 +427,8 @@ def load_finder(model: str | os.PathLike[str]) -> Finder:
     """
     text = str(model)
     if "+" in text and not Path(text).exists():
-        return EnsembleFinder([DLAFinder(m) for m in text.split("+") if m])
-    return DLAFinder(model)
+        return EnsembleFinder([DLAFinder.from_saved(m) for m in text.split("+") if m])
+    return DLAFinder.from_saved(model)
 
 
 def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[Finder]:
@@ -433,7 +448,7 @@ def load_finders(models: Sequence[str | os.PathLike[str]] | None) -> list[Finder
     if models:
         return [load_finder(m) for m in models]
     found: list[Finder] = [
-        DLAFinder(m) for m in DEFAULT_MODELS if (bundled_models_dir() / m).is_dir()
+        DLAFinder.from_saved(m) for m in DEFAULT_MODELS if (bundled_models_dir() / m).is_dir()
     ]
     if not found:
         raise ModelFormatError(
@@ -472,7 +487,7 @@ def resolve_refiner(
         names = [p for p in str(refiner).split(",") if p] if isinstance(refiner, str) else [refiner]
     else:
         names = list(refiner)
-    return [DLARefiner(m, **kwargs) for m in names]
+    return [DLARefiner.from_saved(m, **kwargs) for m in names]
 
 
 def route(finders: Sequence[Finder], s2n: float) -> Finder:

@@ -29,7 +29,7 @@ from surveynet.config import from_dict
 from surveynet.dla.config import DataConfig, RefinerConfig
 from surveynet.dla.sightline import Sightline, pixel_position, search_pixels
 from surveynet.errors import ModelFormatError
-from surveynet.io.model import load_model
+from surveynet.io.model import SavedModel, load_model
 from surveynet.registry import get_numpy_engine
 
 __all__ = [
@@ -199,8 +199,8 @@ class DLARefiner:
 
     Parameters
     ----------
-    model : str or path
-        Model directory or bundled name.
+    saved : SavedModel
+        The loaded model (:meth:`from_saved` reads a directory or bundled name).
     iterations : int
         Crop-predict-move rounds per absorber.
     nhi_weight : float
@@ -214,14 +214,13 @@ class DLARefiner:
 
     def __init__(
         self,
-        model: str | os.PathLike[str],
+        saved: SavedModel,
         *,
         iterations: int = 3,
         nhi_weight: float = 0.7,
         shifts: int = 0,
         dtype: Any = np.float32,
     ) -> None:
-        saved = load_model(model, pipeline="dla")
         if saved.architecture != "dla_refiner":
             raise ModelFormatError(
                 f"{saved.path}: architecture {saved.architecture!r} is not dla_refiner"
@@ -239,6 +238,24 @@ class DLARefiner:
             raise ValueError(
                 "refiner: iterations must be >= 1, nhi_weight in [0, 1] and shifts >= 0"
             )
+
+    @classmethod
+    def from_saved(cls, model: str | os.PathLike[str] | SavedModel, **kwargs: Any) -> DLARefiner:
+        """Load a model directory or bundled name (or take a loaded model) and build it.
+
+        Parameters
+        ----------
+        model : str, path or SavedModel
+            Model directory, bundled model name, or a model already loaded.
+        **kwargs
+            Constructor options.
+
+        Returns
+        -------
+        DLARefiner
+        """
+        saved = model if isinstance(model, SavedModel) else load_model(model, pipeline="dla")
+        return cls(saved, **kwargs)
 
     @property
     def name(self) -> str:

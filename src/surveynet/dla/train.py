@@ -661,7 +661,7 @@ class DLATrainTask(TrainTask):
         if not self.calibrates or not (tc.calibrate_offsets or tc.calibrate_nhi) or not val:
             return None
         pre = dict(self.metadata()["preprocessing"])
-        finder = DLAFinder(path)
+        finder = DLAFinder.from_saved(path)
         if tc.calibrate_offsets:
             pre["offset_bias"] = offset_bias(finder, val)
             log.info("offset bias on %d validation sightlines: %s px", len(val), pre["offset_bias"])

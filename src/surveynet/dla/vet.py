@@ -45,7 +45,7 @@ from surveynet.dla.config import VET_COLUMN_PREFIX, VET_FEATURES
 from surveynet.dla.postprocess import SightlinePrediction
 from surveynet.dla.sightline import Sightline, pixel_position
 from surveynet.errors import InputError, ModelFormatError
-from surveynet.io.model import load_model
+from surveynet.io.model import SavedModel, load_model
 from surveynet.sim.voigt import voigt_tau
 
 __all__ = [
@@ -270,15 +270,14 @@ class DLAVetter:
 
     Parameters
     ----------
-    model : str or path
-        Model directory or bundled name.
+    saved : SavedModel
+        The loaded model (:meth:`from_saved` reads a directory or bundled name).
     threshold : float, optional
         Absorbers with a probability below this are dropped (default: the model's
         ``config.threshold``).
     """
 
-    def __init__(self, model: str | os.PathLike[str], *, threshold: float | None = None) -> None:
-        saved = load_model(model, pipeline="dla")
+    def __init__(self, saved: SavedModel, *, threshold: float | None = None) -> None:
         if saved.architecture != "dla_vetter":
             raise ModelFormatError(
                 f"{saved.path}: architecture {saved.architecture!r} is not dla_vetter"
@@ -300,6 +299,24 @@ class DLAVetter:
         self.threshold = float(
             saved.config.get("threshold", 0.0) if threshold is None else threshold
         )
+
+    @classmethod
+    def from_saved(cls, model: str | os.PathLike[str] | SavedModel, **kwargs: Any) -> DLAVetter:
+        """Load a model directory or bundled name (or take a loaded model) and build it.
+
+        Parameters
+        ----------
+        model : str, path or SavedModel
+            Model directory, bundled model name, or a model already loaded.
+        **kwargs
+            Constructor options.
+
+        Returns
+        -------
+        DLAVetter
+        """
+        saved = model if isinstance(model, SavedModel) else load_model(model, pipeline="dla")
+        return cls(saved, **kwargs)
 
     @property
     def name(self) -> str:
@@ -362,4 +379,4 @@ def resolve_vetter(vetter: Any, threshold: float | None = None) -> DLAVetter | N
         return vetter
     if vetter is not None and str(vetter).lower() == "none":
         return None
-    return DLAVetter(DEFAULT_VETTER if vetter is None else vetter, threshold=threshold)
+    return DLAVetter.from_saved(DEFAULT_VETTER if vetter is None else vetter, threshold=threshold)
