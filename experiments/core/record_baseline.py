@@ -6,8 +6,14 @@
 2. two-epoch training runs on small mocks: quasar (tiny QuasarNET), dla FCN, window CNN and
    refiner, and the vetter; it stores each loss history and the vetter's coefficients.
 
-``python experiments/core/record_baseline.py check DIR`` reruns the same commands into a fresh
-folder and compares: catalogues to 1e-6 (relative) and histories to 1e-5 (float32 training).
+``python experiments/core/record_baseline.py check DIR [ARCH...]`` reruns the same commands into a
+fresh folder and compares: catalogues to 1e-6 (relative; columns added since are listed, not
+compared) and histories to 1e-5 (float32 training), except the architectures named after DIR.
+
+The reference of issue 21 is ``baseline_7c24412``: its ``dla_window_cnn`` history cannot
+reproduce (before the core driver, its dropout drew from the process-global torch generator, so
+two runs in one process differed); check it with ``... check experiments/core/baseline_7c24412
+dla_window_cnn``. ``baseline_post21`` is the reference recorded after the reshaping.
 Only the public CLI is used.
 """
 
@@ -120,9 +126,11 @@ def main_(argv: list[str]) -> int:
     bad = 0
     with np.load(ref / "catalogues.npz") as z:
         keys = set(z.files)
-        if keys != set(cols):
-            print("column sets differ:", sorted(keys ^ set(cols))[:20])
+        if keys - set(cols):
+            print("columns missing now:", sorted(keys - set(cols))[:20])
             bad += 1
+        if set(cols) - keys:  # new pipelines and new columns are additions, not differences
+            print(f"{len(set(cols) - keys)} columns added since the reference (not compared)")
         for k in sorted(keys & set(cols)):
             a, b = z[k], cols[k]
             if a.shape != b.shape:
@@ -136,7 +144,11 @@ def main_(argv: list[str]) -> int:
                 print(f"{k}: values differ")
                 bad += 1
     ref_hist = json.loads((ref / "histories.json").read_text())
+    skip = set(argv[2:])  # architectures whose reference is known not to reproduce
     for name, h in ref_hist.items():
+        if name in skip:
+            print(f"history {name}: not compared (given on the command line)")
+            continue
         a, b = _flat(h), _flat(hist.get(name))
         if a.shape != b.shape or not np.allclose(a, b, rtol=1e-5, atol=1e-7):
             print(f"history {name} differs:\n  ref {a[:8]}\n  now {b[:8]}")

@@ -5,6 +5,14 @@ The engine walks the layer list of :mod:`surveynet.transient.arch` with the torc
 cutouts; internally activations are channels-last and each 3x3 convolution is three matrix
 products (one per kernel row, with the three column shifts concatenated on the channel axis;
 BLAS); the flatten step goes back to (C, H, W) order so the dense weights are torch's.
+
+Fast path (``fuse=True``, the default for ``rb_cnn``): each ``conv (same) -> ReLU -> maxpool 2``
+block is one im2col copy (an ``as_strided`` view whose rows are ordered (dy, dx, n, i, j), so the
+2 x 2 pool is the maximum of four contiguous row blocks of the GEMM output) and one float32 GEMM
+with K = k * k * C; bias and ReLU are applied after the pool (exact: max commutes with a
+per-channel shift and with ReLU) to the 4x smaller array, written straight into the zero-padded
+input buffer of the next block; the first dense layer's columns are permuted once to the
+channels-last flatten order. See :func:`conv_relu_maxpool_nhwc`.
 """
 
 from __future__ import annotations
@@ -12,12 +20,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
 from surveynet.errors import ModelFormatError
 from surveynet.transient.arch import Layer, layers_for
 
-__all__ = ["RealBogusEngine", "build_engine", "conv2d_nhwc", "pool2d_nhwc"]
+__all__ = [
+    "RealBogusEngine",
+    "build_engine",
+    "conv2d_nhwc",
+    "conv_relu_maxpool_nhwc",
+    "pool2d_nhwc",
+]
 
 
 def conv2d_nhwc(
@@ -101,6 +116,67 @@ def pool2d_nhwc(x: NDArray[Any], k: int, kind: str = "max") -> NDArray[Any]:
     return v.max(axis=(2, 4)) if kind == "max" else v.mean(axis=(2, 4))
 
 
+def conv_relu_maxpool_nhwc(
+    xp: NDArray[Any],
+    wm: NDArray[Any],
+    bias: NDArray[Any] | None,
+    k: int,
+    out: NDArray[Any] | None = None,
+) -> NDArray[Any]:
+    """``maxpool2(relu(conv(x) + bias))`` of an already padded channels-last input.
+
+    One im2col copy (rows ordered (dy, dx, n, i, j): the 2 x 2 pool window offsets first) and
+    one GEMM; the pool is then the maximum of the four contiguous row blocks of the product,
+    and bias + ReLU are applied to the pooled array only (the same numbers: a per-channel
+    shift and ReLU commute with the maximum). Floor mode, as torch ``MaxPool2d(2)``.
+
+    Parameters
+    ----------
+    xp : ndarray of shape (N, H + k - 1, W + k - 1, C)
+        Input, zero-padded for a ``same`` convolution (or unpadded for ``valid``).
+    wm : ndarray of shape (k * k * C, O)
+        Kernel as a matrix, rows in (row, column, channel) order:
+        ``weight.transpose(2, 3, 1, 0).reshape(-1, O)`` of a torch ``(O, C, k, k)`` kernel.
+    bias : ndarray of shape (O,) or None
+        Bias.
+    k : int
+        Kernel size.
+    out : ndarray of shape (N, H // 2, W // 2, O), optional
+        Where to write the result (e.g. the interior of the next layer's padded buffer).
+
+    Returns
+    -------
+    ndarray of shape (N, H // 2, W // 2, O)
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1); w = np.ones((1, 1))
+    >>> conv_relu_maxpool_nhwc(x, w, np.array([-6.0]), 1)[0, :, :, 0]
+    array([[0., 1.],
+           [7., 9.]])
+    """
+    n, hp, wp, c = xp.shape
+    ho, wo = (hp - k + 1) // 2, (wp - k + 1) // 2
+    sn, sh, sw, sc = xp.strides
+    view = as_strided(
+        xp, (2, 2, n, ho, wo, k, k, c), (sh, sw, sn, 2 * sh, 2 * sw, sh, sw, sc), writeable=False
+    )
+    y = view.reshape(4 * n * ho * wo, k * k * c) @ wm
+    m = n * ho * wo
+    r = y[:m]
+    np.maximum(r, y[m : 2 * m], out=r)
+    np.maximum(r, y[2 * m : 3 * m], out=r)
+    np.maximum(r, y[3 * m :], out=r)
+    if bias is not None:
+        r += bias
+    r4 = r.reshape(n, ho, wo, wm.shape[1])
+    if out is None:
+        np.maximum(r4, 0, out=r4)
+        return r4
+    np.maximum(r4, 0, out=out)
+    return out
+
+
 class RealBogusEngine:
     """Numpy forward pass of a transient architecture.
 
@@ -116,6 +192,11 @@ class RealBogusEngine:
         Compute precision (float32 default; float64 for parity checks).
     batch_size : int
         Cutouts per forward chunk (64 keeps each layer's buffers in cache).
+    fuse : bool
+        Use the fused fast path (:func:`conv_relu_maxpool_nhwc`) where the layer list allows it
+        (every convolution ``same`` with odd kernel, followed by ReLU and a 2 x 2 max-pool, then
+        flatten and dense layers); same numbers as the layer-by-layer path up to float
+        summation order.
 
     Raises
     ------
@@ -130,6 +211,7 @@ class RealBogusEngine:
         head: str = "sigmoid",
         dtype: Any = np.float32,
         batch_size: int = 64,
+        fuse: bool = False,
     ) -> None:
         self.layers = layers
         self.head = head
@@ -164,6 +246,70 @@ class RealBogusEngine:
         extra = {k for k in tensors if not k.endswith("num_batches_tracked")} - used
         if extra:
             raise ModelFormatError(f"unexpected tensors {sorted(extra)[:5]}")
+        self._plan = self._fused_plan() if fuse else None
+
+    def _fused_plan(self) -> list[tuple[str, Any, Any, int]] | None:
+        """Steps of the fused path, or None when the layer list does not fit it."""
+        kinds = [lay.kind for lay in self.layers]
+        plan: list[tuple[str, Any, Any, int]] = []
+        i, c_last = 0, 0
+        while i < len(kinds) and kinds[i] == "conv":
+            lay, p = self.layers[i], self.params[i]
+            if kinds[i + 1 : i + 3] != ["relu", "maxpool"] or self.layers[i + 2].k != 2:
+                return None
+            if lay.padding != "same" or lay.k % 2 == 0:
+                return None
+            wm = np.ascontiguousarray(p["weight"].transpose(2, 3, 1, 0).reshape(-1, lay.n_out))
+            plan.append(("block", wm, p["bias"], lay.k))
+            c_last = lay.n_out
+            i += 3
+        if not plan or i >= len(kinds) or kinds[i] != "flatten":
+            return None
+        first = True
+        for lay, p in zip(self.layers[i + 1 :], self.params[i + 1 :], strict=True):
+            if lay.kind == "dense":
+                w = p["weight"]
+                if first:  # torch flattens (C, H, W); the fused path has (H, W, C)
+                    hw = w.shape[1] // c_last
+                    side = int(round(np.sqrt(hw)))
+                    if side * side * c_last != w.shape[1]:
+                        return None
+                    w = w.reshape(-1, c_last, side, side).transpose(0, 2, 3, 1)
+                    w = w.reshape(w.shape[0], -1)
+                    first = False
+                plan.append(("dense", np.ascontiguousarray(w.T), p["bias"], 0))
+            elif lay.kind == "relu":
+                plan.append(("relu", None, None, 0))
+            elif lay.kind != "dropout":
+                return None
+        return plan
+
+    def _fused_logits(self, x: NDArray[Any]) -> NDArray[Any]:
+        """Logits through the fused plan (see :func:`conv_relu_maxpool_nhwc`)."""
+        assert self._plan is not None
+        n, _, hh, ww = x.shape
+        blocks = [s for s in self._plan if s[0] == "block"]
+        pad = (blocks[0][3] - 1) // 2
+        buf = np.zeros((n, hh + 2 * pad, ww + 2 * pad, x.shape[1]), dtype=self.dtype)
+        buf[:, pad : pad + hh, pad : pad + ww] = x.transpose(0, 2, 3, 1)
+        h: NDArray[Any] = buf
+        for j, (_, wm, b, k) in enumerate(blocks):
+            hh, ww = hh // 2, ww // 2
+            if j + 1 < len(blocks):
+                q = (blocks[j + 1][3] - 1) // 2
+                nxt = np.zeros((n, hh + 2 * q, ww + 2 * q, wm.shape[1]), dtype=self.dtype)
+                conv_relu_maxpool_nhwc(h, wm, b, k, out=nxt[:, q : q + hh, q : q + ww])
+                h = nxt
+            else:
+                h = conv_relu_maxpool_nhwc(h, wm, b, k)
+        h = h.reshape(n, -1)
+        for kind, w, b, _ in self._plan[len(blocks) :]:
+            if kind == "dense":
+                h = h @ w
+                h += b
+            else:
+                np.maximum(h, 0, out=h)
+        return h
 
     def logits(self, x: NDArray[Any]) -> NDArray[Any]:
         """Logits of a batch.
@@ -177,6 +323,8 @@ class RealBogusEngine:
         -------
         ndarray of shape (N, n_out)
         """
+        if self._plan is not None:
+            return self._fused_logits(np.asarray(x, dtype=self.dtype))
         h = np.ascontiguousarray(np.asarray(x, dtype=self.dtype).transpose(0, 2, 3, 1))
         for lay, p in zip(self.layers, self.params, strict=True):
             k = lay.kind
@@ -239,11 +387,13 @@ def build_engine(
     config : dict
         Architecture config.
     **options
-        ``dtype``, ``batch_size``.
+        ``dtype``, ``batch_size``, ``fuse`` (default: True for ``rb_cnn``, whose layer list the
+        fused fast path covers; the anchors' engines keep the layer-by-layer path).
 
     Returns
     -------
     RealBogusEngine
     """
     head = str(config.get("head", "softmax" if architecture == "gmadet_cnn" else "sigmoid"))
+    options.setdefault("fuse", architecture == "rb_cnn")
     return RealBogusEngine(layers_for(architecture, config), tensors, head=head, **options)
