@@ -86,6 +86,31 @@ def test_numpy_engine_matches_torch(arch, cfg, shape):
     assert np.allclose(eng(x), ref, atol=1e-6)  # float32 torch vs float64 numpy
 
 
+
+@pytest.mark.parametrize(
+    "cfg,shape",
+    [
+        ({"in_channels": 3}, (70, 3, 32, 32)),
+        ({"in_channels": 1, "size": 31, "kernel": 5, "filters": [4, 8], "head": "softmax"},
+         (9, 1, 31, 31)),
+    ],
+)
+def test_rb_cnn_fused_path_matches_layer_by_layer(cfg, shape):
+    import torch
+
+    torch.manual_seed(2)
+    model = get_architecture("rb_cnn")(**cfg).eval()
+    tensors = {k: v.numpy() for k, v in model.state_dict().items()}
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    fused = get_numpy_engine("rb_cnn")(tensors, cfg, dtype=np.float64, batch_size=32)
+    plain = get_numpy_engine("rb_cnn")(tensors, cfg, dtype=np.float64, fuse=False)
+    assert fused._plan is not None and plain._plan is None
+    assert np.allclose(fused.logits(x), plain.logits(x), rtol=0, atol=1e-12)
+    assert np.allclose(fused(x), plain(x), rtol=0, atol=1e-12)
+    f32 = get_numpy_engine("rb_cnn")(tensors, cfg)
+    assert f32(x).dtype == np.float64 and np.allclose(f32(x), plain(x), atol=1e-5)
+
+
 def test_preprocessing():
     a = np.array([[3.0, np.nan], [0.0, 4.0]], dtype=np.float32)
     assert np.allclose(l2_normalise(a), [[0.6, 0], [0, 0.8]])

@@ -464,22 +464,26 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_model_dir_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options of every training step: ``--out MODELDIR``, ``--resume``, ``--overwrite``.
+def add_model_dir_args(parser: argparse.ArgumentParser, data_help: str | None = None) -> None:
+    """Add the options of every training step: ``DATA...``, ``--out MODELDIR``, ``--resume``...
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
         A training step's parser.
+    data_help : str, optional
+        What the positional ``DATA`` files are (no positional when None).
 
     Examples
     --------
     >>> p = argparse.ArgumentParser()
-    >>> add_model_dir_args(p)
-    >>> a = p.parse_args(["--out", "m", "--resume"])
-    >>> a.out, a.resume, a.overwrite
-    ('m', True, False)
+    >>> add_model_dir_args(p, "training files")
+    >>> a = p.parse_args(["d.npz", "--out", "m", "--resume"])
+    >>> a.data, a.out, a.resume, a.overwrite
+    (['d.npz'], 'm', True, False)
     """
+    if data_help is not None:
+        parser.add_argument("data", nargs="+", metavar="DATA", help=data_help)
     parser.add_argument("--out", required=True, metavar="MODELDIR", help="model directory to write")
     parser.add_argument(
         "--resume",
@@ -487,6 +491,29 @@ def add_model_dir_args(parser: argparse.ArgumentParser) -> None:
         help="continue from the checkpoint in MODELDIR.work (the training work folder)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
+
+
+def add_predict_io_args(parser: argparse.ArgumentParser, inputs_help: str) -> None:
+    """Add the options of every predict step: ``INPUT...``, ``--out CATALOG.fits``, ``--overwrite``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        A predict step's parser.
+    inputs_help : str
+        What the input files are.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> add_predict_io_args(p, "spectra files")
+    >>> a = p.parse_args(["a.fits", "b.fits", "--out", "cat.fits"])
+    >>> a.inputs, a.out, a.overwrite
+    (['a.fits', 'b.fits'], 'cat.fits', False)
+    """
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs_help)
+    parser.add_argument("--out", required=True, metavar="CATALOG.fits", help="catalogue to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing catalogue")
 
 
 def add_config_flag(

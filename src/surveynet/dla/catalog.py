@@ -39,6 +39,7 @@ from surveynet.dla.postprocess import (
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import InputError
 from surveynet.io.fits import provenance_header, table_hdu, write_hdulist
+from surveynet.io.sdss import SDSS_ID_COLUMNS, with_fiberid
 from surveynet.predict import ModelCard, model_cards
 
 __all__ = [
@@ -332,18 +333,6 @@ def _filled(t: Table) -> Table:
     return t
 
 
-#: Columns identifying an SDSS spectrum, added when the spectra's FIBERMAP has them.
-SDSS_ID_COLUMNS = ("PLATE", "MJD", "FIBERID")
-
-
-def _with_fiberid(fibermap: Table) -> Table:
-    """``fibermap`` with FIBERID = FIBER for BOSS spPlates (PLATE and FIBER but no FIBERID)."""
-    cols = fibermap.colnames
-    if "FIBERID" in cols or "PLATE" not in cols or "FIBER" not in cols:
-        return fibermap
-    out = Table(fibermap, copy=False)
-    out["FIBERID"] = fibermap["FIBER"]
-    return out
 
 
 def add_source_columns(catalog: Catalog, fibermap: Table, source: str) -> Catalog:
@@ -366,7 +355,7 @@ def add_source_columns(catalog: Catalog, fibermap: Table, source: str) -> Catalo
     """
     tid = np.asarray(fibermap["TARGETID"], np.int64)
     row_of = {int(t): i for i, t in enumerate(tid)}
-    fibermap = _with_fiberid(fibermap)
+    fibermap = with_fiberid(fibermap)
     ids = [c for c in SDSS_ID_COLUMNS if c in fibermap.colnames]
     for t in (catalog.dlas, catalog.qsos):
         rows = np.array([row_of.get(int(x), -1) for x in t["TARGETID"]], dtype=np.int32)

@@ -22,6 +22,7 @@ from surveynet.config import (
     add_config_args,
     add_config_flag,
     add_model_dir_args,
+    add_predict_io_args,
     config_from_args,
 )
 from surveynet.dla.config import DLAConfig, EvaluateConfig, PredictConfig
@@ -79,19 +80,7 @@ def resolve(args: argparse.Namespace) -> DLAConfig:
 
 
 def train_args(p: argparse.ArgumentParser) -> None:
-    """Options of ``surveynet dla train``.
-
-    Parameters
-    ----------
-    p : argparse.ArgumentParser
-        The step's parser.
-    """
-    p.add_argument(
-        "data",
-        nargs="+",
-        metavar="DATA",
-        help="mock/DESI coadd files (with --truth) or one prepared .npz window dataset",
-    )
+    """Options of ``surveynet dla train``."""
     p.add_argument(
         "--truth",
         action="append",
@@ -99,7 +88,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
         help="truth file (TRUTH z_qso + DLA_META absorbers) of the coadd files; repeat for "
         "coadds of several mocks",
     )
-    add_model_dir_args(p)
+    add_model_dir_args(
+        p, "mock/DESI coadd files (with --truth) or one prepared .npz window dataset"
+    )
     add_config_args(p)
     add_config_flag(p, "--seed", key="train.seed", config_cls=DLAConfig, dest="seed", help="seed")
     add_config_flag(
@@ -153,18 +144,7 @@ def train_command(args: argparse.Namespace) -> str:
 
 
 def train_run(args: argparse.Namespace) -> int:
-    """Run ``surveynet dla train`` (:func:`surveynet.dla.train.train`).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0.
-    """
+    """Run ``surveynet dla train`` (:func:`surveynet.dla.train.train`)."""
     from surveynet.dla.train import train
 
     cfg = resolve(args)
@@ -186,21 +166,12 @@ def train_run(args: argparse.Namespace) -> int:
 
 
 def predict_args(p: argparse.ArgumentParser) -> None:
-    """Options of ``surveynet dla predict``.
-
-    Parameters
-    ----------
-    p : argparse.ArgumentParser
-        The step's parser.
-    """
-    p.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="INPUT",
-        help="DESI spectra/coadd files, BOSS spPlates or SDSS spec-lite files "
+    """Options of ``surveynet dla predict``."""
+    add_predict_io_args(
+        p,
+        "DESI spectra/coadd files, BOSS spPlates or SDSS spec-lite files "
         "(spec-PLATE-MJD-FIBER.fits; SDSS quasars below z 2.33 need --set predict.z_qso_min=2.0)",
     )
-    p.add_argument("--out", required=True, metavar="CATALOG.fits", help="catalogue to write")
     add_config_flag(
         p,
         "--model",
@@ -262,24 +233,10 @@ def predict_args(p: argparse.ArgumentParser) -> None:
     )
     add_config_args(p)
     add_runner_args(p)
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace an existing catalogue and its config"
-    )
 
 
 def predict_run(args: argparse.Namespace) -> int:
-    """Run ``surveynet dla predict`` (:func:`surveynet.dla.predict.predict_files`).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0, or 3 when some input files failed (the catalogue holds the others and a FAILED HDU).
-    """
+    """Run ``surveynet dla predict`` (:func:`surveynet.dla.predict.predict_files`)."""
     from surveynet.dla.predict import predict_files
 
     cfg = resolve(args)
@@ -307,13 +264,7 @@ def predict_run(args: argparse.Namespace) -> int:
 
 
 def evaluate_args(p: argparse.ArgumentParser) -> None:
-    """Options of ``surveynet dla evaluate``.
-
-    Parameters
-    ----------
-    p : argparse.ArgumentParser
-        The step's parser.
-    """
+    """Options of ``surveynet dla evaluate``."""
     p.add_argument("catalog", metavar="CATALOG.fits", help="catalogue from `surveynet dla predict`")
     p.add_argument("--truth", required=True, metavar="TRUTH.fits", help="truth file (DLA_META)")
     p.add_argument(
@@ -331,18 +282,7 @@ def evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_run(args: argparse.Namespace) -> int:
-    """Run ``surveynet dla evaluate`` (:func:`surveynet.dla.evaluate.evaluate`).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0.
-    """
+    """Run ``surveynet dla evaluate`` (:func:`surveynet.dla.evaluate.evaluate`)."""
     from surveynet.dla.evaluate import evaluate
 
     cfg = resolve(args)

@@ -835,9 +835,9 @@ def predict_files(
     truth : path, optional
         Truth file whose DLA_META absorbers are attached.
     workers, scheduler : int, str
-        :func:`surveynet.runner.run_batch` settings (0 = in process).
+        Local Dask worker processes (0 runs in this process) or an existing scheduler's address.
     quiet : bool
-        No progress bar.
+        Hide the progress bar.
     overwrite : bool
         Replace an existing catalogue (and its config JSON).
     skip_bal : bool, optional
@@ -997,7 +997,7 @@ def quasarnet_redshifts(
     Returns
     -------
     Path
-        ``out``.
+        The QuasarNET catalogue written (``out``).
 
     Raises
     ------

@@ -324,3 +324,33 @@ def read_speclite(
         meta=meta,
         source=str(plist[0]) if n == 1 else ",".join(str(p) for p in plist),
     )
+
+
+#: Columns identifying an SDSS spectrum in catalogues, when the FIBERMAP has them.
+SDSS_ID_COLUMNS = ("PLATE", "MJD", "FIBERID")
+
+
+def with_fiberid(fibermap: Table) -> Table:
+    """Return ``fibermap`` with FIBERID = FIBER for BOSS spPlates (PLATE and FIBER, no FIBERID).
+
+    Parameters
+    ----------
+    fibermap : astropy.table.Table
+        A Spectra fibermap.
+
+    Returns
+    -------
+    astropy.table.Table
+        The same table, or a shallow copy with a FIBERID column.
+
+    Examples
+    --------
+    >>> with_fiberid(Table({"PLATE": [3655], "FIBER": [310]}))["FIBERID"].tolist()
+    [310]
+    """
+    cols = fibermap.colnames
+    if "FIBERID" in cols or "PLATE" not in cols or "FIBER" not in cols:
+        return fibermap
+    out = Table(fibermap, copy=False)
+    out["FIBERID"] = fibermap["FIBER"]
+    return out

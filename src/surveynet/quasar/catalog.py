@@ -41,6 +41,7 @@ from astropy.table import Table, vstack
 from numpy.typing import NDArray
 
 from surveynet.errors import InputError
+from surveynet.io.sdss import SDSS_ID_COLUMNS, with_fiberid
 
 CATALOG_HDU = "QN_CATALOG"
 """Extension name of the catalogue table."""
@@ -153,18 +154,6 @@ def merge_rows(parts: Sequence[dict[str, NDArray[Any]]]) -> Table:
     return t
 
 
-#: Columns identifying an SDSS spectrum (after SOURCE and ROW), when the FIBERMAP has them.
-SDSS_ID_COLUMNS = ("PLATE", "MJD", "FIBERID")
-
-
-def _with_fiberid(fibermap: Table) -> Table:
-    """``fibermap`` with FIBERID = FIBER for BOSS spPlates (PLATE and FIBER but no FIBERID)."""
-    cols = fibermap.colnames
-    if "FIBERID" in cols or "PLATE" not in cols or "FIBER" not in cols:
-        return fibermap
-    out = Table(fibermap, copy=False)
-    out["FIBERID"] = fibermap["FIBER"]
-    return out
 
 
 def id_columns(fibermap: Table) -> Table:
@@ -217,7 +206,7 @@ def add_source_columns(t: Table, fibermap: Table, source: str) -> Table:
         raise ValueError(f"{len(t)} catalogue rows for {len(fibermap)} spectra")
     t["SOURCE"] = np.full(len(t), source)
     t["ROW"] = np.arange(len(t), dtype=np.int32)
-    fibermap = _with_fiberid(fibermap)
+    fibermap = with_fiberid(fibermap)
     for c in SDSS_ID_COLUMNS:
         if c in fibermap.colnames:
             t[c] = np.asarray(fibermap[c], dtype=np.int32)

@@ -40,6 +40,7 @@ from surveynet.config import (
     add_config_args,
     add_config_flag,
     add_model_dir_args,
+    add_predict_io_args,
     config_from_args,
 )
 from surveynet.runner import add_runner_args, default_workers
@@ -180,13 +181,7 @@ def _is_npz(paths: Sequence[str]) -> bool:
 
 # ------------------------------------------------------------------------------------- convert
 def convert_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``quasar convert``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The step's parser.
-    """
+    """Add the options of ``quasar convert``."""
     parser.add_argument("weights", metavar="WEIGHTS.h5", help="Keras HDF5 QuasarNET file")
     parser.add_argument("--out", required=True, metavar="MODELDIR", help="model directory to write")
     parser.add_argument("--name", help="model name (default: directory name)")
@@ -200,18 +195,7 @@ def convert_args(parser: argparse.ArgumentParser) -> None:
 
 
 def convert_run(args: argparse.Namespace) -> int:
-    """Run ``quasar convert``: original Keras QuasarNET ``.h5`` -> surveynet model directory.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed options.
-
-    Returns
-    -------
-    int
-        Exit status 0.
-    """
+    """Run ``quasar convert``: original Keras QuasarNET ``.h5`` -> surveynet model directory."""
     from surveynet.io.model import load_model
     from surveynet.quasar.convert import convert_keras_quasarnet
 
@@ -240,13 +224,7 @@ def convert_run(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- prepare
 def prepare_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``quasar prepare``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The step's parser.
-    """
+    """Add the options of ``quasar prepare``."""
     parser.add_argument(
         "data",
         nargs="*",
@@ -323,20 +301,8 @@ def prepare_run(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- train
 def train_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``quasar train``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The step's parser.
-    """
-    parser.add_argument(
-        "data",
-        nargs="+",
-        metavar="DATA",
-        help="prepared .npz datasets, or spectra files with --truth",
-    )
-    add_model_dir_args(parser)
+    """Add the options of ``quasar train``."""
+    add_model_dir_args(parser, "prepared .npz datasets, or spectra files with --truth")
     parser.add_argument(
         "--truth", metavar="TRUTH.fits", help="truth file (when DATA are spectra files)"
     )
@@ -356,18 +322,7 @@ def train_args(parser: argparse.ArgumentParser) -> None:
 
 
 def train_run(args: argparse.Namespace) -> int:
-    """Run ``quasar train``: prepared data (or spectra + truth) -> model directory.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed options.
-
-    Returns
-    -------
-    int
-        Exit status 0.
-    """
+    """Run ``quasar train``: prepared data (or spectra + truth) -> model directory."""
     import json
 
     from surveynet.quasar.data import load_dataset, prepare_from_files, save_dataset
@@ -424,38 +379,14 @@ def train_run(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- predict
 def predict_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``quasar predict``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The step's parser.
-    """
-    parser.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="INPUT",
-        help="spectra files: DESI coadd/spectra, DESI cframe, BOSS spPlate",
-    )
-    parser.add_argument("--out", required=True, metavar="CATALOG.fits", help="catalogue to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing catalogue")
+    """Add the options of ``quasar predict``."""
+    add_predict_io_args(parser, "spectra files: DESI coadd/spectra, DESI cframe, BOSS spPlate")
     add_runner_args(parser)
     _add_flags(parser, "predict")
 
 
 def predict_run(args: argparse.Namespace) -> int:
-    """Run ``quasar predict``: spectra files -> catalogue FITS (numpy engine).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed options.
-
-    Returns
-    -------
-    int
-        0, or 3 when some inputs failed (they are listed in the catalogue's FAILED HDU).
-    """
+    """Run ``quasar predict``: spectra files -> catalogue FITS (numpy engine)."""
     from surveynet.quasar.predict import predict_files
 
     cfg = _resolve(args)
@@ -478,13 +409,7 @@ def predict_run(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ evaluate
 def evaluate_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``quasar evaluate``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The step's parser.
-    """
+    """Add the options of ``quasar evaluate``."""
     parser.add_argument(
         "catalog", metavar="CATALOG.fits", help="catalogue from `surveynet quasar predict`"
     )
@@ -508,18 +433,7 @@ def evaluate_args(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate_run(args: argparse.Namespace) -> int:
-    """Run ``quasar evaluate``: catalogue + truth -> metrics.json, metrics.md, plots.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed options.
-
-    Returns
-    -------
-    int
-        Exit status 0.
-    """
+    """Run ``quasar evaluate``: catalogue + truth -> metrics.json, metrics.md, plots."""
     from surveynet.quasar.evaluate import evaluate, format_metrics
 
     cfg = _resolve(args)

@@ -3,7 +3,9 @@
 Figures (all timed with :func:`surveynet.bench.time_call` in this process):
 
 - ``<model>_cutouts_per_s``: numpy-engine float32 throughput of each bundled transient model
-  (batches of 2048 cutouts), its ``_mflop`` per cutout;
+  (batches of 2048 cutouts; fused fast path), its ``_mflop`` per cutout, and
+  ``<model>_unfused_cutouts_per_s``: the layer-by-layer path (``fuse=False``) timed right after
+  it, for an old-vs-new comparison under the same load;
 - ``gmadet_cnn_cutouts_per_s``, ``braai_vgg6_cutouts_per_s``: the anchors' networks (random
   weights; same engine), and ``*_fraction_of_bound``: measured rate / (GEMM rate / FLOPs);
 - ``*_torch_cutouts_per_s``: the same networks in torch (CPU, inference mode), for scale;
@@ -106,6 +108,9 @@ def bench_transient(quick: bool = False) -> dict[str, Any]:
         rate = _engine_rate(eng, (nb, c, s, s), quick)
         out[f"{name}_cutouts_per_s"] = round(rate)
         out[f"{name}_mflop"] = round(fl / 1e6, 2)
+        if not anchor:
+            slow = get_numpy_engine(arch)(tensors, config, fuse=False)
+            out[f"{name}_unfused_cutouts_per_s"] = round(_engine_rate(slow, (nb, c, s, s), quick))
         if anchor:
             out[f"{name}_fraction_of_bound"] = round(rate / (gf * 1e9 / fl), 3)
     for name, arch, config, tensors, c, s, nb, anchor in jobs:
