@@ -86,13 +86,14 @@ def test_numpy_engine_matches_torch(arch, cfg, shape):
     assert np.allclose(eng(x), ref, atol=1e-6)  # float32 torch vs float64 numpy
 
 
-
 @pytest.mark.parametrize(
     "cfg,shape",
     [
         ({"in_channels": 3}, (70, 3, 32, 32)),
-        ({"in_channels": 1, "size": 31, "kernel": 5, "filters": [4, 8], "head": "softmax"},
-         (9, 1, 31, 31)),
+        (
+            {"in_channels": 1, "size": 31, "kernel": 5, "filters": [4, 8], "head": "softmax"},
+            (9, 1, 31, 31),
+        ),
     ],
 )
 def test_rb_cnn_fused_path_matches_layer_by_layer(cfg, shape):

@@ -316,3 +316,71 @@ def test_real_pair_end_to_end(shared_file, tmp_path):
     real = tab[tab["LABEL"] == 1]
     assert len(real) == int((xm["CLOSEST_CANDID"] >= 0).sum()) or len(real) > 0
     assert (real["TRUTH_KIND"] == "injected").all()
+
+
+def test_simulate_on_real_frames(shared_file, tmp_path):
+    """``simulate --science-frame/--reference-frame``: the simulated sky injected onto the real
+    ProperImage pair (no WCS: a shared synthetic one); transients detected in the difference."""
+    from dataclasses import replace
+
+    from surveynet.transient.detect import detect_pair
+
+    f4 = shared_file("transients/properimage_real_pair/aligned_eso085-030-004.fit")
+    f5 = shared_file("transients/properimage_real_pair/aligned_eso085-030-005.fit")
+    raw4 = fits.getdata(f4).astype(np.float64)
+    args = ["transient", "simulate", "--out", str(tmp_path / "sim"), "--n-images", "1"]
+    args += ["--science-frame", str(f5), "--reference-frame", str(f4), "--seed", "1"]
+    args += [
+        "--set",
+        "sim.n_stars=60",
+        "--set",
+        "sim.n_transients=25",
+        "--set",
+        "sim.n_galaxies=10",
+    ]
+    args += ["--set", "sim.transient_mags=[15.0, 18.0]"]
+    assert main(args) == 0
+    ref, rh = fits.getdata(tmp_path / "sim" / "pair000_ref.fits", header=True)
+    sci, sh = fits.getdata(tmp_path / "sim" / "pair000_sci.fits", header=True)
+    assert ref.shape == raw4.shape == sci.shape  # the real frame's shape, not nx/ny
+    assert rh["SIMBASE"] and rh["SIMWCS"] and sh["SIMWCS"]
+    assert rh["EXPTIME"] == 60.0  # real header cards kept
+    assert rh["MAGZP"] > 28.0  # real noise ~90 ADU > simulated ~22: zero point shifted
+    added = ref - raw4
+    assert np.median(added) == 0.0 and added.max() > 1000  # real pixels + injected stars only
+    truth = read_truth(tmp_path / "sim" / "pair000_truth.fits")
+    tr = truth[truth["kind"] == "transient"]
+    # same synthetic WCS for both frames: sci and ref pixel positions agree
+    assert np.allclose(tr["x_sci"], tr["x_ref"]) and np.allclose(tr["y_sci"], tr["y_ref"])
+    cfg = replace(DetectConfig(), register="none", saturation=65000.0)
+    det = detect_pair(
+        tmp_path / "sim" / "pair000_sci.fits",
+        tmp_path / "sim" / "pair000_ref.fits",
+        tmp_path / "det",
+        cfg,
+    )
+    cand = Table.read(det, hdu=1)
+    d2 = (tr["x_sci"][:, None] - cand["X"][None]) ** 2 + (
+        tr["y_sci"][:, None] - cand["Y"][None]
+    ) ** 2
+    found = (d2.min(axis=1) < 3.0**2).mean()
+    assert found >= 0.8  # bright (15-18 mag) transients on the real frame are recovered
+
+
+def test_simulate_on_real_frame_with_wcs(shared_file):
+    """A real frame with a celestial WCS (Spitzer, Galactic CAR) keeps it; positions follow it."""
+    from surveynet.sim.images import load_base_frames
+
+    f = shared_file("images/spitzer_example_image.fits")
+    base = load_base_frames(f, f)
+    cfg = ImageSimConfig(n_stars=40, n_galaxies=4, n_transients=8, n_cosmics=3, n_hot=3)
+    pair = simulate_pair(cfg, np.random.default_rng(0), base)
+    assert pair.science.shape == base.science.shape == (513, 1025)
+    assert pair.header_sci["CTYPE1"] == "GLON-CAR" and not pair.header_sci["SIMWCS"]
+    tr = pair.truth[pair.truth["kind"] == "transient"]
+    x, y = pair.wcs_sci.world_to_pixel_values(tr["ra"], tr["dec"])
+    assert np.allclose(x, tr["x_sci"], atol=1e-6) and np.allclose(y, tr["y_sci"], atol=1e-6)
+    with pytest.raises(ValueError, match="shapes differ"):
+        load_base_frames(
+            f, shared_file("transients/properimage_real_pair/aligned_eso085-030-004.fit")
+        )

@@ -38,8 +38,10 @@ from numpy.typing import NDArray
 from scipy.signal import fftconvolve
 
 __all__ = [
+    "BaseFrames",
     "ImageSimConfig",
     "SimulatedPair",
+    "load_base_frames",
     "moffat_stamp",
     "psf_from_header",
     "read_truth",
@@ -397,7 +399,85 @@ def _bleed(img: NDArray[np.float64], sat: float) -> None:
                     col[r] = sat
 
 
-def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> SimulatedPair:
+@dataclass
+class BaseFrames:
+    """Real science and reference frames to inject the simulated sky onto.
+
+    Attributes
+    ----------
+    science, reference : ndarray of shape (ny, nx), float64
+        The frames (ADU; same shape).
+    header_sci, header_ref : astropy.io.fits.Header
+        Their headers (GAIN, SATURATE, MAGZP, FWHM and a celestial WCS are used when present).
+    """
+
+    science: NDArray[np.float64]
+    reference: NDArray[np.float64]
+    header_sci: fits.Header
+    header_ref: fits.Header
+
+
+def load_base_frames(
+    science: str | os.PathLike[str], reference: str | os.PathLike[str]
+) -> BaseFrames:
+    """Read a real science/reference pair (first image HDU of each) for :func:`simulate_pair`.
+
+    Parameters
+    ----------
+    science, reference : path
+        FITS files of the same shape (pixel-aligned when they carry no WCS, e.g. the
+        ProperImage pair in ``shared/data/transients/properimage_real_pair``).
+
+    Returns
+    -------
+    BaseFrames
+
+    Raises
+    ------
+    ValueError
+        No 2-D image, or the shapes differ.
+    """
+    out = []
+    for path in (science, reference):
+        with fits.open(path) as hdul:
+            hdu = next((h for h in hdul if h.data is not None and h.data.ndim == 2), None)
+            if hdu is None:
+                raise ValueError(f"{path}: no 2-D image HDU")
+            data = np.asarray(hdu.data, dtype=np.float64)
+            hdr = hdu.header.copy()
+            if "SATURATE" not in hdr and np.issubdtype(hdu.data.dtype, np.integer):
+                # integer frames: the digitiser ceiling (after BZERO/BSCALE) is the saturation
+                hdr["SATURATE"] = (float(np.nanmax(data)), "surveynet: max ADU of the frame")
+            out.append((data, hdr))
+    (sci, hs), (ref, hr) = out
+    if sci.shape != ref.shape:
+        raise ValueError(f"science {sci.shape} and reference {ref.shape} shapes differ")
+    return BaseFrames(sci, ref, hs, hr)
+
+
+def _robust_sigma(img: NDArray[Any]) -> float:
+    """Pixel noise (ADU) from the median absolute difference of neighbouring pixels."""
+    d = np.diff(img[:, : img.shape[1] - img.shape[1] % 2].ravel())
+    d = d[np.isfinite(d)]
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)) if d.size else 0.0
+
+
+def _base_wcs(header: fits.Header) -> WCS | None:
+    """Celestial WCS of a header, or None."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            w = WCS(header, naxis=2)
+        except Exception:  # malformed WCS cards: treated as no WCS
+            return None
+    return w if w.has_celestial else None
+
+
+def simulate_pair(
+    config: ImageSimConfig, rng: np.random.Generator, base: BaseFrames | None = None
+) -> SimulatedPair:
     """Simulate one science/reference pair with its truth.
 
     Parameters
@@ -406,6 +486,17 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
         Settings.
     rng : numpy.random.Generator
         Random source.
+    base : BaseFrames, optional
+        Real frames to start from (see :func:`load_base_frames`): the simulated stars,
+        galaxies, transients, variables and artefacts are added (noise-free flux plus its own
+        Poisson noise; no simulated sky or read noise) to them. The frame shape is theirs
+        (``nx``/``ny`` are ignored); their celestial WCS is used when both have one, otherwise
+        the frames are taken as pixel-aligned and share a synthetic tangent-plane WCS (written to
+        the output headers, ``SIMWCS = T``). GAIN, SATURATE, FWHM and MAGZP come from their
+        headers when present; without MAGZP the zero point is ``zp`` shifted by
+        ``2.5 log10(sigma_real / sigma_sim)`` so an injected source has the S/N it would have on
+        a simulated frame (``sigma``: pixel noise). The truth table lists the injected sources
+        only (the real frames' own stars are not in it).
 
     Returns
     -------
@@ -422,6 +513,37 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
     wcs_sci = _make_wcs(nx, ny, cfg.pixscale, shift, rot)
     fwhm_ref = float(rng.uniform(*cfg.fwhm_ref))
     fwhm_sci = fwhm_ref * float(rng.uniform(*cfg.fwhm_ratio))
+    gains = {"ref": cfg.gain * cfg.ref_depth, "sci": cfg.gain}
+    sats = {"ref": cfg.saturation, "sci": cfg.saturation}
+    zp_ref = cfg.zp
+    synthetic_wcs = False
+    art_sigma = float(np.sqrt(cfg.sky / cfg.gain))  # artefact amplitudes scale with the noise
+    if base is not None:
+        ny, nx = base.reference.shape
+        w_s, w_r = _base_wcs(base.header_sci), _base_wcs(base.header_ref)
+        if w_s is not None and w_r is not None:
+            wcs_sci, wcs_ref = w_s, w_r
+        else:
+            wcs_ref = wcs_sci = _make_wcs(nx, ny, cfg.pixscale)
+            synthetic_wcs = True
+        hdrs = {"ref": base.header_ref, "sci": base.header_sci}
+        fw = {k: float(h.get("FWHM", 0.0) or 0.0) for k, h in hdrs.items()}
+        if fw["ref"] > 0:
+            fwhm_ref = fw["ref"]
+        fwhm_sci = fw["sci"] if fw["sci"] > 0 else fwhm_ref * float(rng.uniform(*cfg.fwhm_ratio))
+        for k, h in hdrs.items():
+            gains[k] = float(h.get("GAIN", 0.0) or cfg.gain)
+            sats[k] = float(h.get("SATURATE", 0.0) or cfg.saturation)
+        if "MAGZP" in base.header_ref:
+            zp_ref = float(base.header_ref["MAGZP"])
+        else:
+            sig_sim = np.sqrt(cfg.sky * cfg.gain + cfg.read_noise**2) / cfg.gain
+            sig_real = _robust_sigma(base.reference)
+            if sig_real > 0:
+                zp_ref = cfg.zp + 2.5 * float(np.log10(sig_real / sig_sim))
+        sig_sci = _robust_sigma(base.science)
+        if sig_sci > 0:
+            art_sigma *= sig_sci / (np.sqrt(cfg.sky * cfg.gain + cfg.read_noise**2) / cfg.gain)
     psfs = {}
     for name, f0 in (("ref", fwhm_ref), ("sci", fwhm_sci)):
         psfs[name] = PsfField(
@@ -434,8 +556,10 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
             nx=nx,
             ny=ny,
         )
-    zp_sci = cfg.zp + float(rng.uniform(-cfg.zp_offset, cfg.zp_offset))
-    zps = {"ref": cfg.zp, "sci": zp_sci}
+    zp_sci = zp_ref + float(rng.uniform(-cfg.zp_offset, cfg.zp_offset))
+    if base is not None and "MAGZP" in base.header_sci:
+        zp_sci = float(base.header_sci["MAGZP"])
+    zps = {"ref": zp_ref, "sci": zp_sci}
 
     rows: list[dict[str, Any]] = []
     # sources are drawn in reference pixels, then placed on the sky
@@ -549,6 +673,14 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
                 st = psf.stamp(x, y, size)
             _add_stamp(img, flux * st, x, y)
         tab[f"fwhm_{name}"] = fw
+        if base is not None:
+            # real frame + injected flux with its own Poisson noise (the frame has sky + noise)
+            g = gains[name]
+            added = rng.poisson(np.clip(img, 0, None) * g).astype(np.float64) / g
+            img = (base.reference if name == "ref" else base.science) + added
+            _bleed(img, sats[name])
+            images[name] = img
+            continue
         # sky with a linear gradient
         yy, xx = np.mgrid[0:ny, 0:nx]
         gdir = rng.uniform(0, 2 * np.pi)
@@ -572,7 +704,7 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
         x0, y0 = float(rng.uniform(3, nx - 3)), float(rng.uniform(3, ny - 3))
         length = int(rng.integers(1, 6))
         t = rng.uniform(0, np.pi)
-        amp = float(rng.uniform(10, 100) * np.sqrt(cfg.sky / cfg.gain))
+        amp = float(rng.uniform(10, 100) * art_sigma)
         for k in range(length):
             xi = int(np.clip(round(x0 + k * np.cos(t)), 0, nx - 1))
             yi = int(np.clip(round(y0 + k * np.sin(t)), 0, ny - 1))
@@ -583,13 +715,13 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
         art.append({"kind": "cosmic", "x_sci": float(xm), "y_sci": float(ym)})
     for _ in range(cfg.n_hot):
         xi, yi = int(rng.integers(0, nx)), int(rng.integers(0, ny))
-        sci[yi, xi] += float(rng.uniform(20, 200) * np.sqrt(cfg.sky / cfg.gain))
+        sci[yi, xi] += float(rng.uniform(20, 200) * art_sigma)
         art.append({"kind": "hot_pixel", "x_sci": float(xi), "y_sci": float(yi)})
     for _ in range(cfg.n_bad_columns):
         xi = int(rng.integers(5, nx - 5))
         y0 = int(rng.integers(0, ny // 2))
         y1 = ny if rng.uniform() < 0.5 else int(rng.integers(ny // 2, ny))
-        sci[y0:y1, xi] = float(rng.choice([0.0, cfg.saturation * 0.5]))
+        sci[y0:y1, xi] = float(rng.choice([0.0, sats["sci"] * 0.5]))
         art.append({"kind": "bad_column", "x_sci": float(xi), "y_sci": 0.5 * (y0 + y1 - 1)})
     for a in art:
         r2, d2 = wcs_sci.pixel_to_world_values(a["x_sci"], a["y_sci"])
@@ -623,10 +755,19 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
     headers = {}
     for name, wcs in (("ref", wcs_ref), ("sci", wcs_sci)):
         h = wcs.to_header()
-        h["GAIN"] = (cfg.gain * (cfg.ref_depth if name == "ref" else 1.0), "e-/ADU (effective)")
+        if base is not None:
+            real = (base.header_ref if name == "ref" else base.header_sci).copy()
+            for key in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BZERO"):
+                real.remove(key, ignore_missing=True, remove_all=True)
+            real.remove("BSCALE", ignore_missing=True, remove_all=True)
+            real.update(h)
+            h = real
+            h["SIMWCS"] = (synthetic_wcs, "surveynet: synthetic WCS (frames had none)")
+            h["SIMBASE"] = (True, "surveynet: simulated sources on a real frame")
+        h["GAIN"] = (gains[name], "e-/ADU (effective)")
         h["RDNOISE"] = (cfg.read_noise, "read noise per exposure (e-)")
         h["MAGZP"] = (round(zps[name], 6), "ADU = 10^(-0.4 (m - MAGZP))")
-        h["SATURATE"] = (cfg.saturation, "saturation level (ADU)")
+        h["SATURATE"] = (sats[name], "saturation level (ADU)")
         h["SKYLEVEL"] = (cfg.sky, "nominal sky (ADU)")
         h["FWHM"] = (round(psfs[name].fwhm0, 4), "PSF FWHM at the centre (px)")
         h["PSFBETA"] = (round(psfs[name].beta, 4), "Moffat beta")
@@ -634,9 +775,10 @@ def simulate_pair(config: ImageSimConfig, rng: np.random.Generator) -> Simulated
         h["PSFGY"] = (round(psfs[name].gy, 5), "FWHM change per half-frame in y")
         h["PSFELL"] = (round(psfs[name].e0, 5), "PSF ellipticity at the centre")
         h["PSFANG"] = (round(psfs[name].angle, 5), "PSF position angle (rad)")
-        h["FILTER"] = cfg.filter
-        h["EXPTIME"] = (1.0, "s")
-        h["NCOMBINE"] = (cfg.ref_depth if name == "ref" else 1.0, "exposures stacked")
+        if base is None:
+            h["FILTER"] = cfg.filter
+            h["EXPTIME"] = (1.0, "s")
+            h["NCOMBINE"] = (cfg.ref_depth if name == "ref" else 1.0, "exposures stacked")
         headers[name] = h
     return SimulatedPair(
         science=images["sci"].astype(np.float32),

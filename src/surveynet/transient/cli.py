@@ -10,7 +10,8 @@ Outputs are never replaced without ``--overwrite``.
 ============  =========================================================================
 step          library call
 ============  =========================================================================
-simulate      :func:`surveynet.sim.images.simulate_pair` + :func:`write_pair`
+simulate      :func:`surveynet.sim.images.simulate_pair` + :func:`write_pair` (on real frames
+              with ``--science-frame``/``--reference-frame``)
 inject        :func:`surveynet.transient.inject.inject_files`
 detect        :func:`surveynet.transient.detect.detect_files`
 checksim      :func:`surveynet.transient.evaluate.checksim`
@@ -107,6 +108,15 @@ def simulate_args(p: argparse.ArgumentParser) -> None:
     add_config_flag(p, "--seed", key="sim.seed", config_cls=C, help="random seed")
     add_config_flag(p, "--nx", key="sim.nx", config_cls=C, help="frame width (px)")
     add_config_flag(p, "--ny", key="sim.ny", config_cls=C, help="frame height (px)")
+    p.add_argument(
+        "--science-frame",
+        metavar="FITS",
+        help="real science frame to inject the simulated sky onto (with --reference-frame; "
+        "its shape replaces --nx/--ny; frames without WCS must be pixel-aligned)",
+    )
+    p.add_argument(
+        "--reference-frame", metavar="FITS", help="real reference frame (with --science-frame)"
+    )
 
 
 def simulate_run(args: argparse.Namespace) -> int:
@@ -125,9 +135,13 @@ def simulate_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from surveynet.io.fits import provenance_header
-    from surveynet.sim.images import simulate_pair, write_pair
+    from surveynet.sim.images import load_base_frames, simulate_pair, write_pair
 
     cfg = _resolve(args)
+    sci_f, ref_f = getattr(args, "science_frame", None), getattr(args, "reference_frame", None)
+    if (sci_f is None) != (ref_f is None):
+        raise ValueError("--science-frame and --reference-frame go together")
+    base = load_base_frames(sci_f, ref_f) if sci_f is not None else None
     out = Path(args.out)
     names = [f"pair{i:03d}" for i in range(cfg.sim.n_images)]
     if not args.overwrite:
@@ -138,7 +152,7 @@ def simulate_run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance_header(pipeline="transient", seed=cfg.sim.seed, config_hash=config_hash(cfg))
     for i, n in enumerate(names):
-        pair = simulate_pair(cfg.sim, np.random.default_rng([cfg.sim.seed, i]))
+        pair = simulate_pair(cfg.sim, np.random.default_rng([cfg.sim.seed, i]), base)
         write_pair(pair, out, n, provenance=prov, overwrite=args.overwrite)
     save_config(cfg, out / "simulate.config.json")
     print(f"{len(names)} pairs written to {out}")

@@ -271,7 +271,7 @@ class RealBogusEngine:
                 w = p["weight"]
                 if first:  # torch flattens (C, H, W); the fused path has (H, W, C)
                     hw = w.shape[1] // c_last
-                    side = int(round(np.sqrt(hw)))
+                    side = round(float(np.sqrt(hw)))
                     if side * side * c_last != w.shape[1]:
                         return None
                     w = w.reshape(-1, c_last, side, side).transpose(0, 2, 3, 1)
