@@ -34,24 +34,13 @@ UNITS_WARNING = "ignore:.*could not be saved in native FITS format:astropy.units
 
 @pytest.fixture(scope="module")
 def sdss_qn(tmp_path_factory):
-    """QuasarNET catalogue (bundled model) of the two SDSS files, as ``quasar predict`` would."""
+    """QuasarNET catalogue (bundled model) of the two SDSS files, by ``quasar predict``."""
     from conftest import shared_path
-    from surveynet.io.sdss import read_speclite
-    from surveynet.quasar.catalog import add_source_columns, merge_rows
-    from surveynet.quasar.engine import load_engine
-    from surveynet.quasar.predict import predict_spectra
 
-    eng = load_engine("qn_mock_6layer")
-    parts = []
-    for rel in (F310, F002):
-        p = shared_path(rel)
-        s = read_speclite(p)
-        t = add_source_columns(predict_spectra(s, eng), s.fibermap, p.name)
-        parts.append({c: np.asarray(t[c]) for c in t.colnames})
-    t = merge_rows(parts)
+    files = [str(shared_path(rel)) for rel in (F310, F002)]
     out = tmp_path_factory.mktemp("sdss") / "qn.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(t, name="QN_CATALOG")]).writeto(out)
-    return t, out
+    assert main(["quasar", "predict", *files, "--out", str(out), "--workers", "0", "--quiet"]) == 0
+    return Table.read(out, hdu="QN_CATALOG"), out
 
 
 def test_sdss_quasarnet_redshifts(sdss_qn):

@@ -6,7 +6,9 @@ path as ``surveynet dla predict`` (input building, engine, per-pixel outputs; th
 catalogue step is common to both and excluded). FLOPs are counted analytically (2 x MAC of the
 convolutions and dense layers actually evaluated, padding included). The anchor-size window CNN
 (SDSS v7.1 shape, 652,101 parameters) is timed with random weights, since speed does not depend
-on the values; the bundled models are used when present.
+on the values; the bundled models are used when present. The end-to-end figures
+(:func:`e2e_figures`) time ``surveynet dla predict`` as whole processes, from DLA-mock coadd
+files to the catalogue, in process and on a local Dask cluster of 1 and 2 workers.
 """
 
 from __future__ import annotations
@@ -355,4 +357,55 @@ def bench_dla(quick: bool = False, *, models: tuple[str, str] | None = None) -> 
                 / (res["fcn_gflop_per_sightline"] + res["refiner_gflop_per_sightline"]),
                 1,
             )
+    res.update(e2e_figures(quick))
     return res
+
+
+def e2e_figures(quick: bool = False, *, seed: int = 3) -> dict[str, Any]:
+    """End-to-end ``surveynet dla predict``: spectra files to DLA catalogue, whole processes.
+
+    A DLA mock (``surveynet simulate spectra --preset dla``: z_qso >= 2.33 quasars, resolution
+    matrices included as in real files) is written to a scratch folder; ``surveynet dla predict``
+    (bundled finders, refiners and vetter; redshifts from the mock truth, so that the figure is
+    the DLA finder's own) then runs as a fresh process -- start-up, imports, model loading,
+    reading, every stage, catalogue writing -- in process and on local Dask clusters of 1 and 2
+    workers. Wall times are the best of ``repeat`` runs (:func:`surveynet.bench.time_process`);
+    peak memory is the largest process's resident set.
+
+    Parameters
+    ----------
+    quick : bool
+        60 sightlines in 2 files, one run each; otherwise 400 in 2 files and 2 runs each.
+    seed : int
+        Seed of the mock.
+
+    Returns
+    -------
+    dict
+        ``e2e_*`` figures: sightlines/s, seconds and peak MB per mode, the 2-worker speed-up.
+    """
+    import sys
+    import tempfile
+
+    from surveynet.bench import time_process
+    from surveynet.sim.spectra import preset_config, simulate_to_files
+
+    n, n_files, repeat = (60, 2, 1) if quick else (400, 2, 2)
+    fig: dict[str, Any] = {"e2e_n_sightlines": n, "e2e_n_files": n_files}
+    with tempfile.TemporaryDirectory(prefix="surveynet-dla-e2e-") as tmp:
+        work = Path(tmp)
+        files, truth = simulate_to_files(
+            work / "mock", n, seed, n_files=n_files, quiet=True, config=preset_config("dla")
+        )
+        base = [sys.executable, "-m", "surveynet", "dla", "predict", *map(str, files)]
+        base += ["--truth", str(truth), "--out", str(work / "cat.fits"), "--quiet", "--overwrite"]
+        for name, workers in (("inprocess", "0"), ("dask1", "1"), ("dask2", "2")):
+            wall, peak = time_process([*base, "--workers", workers], repeat=repeat)
+            fig[f"e2e_{name}_sightlines_per_s"] = n / wall
+            fig[f"e2e_{name}_seconds"] = wall
+            fig[f"e2e_{name}_peak_mb"] = peak
+            log.info("dla e2e %s: %.2f s, %.0f MB", name, wall, peak)
+    fig["e2e_dask_speedup_2_vs_1_workers"] = (
+        fig["e2e_dask2_sightlines_per_s"] / fig["e2e_dask1_sightlines_per_s"]
+    )
+    return fig

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from surveynet.errors import InputError
-from surveynet.io import boss, desi
+from surveynet.io import boss, desi, sdss
 from surveynet.io._fitsread import open_fits
 from surveynet.io.container import Spectra
 
@@ -67,13 +67,19 @@ def read_spectra(
     p = Path(path)
     with open_fits(p) as hdul:  # headers parsed once for sniffing and reading
         kind = desi.layout_of(hdul)
+        if kind is None and sdss.is_speclite(hdul):
+            kind = "speclite"
         if kind == "desi":
             return desi.read_desi_open(hdul, p, resolution=resolution, checksum=checksum, **kwargs)
     if kind == "cframe":
         return desi.read_cframe(p, resolution=resolution, checksum=checksum, **kwargs)
     if kind == "spplate":
         return boss.read_spplate(p, checksum=checksum, **kwargs)
-    raise InputError("not a DESI coadd/spectra, DESI cframe or BOSS spPlate file", path=p)
+    if kind == "speclite":
+        return sdss.read_speclite(p, checksum=checksum, **kwargs)
+    raise InputError(
+        "not a DESI coadd/spectra, DESI cframe, BOSS spPlate or SDSS spec-lite file", path=p
+    )
 
 
 def iter_spectra(

@@ -380,7 +380,11 @@ def train_run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------- predict
 def predict_args(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``quasar predict``."""
-    add_predict_io_args(parser, "spectra files: DESI coadd/spectra, DESI cframe, BOSS spPlate")
+    add_predict_io_args(
+        parser,
+        "spectra files: DESI coadd/spectra, DESI cframe, BOSS spPlate, SDSS spec-lite "
+        "(spec-PLATE-MJD-FIBER.fits)",
+    )
     add_runner_args(parser)
     _add_flags(parser, "predict")
 
