@@ -621,8 +621,9 @@ def test_bundled_model_on_fresh_mock(tmp_path: Path) -> None:
     files, truth = simulate_to_files(
         tmp_path / "m", 300, 4242, n_files=1, config=SpectraSimConfig(resolution=False)
     )
-    cat, failures = predict_files(files, tmp_path / "c.fits", model=DEFAULT_MODEL, quiet=True)
-    assert cat.is_file() and failures == []
+    res = predict_files(files, tmp_path / "c.fits", model=DEFAULT_MODEL, quiet=True)
+    cat = res.path
+    assert cat.is_file() and res.failures == [] and res.exit_code == 0
     m = ev.evaluate(cat, truth, tmp_path / "ev", overwrite=True)
     assert m["purity_at_0.5"] > 0.9 and m["completeness_at_0.5"] > 0.9
     assert m["sigma_dv_kms"] < 900  # 424 km/s on 5,000 spectra (docs/quasar_evaluate.md)

@@ -66,7 +66,7 @@ def read_spectra(
     """
     p = Path(path)
     with open_fits(p) as hdul:  # headers parsed once for sniffing and reading
-        kind = desi.layout_of(hdul)
+        kind: str | None = desi.layout_of(hdul)
         if kind is None and sdss.is_speclite(hdul):
             kind = "speclite"
         if kind == "desi":

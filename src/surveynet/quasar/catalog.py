@@ -154,8 +154,6 @@ def merge_rows(parts: Sequence[dict[str, NDArray[Any]]]) -> Table:
     return t
 
 
-
-
 def id_columns(fibermap: Table) -> Table:
     """The columns of a FIBERMAP that :func:`add_source_columns` reads (a narrow copy).
 

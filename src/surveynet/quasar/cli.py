@@ -394,7 +394,7 @@ def predict_run(args: argparse.Namespace) -> int:
     from surveynet.quasar.predict import predict_files
 
     cfg = _resolve(args)
-    out, failures = predict_files(
+    res = predict_files(
         args.inputs,
         args.out,
         config=cfg,
@@ -405,10 +405,10 @@ def predict_run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         n = len(args.inputs)
-        print(f"wrote {out}: {n - len(failures)} of {n} files")
-    for r in failures:
+        print(f"wrote {res.path}: {n - len(res.failures)} of {n} files")
+    for r in res.failures:
         print(f"failed: {r.input}: {r.error}")
-    return 3 if failures else 0
+    return res.exit_code
 
 
 # ------------------------------------------------------------------------------------ evaluate

@@ -37,9 +37,10 @@ def quasar_demo(ctx: Any) -> Any:
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"QuasarNET ({cfg.predict.model}, numpy engine) on {len(ctx.spectra)} coadd files."]
     try:
-        cat, failures = predict_files(
+        res = predict_files(
             ctx.spectra, out / "qn_catalog.fits", config=cfg, quiet=ctx.quiet, overwrite=True
         )
+        cat, failures = res.path, res.failures
     except ValueError as exc:  # InputError: every input failed
         return DemoSection("QuasarNET", [*lines, f"failed: {exc}"])
     lines += [f"failed: {r.input}: {r.error}" for r in failures]

@@ -32,6 +32,7 @@ import numpy as np
 from astropy.table import Table
 
 from surveynet.errors import InputError
+from surveynet.predict import PredictResult
 from surveynet.quasar.config import DEFAULT_MODEL, PredictConfig, QuasarConfig
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def predict_files(
     scheduler: str | None = None,
     quiet: bool = False,
     overwrite: bool = False,
-) -> tuple[Path, list[Any]]:
+) -> PredictResult:
     """Predict many files, write the merged catalogue atomically and its config beside it.
 
     Parameters
@@ -273,11 +274,9 @@ def predict_files(
 
     Returns
     -------
-    path : Path
-        The catalogue written.
-    failures : list of surveynet.runner.TaskResult
-        The inputs that failed (``input``, ``error``), also listed in the catalogue's
-        ``FAILED`` HDU; empty when every input succeeded (the CLI exits 3 when it is not).
+    surveynet.predict.PredictResult
+        ``path`` (the catalogue), ``failures`` (the failed inputs' ``TaskResult``),
+        ``merged`` (the catalogue table) and ``exit_code`` (0, or 3 when some inputs failed).
 
     Raises
     ------
@@ -326,4 +325,4 @@ def predict_files(
         desc="quasar predict",
         predict=dataclasses.replace(cfg.predict, model=mpath),
     )
-    return result.path, result.failures
+    return result
