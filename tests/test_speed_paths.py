@@ -29,7 +29,15 @@ HEAVY = ("torch", "scipy", "astropy.io.fits", "matplotlib", "distributed")
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["quasar", "predict", "--help"]], ids=["root", "quasar-predict"]
+    "argv",
+    [
+        ["--help"],
+        ["quasar", "predict", "--help"],
+        ["dla", "predict", "--help"],
+        ["sysnet", "train", "--help"],
+        ["transient", "predict", "--help"],
+    ],
+    ids=["root", "quasar-predict", "dla-predict", "sysnet-train", "transient-predict"],
 )
 def test_help_imports_nothing_heavy(argv):
     """``surveynet --help`` and ``surveynet quasar predict --help`` import no heavy module."""

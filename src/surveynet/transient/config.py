@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from surveynet.sim.images import ImageSimConfig
+from surveynet.sim.image_config import ImageSimConfig
 
 __all__ = [
     "CutoutConfig",
