@@ -31,6 +31,7 @@ from surveynet.errors import InputError
 from surveynet.io.fits import atomic_path, provenance_header, table_hdu, write_hdulist
 from surveynet.io.model import SavedModel, load_model
 from surveynet.predict import ModelCard, model_cards, predict_over_files
+from surveynet.transient.postprocess import anchor_table, score_rows
 from surveynet.transient.preprocess import to_network
 
 __all__ = ["load_scorer", "predict_files", "prepare_inputs", "score_file"]
@@ -150,59 +151,7 @@ def score_file(path: str, *, model: str, threshold: float = 0.5, batch_size: int
     engine, saved = load_scorer(model, batch_size=batch_size)
     x = prepare_inputs(cube, saved.preprocessing)
     prob = engine(x) if len(x) else np.zeros(0)
-    t = Table()
-    for c in (
-        "CANDID",
-        "FILE",
-        "X",
-        "Y",
-        "RA",
-        "DEC",
-        "MAG",
-        "MAGERR",
-        "SNR",
-        "FWHM",
-        "FWHMPSF",
-        "EDGE",
-        "FLAGS",
-        "LABEL",
-        "TRUTH_KIND",
-        "TRUTH_MAG",
-    ):
-        if c in cands.colnames:
-            t[c] = cands[c]
-    t["LABEL0"] = 1.0 - prob
-    t["LABEL1"] = prob
-    t["REAL"] = prob >= threshold
-    t["SOURCE"] = np.array([str(p)] * len(t), "U200")
-    t["ROW"] = np.arange(len(t), dtype=np.int64)
-    return t
-
-
-def _anchor_table(t: Table) -> Table:
-    """The anchor's ``infer_results.dat`` columns."""
-    n = len(t)
-
-    def col(name: str, default: Any) -> Any:
-        return t[name] if name in t.colnames else np.full(n, default)
-
-    return Table(
-        {
-            "filename": col("SOURCE", ""),
-            "RA": col("RA", np.nan),
-            "Dec": col("DEC", np.nan),
-            "originalFile": col("FILE", ""),
-            "Xpos": col("X", np.nan),
-            "Ypos": col("Y", np.nan),
-            "mag": col("MAG", 99.0),
-            "magerr": col("MAGERR", 99.0),
-            "FWHM": col("FWHM", np.nan),
-            "FWHMPSF": col("FWHMPSF", np.nan),
-            "cand_ID": col("CANDID", -1),
-            "label0": col("LABEL0", np.nan),
-            "label1": col("LABEL1", np.nan),
-        }
-    )
+    return score_rows(cands, prob, threshold, str(p))
 
 
 def predict_files(
@@ -264,7 +213,7 @@ def predict_files(
             hdus.append(table_hdu(failed, "FAILED"))
         write_hdulist(path, hdus, overwrite=overwrite)
         with atomic_path(dat, overwrite=overwrite) as tmp:
-            _anchor_table(merged).write(tmp, format="ascii.commented_header")
+            anchor_table(merged).write(tmp, format="ascii.commented_header")
         return path
 
     return predict_over_files(
