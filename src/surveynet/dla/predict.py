@@ -55,7 +55,13 @@ from surveynet.dla.refine import DEFAULT_REFINERS, DLARefiner
 from surveynet.dla.sightline import Sightline, search_pixels
 from surveynet.dla.vet import DLAVetter, resolve_vetter, row_features
 from surveynet.errors import InputError, ModelFormatError
-from surveynet.io.model import SavedModel, bundled_models_dir, load_model, resolve_model_path
+from surveynet.io.model import (
+    FromSaved,
+    SavedModel,
+    bundled_models_dir,
+    load_model,
+    resolve_model_path,
+)
 from surveynet.predict import ModelCard, PredictResult, check_output, predict_over_files
 from surveynet.registry import get_numpy_engine
 
@@ -94,7 +100,7 @@ def _sigmoid(x: NDArray[Any]) -> NDArray[np.float64]:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)))
 
 
-class DLAFinder:
+class DLAFinder(FromSaved):
     """A saved DLA model with its numpy engine and preprocessing.
 
     Parameters
@@ -106,6 +112,8 @@ class DLAFinder:
     batch_size : int
         Sightlines per FCN batch.
     """
+
+    PIPELINE = "dla"
 
     def __init__(self, saved: SavedModel, *, dtype: Any = np.float32, batch_size: int = 16) -> None:
         self.saved = saved
@@ -128,24 +136,6 @@ class DLAFinder:
                 f"{saved.path}: preprocessing has {len(self.spec.channels)} channels, "
                 f"model expects {self.engine.config.in_channels}"
             )
-
-    @classmethod
-    def from_saved(cls, model: str | os.PathLike[str] | SavedModel, **kwargs: Any) -> DLAFinder:
-        """Load a model directory or bundled name (or take a loaded model) and build it.
-
-        Parameters
-        ----------
-        model : str, path or SavedModel
-            Model directory, bundled model name, or a model already loaded.
-        **kwargs
-            Constructor options.
-
-        Returns
-        -------
-        DLAFinder
-        """
-        saved = model if isinstance(model, SavedModel) else load_model(model, pipeline="dla")
-        return cls(saved, **kwargs)
 
     @property
     def name(self) -> str:

@@ -17,7 +17,6 @@ the first stage's outputs and can follow any finder.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from surveynet.config import from_dict
 from surveynet.dla.config import DataConfig, RefinerConfig
 from surveynet.dla.sightline import Sightline, pixel_position, search_pixels
 from surveynet.errors import ModelFormatError
-from surveynet.io.model import SavedModel, load_model
+from surveynet.io.model import FromSaved, SavedModel
 from surveynet.registry import get_numpy_engine
 
 __all__ = [
@@ -194,7 +193,7 @@ def refiner_arrays(
     return RefinerArrays(np.concatenate(xs), lab[0], lab[1], lab[2])
 
 
-class DLARefiner:
+class DLARefiner(FromSaved):
     """A saved ``dla_refiner`` model with its numpy engine.
 
     Parameters
@@ -211,6 +210,8 @@ class DLARefiner:
     dtype : numpy dtype
         Engine precision.
     """
+
+    PIPELINE = "dla"
 
     def __init__(
         self,
@@ -238,24 +239,6 @@ class DLARefiner:
             raise ValueError(
                 "refiner: iterations must be >= 1, nhi_weight in [0, 1] and shifts >= 0"
             )
-
-    @classmethod
-    def from_saved(cls, model: str | os.PathLike[str] | SavedModel, **kwargs: Any) -> DLARefiner:
-        """Load a model directory or bundled name (or take a loaded model) and build it.
-
-        Parameters
-        ----------
-        model : str, path or SavedModel
-            Model directory, bundled model name, or a model already loaded.
-        **kwargs
-            Constructor options.
-
-        Returns
-        -------
-        DLARefiner
-        """
-        saved = model if isinstance(model, SavedModel) else load_model(model, pipeline="dla")
-        return cls(saved, **kwargs)
 
     @property
     def name(self) -> str:

@@ -33,7 +33,6 @@ final pixel after the refiners, on the finder's grid):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +44,7 @@ from surveynet.dla.config import VET_COLUMN_PREFIX, VET_FEATURES
 from surveynet.dla.postprocess import SightlinePrediction
 from surveynet.dla.sightline import Sightline, pixel_position
 from surveynet.errors import InputError, ModelFormatError
-from surveynet.io.model import SavedModel, load_model
+from surveynet.io.model import FromSaved, SavedModel
 from surveynet.sim.voigt import voigt_tau
 
 __all__ = [
@@ -265,7 +264,7 @@ def fit_logistic(
     return {"mean": mean, "scale": scale, "weight": w[:-1].copy(), "bias": w[-1:].copy()}
 
 
-class DLAVetter:
+class DLAVetter(FromSaved):
     """A saved ``dla_vetter`` model.
 
     Parameters
@@ -276,6 +275,8 @@ class DLAVetter:
         Absorbers with a probability below this are dropped (default: the model's
         ``config.threshold``).
     """
+
+    PIPELINE = "dla"
 
     def __init__(self, saved: SavedModel, *, threshold: float | None = None) -> None:
         if saved.architecture != "dla_vetter":
@@ -299,24 +300,6 @@ class DLAVetter:
         self.threshold = float(
             saved.config.get("threshold", 0.0) if threshold is None else threshold
         )
-
-    @classmethod
-    def from_saved(cls, model: str | os.PathLike[str] | SavedModel, **kwargs: Any) -> DLAVetter:
-        """Load a model directory or bundled name (or take a loaded model) and build it.
-
-        Parameters
-        ----------
-        model : str, path or SavedModel
-            Model directory, bundled model name, or a model already loaded.
-        **kwargs
-            Constructor options.
-
-        Returns
-        -------
-        DLAVetter
-        """
-        saved = model if isinstance(model, SavedModel) else load_model(model, pipeline="dla")
-        return cls(saved, **kwargs)
 
     @property
     def name(self) -> str:

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -241,3 +241,38 @@ def load_model(model: str | os.PathLike[str], *, pipeline: str | None = None) ->
     except Exception as exc:  # safetensors raises its own error types
         raise ModelFormatError(f"{wfile}: unreadable safetensors file ({exc})") from exc
     return SavedModel(tensors=tensors, meta=meta, path=path, weights_hash=file_sha256(wfile))
+
+
+_T = TypeVar("_T", bound="FromSaved")
+
+
+class FromSaved:
+    """Mixin: ``cls.from_saved(model, **kwargs)`` loads a model, then ``cls(saved, **kwargs)``.
+
+    Classes built on a :class:`SavedModel` take it in their constructor (no I/O there) and get
+    this loader; ``PIPELINE`` names the pipeline the model must belong to (``""``: any).
+    """
+
+    PIPELINE: ClassVar[str] = ""
+
+    @classmethod
+    def from_saved(cls: type[_T], model: str | os.PathLike[str] | SavedModel, **kwargs: Any) -> _T:
+        """Load a model directory or bundled name (or take a loaded model) and build the class.
+
+        Parameters
+        ----------
+        model : str, path or SavedModel
+            Model directory, bundled model name, or a model already loaded.
+        **kwargs
+            Constructor options.
+
+        Returns
+        -------
+        instance of ``cls``
+        """
+        saved = (
+            model
+            if isinstance(model, SavedModel)
+            else load_model(model, pipeline=cls.PIPELINE or None)
+        )
+        return cls(saved, **kwargs)  # type: ignore[call-arg]

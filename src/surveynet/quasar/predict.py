@@ -112,15 +112,7 @@ def predict_spectra(spectra: Any, engine: Any, predict: PredictConfig | None = N
     astropy.table.Table
         Columns of :mod:`surveynet.quasar.catalog` (without SOURCE/ROW).
     """
-    from surveynet.quasar.catalog import catalog_rows
-    from surveynet.quasar.preprocess import preprocess
-
-    pc = predict if predict is not None else PredictConfig()
-    pre = preprocess(spectra, engine.grid)
-    res = engine.predict_lines(pre.x, edge=pc.edge, batch_size=pc.batch_size)
-    return catalog_rows(
-        spectra.targetid, pre.kept, pre.flags, res, engine.lines, c_th=pc.c_th, n_th=pc.n_th
-    )
+    return predict_blocks([spectra], engine, predict)
 
 
 def predict_blocks(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -117,6 +118,31 @@ def make_partitions(
             raise ValueError("geometric split needs NESTED pixel numbers and nside")
         return geometric_partitions(geometric_groups(nest_hpix, nside), nfolds, seed)
     return kfold_partitions(n, nfolds, seed)
+
+
+def run_partitions(data: Any, train: Any) -> list[Partition]:
+    """The partitions of a run on ``data`` from the config's ``train`` section.
+
+    Parameters
+    ----------
+    data : surveynet.sysnet.data.SysnetData
+        The table (``n``, ``nside``, NESTED pixel numbers for geometric folds).
+    train : surveynet.sysnet.config.TrainConfig
+        ``do_kfold``, ``nfolds``, ``seed``, ``split``.
+
+    Returns
+    -------
+    list of Partition
+    """
+    return make_partitions(
+        data.n,
+        do_kfold=train.do_kfold,
+        nfolds=train.nfolds,
+        seed=train.seed,
+        split=train.split,
+        nest_hpix=data.nest_hpix(),
+        nside=data.nside,
+    )
 
 
 def chain_seeds(nchains: int, seed: int = 85) -> list[int]:

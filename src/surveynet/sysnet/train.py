@@ -77,7 +77,7 @@ def train_sysnet(
     from surveynet.sysnet import baselines as bl
     from surveynet.sysnet.catalog import write_predictions
     from surveynet.sysnet.data import read_input
-    from surveynet.sysnet.preprocess import chain_seeds, make_partitions
+    from surveynet.sysnet.preprocess import chain_seeds, run_partitions
     from surveynet.sysnet.tune import apply_tuning, load_tuning, run_tuning
 
     outdir = Path(out or config.output.output_path)
@@ -97,15 +97,7 @@ def train_sysnet(
         config = apply_tuning(config, tuning)
     data = data.select(config.data.axes)
     tc = config.train
-    parts = make_partitions(
-        data.n,
-        do_kfold=tc.do_kfold,
-        nfolds=tc.nfolds,
-        seed=tc.seed,
-        split=tc.split,
-        nest_hpix=data.nest_hpix(),
-        nside=data.nside,
-    )
+    parts = run_partitions(data, tc)
     seeds = chain_seeds(tc.nchains, tc.seed)
     if tc.restore_model:
         _restore(config, data.features.shape[1])  # fail early on a mismatched checkpoint
@@ -231,22 +223,14 @@ def fit_partition(
     from surveynet.config import from_dict, to_dict
     from surveynet.io.model import arrays_sha256, save_model
     from surveynet.sysnet.data import read_input
-    from surveynet.sysnet.preprocess import Normalizer, chain_seeds, make_partitions
+    from surveynet.sysnet.preprocess import Normalizer, chain_seeds, run_partitions
 
     cfg = from_dict(SysnetConfig, config)
     tc, dc = cfg.train, cfg.data
     data = read_input(
         dc.input_path, dc.label_path, ordering=dc.ordering, nside=dc.nside, axes=dc.axes
     )
-    parts = make_partitions(
-        data.n,
-        do_kfold=tc.do_kfold,
-        nfolds=tc.nfolds,
-        seed=tc.seed,
-        split=tc.split,
-        nest_hpix=data.nest_hpix(),
-        nside=data.nside,
-    )
+    parts = run_partitions(data, tc)
     p = int(item)
     part = parts[p]
     seeds = chain_seeds(tc.nchains, tc.seed)

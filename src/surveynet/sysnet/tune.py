@@ -70,18 +70,10 @@ def apply_tuning(config: SysnetConfig, tuning: dict[str, Any]) -> SysnetConfig:
 
 def _first_partition(data: SysnetData, config: SysnetConfig) -> tuple[Any, ...]:
     """Normalised (x, y, f) of the training and validation splits of partition 0."""
-    from surveynet.sysnet.preprocess import Normalizer, make_partitions
+    from surveynet.sysnet.preprocess import Normalizer, run_partitions
 
     tc = config.train
-    part = make_partitions(
-        data.n,
-        do_kfold=tc.do_kfold,
-        nfolds=tc.nfolds,
-        seed=tc.seed,
-        split=tc.split,
-        nest_hpix=data.nest_hpix(),
-        nside=data.nside,
-    )[0]
+    part = run_partitions(data, tc)[0]
     norm = Normalizer.fit(data.features[part.train], tc.normalization)
     xs = norm.transform(data.features)
     y, f = data.label, data.fracgood
