@@ -312,3 +312,26 @@ def test_time_call_policy():
     assert len(calls) == 1 and slow >= 0.03  # warm-up >= repeat * min_time: timed once
     with pytest.raises(ValueError):
         time_call(lambda: None, repeat=0)
+
+
+def test_demo_stage_needing_torch_is_reported_not_fatal(tmp_path, monkeypatch):
+    """``pip install .`` has no torch: a training stage is skipped with a reason, the rest runs."""
+    import argparse
+
+    from surveynet import demo
+
+    def needs_torch(ctx):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    def other_missing(ctx):
+        raise ModuleNotFoundError("No module named 'nothere'", name="nothere")
+
+    monkeypatch.setattr(demo, "_STAGES", {"trainer": (10, needs_torch)})
+    monkeypatch.setattr("surveynet.registry.load_pipelines", lambda: None)
+    args = argparse.Namespace(out=str(tmp_path / "d"), seed=1, n=20, quiet=True)
+    assert demo.run(args) == 0
+    html = (tmp_path / "d" / "index.html").read_text()
+    assert "Skipped: this stage trains a network and needs PyTorch" in html
+    monkeypatch.setattr(demo, "_STAGES", {"broken": (10, other_missing)})
+    with pytest.raises(ModuleNotFoundError):
+        demo.run(argparse.Namespace(out=str(tmp_path / "e"), seed=1, n=20, quiet=True))

@@ -154,7 +154,19 @@ def run(args: argparse.Namespace) -> int:
     for name, (_, fn) in sorted(_STAGES.items(), key=lambda kv: kv[1][0]):
         t1 = time.perf_counter()
         log.info("demo stage %s", name)
-        sec = fn(ctx)
+        try:
+            sec = fn(ctx)
+        except ModuleNotFoundError as exc:
+            if exc.name != "torch":
+                raise
+            # inference needs only numpy/scipy/astropy; a stage that trains needs PyTorch
+            sec = DemoSection(
+                name,
+                [
+                    "Skipped: this stage trains a network and needs PyTorch "
+                    "(pip install torch, or pip install '.[train]')."
+                ],
+            )
         sec.lines.append(f"Stage time: {time.perf_counter() - t1:.1f} s.")
         sections.append(sec)
     write_index(out / "index.html", sections)
