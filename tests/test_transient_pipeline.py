@@ -221,6 +221,20 @@ def test_cli_chain(pair_dir, tmp_path):
         assert (out / "ci" / f).is_file()
     # outputs are not replaced without --overwrite
     assert main(["transient", "convert", str(cut), "--out", str(out / "cube.npz")]) == 1
+    # two cutouts folders merge into one cube, in order, rows tagged by their folder
+    cut2 = out / "cut2"
+    args = ["transient", "cutouts", str(out / "det2"), "--training", "--out", str(cut2)]
+    assert main([*args, "--size", "24"]) == 0
+    merged = out / "merged.npz"
+    assert main(["transient", "convert", str(cut), str(cut2), "--out", str(merged)]) == 0
+    with np.load(out / "cube.npz", allow_pickle=False) as z1, np.load(merged) as zm:
+        _, tab2, _ = read_cutouts(cut2)
+        keep2 = ~np.asarray(tab2["EDGE"], bool)
+        n1 = len(z1["labels"])
+        assert len(zm["labels"]) == n1 + keep2.sum()
+        assert np.array_equal(zm["cube"][:n1], z1["cube"])
+        assert np.array_equal(zm["labels"][n1:], np.asarray(tab2["LABEL"])[keep2])
+        assert np.array_equal(zm["sources"], np.repeat([0, 1], [n1, keep2.sum()]))
 
 
 def test_no_wcs_and_mismatched_shapes(pair_dir, tmp_path, capsys):

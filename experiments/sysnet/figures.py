@@ -59,6 +59,7 @@ def run_mock(path: Path, work: Path, args: argparse.Namespace) -> dict[str, dict
                 "baselines": [b for b in args.baselines.split(",") if b],
                 "l1_alpha": args.l1,
             },
+            "model": {"nn_structure": [int(v) for v in args.nn_structure.split(",")]},
             "data": {
                 "axes": None if args.axes == "all" else [int(a) for a in args.axes.split(",")]
             },
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         help="NN and linear k-fold over random pixels or spatial blocks",
     )
     p.add_argument("--axes", default="all", help="NN/baseline feature columns, e.g. 0,1,2,4,7")
+    p.add_argument("--nn-structure", default="4,20", help="nb_layers,nb_units of the dnnp")
     p.add_argument("--l1", type=float, default=-1.0, help="train.l1_alpha (< 0: off)")
     p.add_argument("--baselines", default="linear,forest", help="comma list; '' for NN only")
     p.add_argument("--out", default="figures-sysnet")

@@ -229,7 +229,21 @@ def predict_args(p: argparse.ArgumentParser) -> None:
         config_cls=DLAConfig,
         dest="skip_bal",
         help="leave out quasars the redshift catalogue flags as BAL (IS_BAL_QN, or IS_BAL of a "
-        "mock truth), as the DESI DLA catalogues do: BAL troughs mimic DLAs",
+        "mock truth), as the DESI DLA catalogues do: BAL troughs mimic DLAs (= --bal skip)",
+    )
+    add_config_flag(
+        p,
+        "--bal",
+        key="predict.bal",
+        config_cls=DLAConfig,
+        dest="bal",
+        choices=("mask", "veto", "skip", "keep"),
+        help="BAL quasars: veto (default) drops the absorbers whose Lya falls inside a BAL trough "
+        "(CIV trough velocities from the core BAL finder, run on every quasar, transposed to "
+        "Lya, Lyb, NV, SiIV, CIV, OVI; DESI's longer line list: --set predict.bal_lines=desi; "
+        "troughs from a `surveynet quasar bal` catalogue: --set predict.bal_catalog=BAL.fits); "
+        "mask masks those pixels in the finder's input instead; skip leaves BAL quasars out "
+        "(--skip-bal); keep searches them as they are",
     )
     add_config_args(p)
     add_runner_args(p)

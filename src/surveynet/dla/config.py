@@ -11,6 +11,7 @@ flag                      key
 ``--refiner M[,M]``       ``predict.refiner``
 ``--vetter M``            ``predict.vetter``
 ``--skip-bal``            ``predict.skip_bal``
+``--bal MODE``            ``predict.bal``
 ``--max-sightlines N``    ``data.max_sightlines``
 ``--seed S``              ``train.seed``
 ``--init MODEL``          ``train.init``
@@ -794,6 +795,41 @@ class PredictConfig:
     skip_bal : bool
         Leave out quasars the redshift catalogue flags as BAL (``--skip-bal``; sets
         ``data.skip_bal`` of every model).
+    bal : {"veto", "mask", "skip", "keep"}
+        BAL quasars (``--bal``; :mod:`surveynet.dla.bal_mask`). ``"veto"`` (default) searches
+        them unmasked and drops the absorbers whose Lyman-alpha falls inside a BAL trough
+        transposed to the forest lines; ``"mask"`` masks those pixels in the finders' input
+        instead (ivar 0, flux filled; as DESI's Lyman-alpha analyses mask them); ``"skip"``
+        leaves out the quasars the redshift catalogue flags as BAL (what
+        ``skip_bal``/``--skip-bal`` does, and that flag wins); ``"keep"`` searches them as they
+        are. On the held-out BAL mock (experiments/dla/bal_eval.sh) the veto kept the S/N > 3
+        purity within 1 point of skipping BAL quasars, the mask did not.
+    bal_lines : {"strong", "desi"}
+        Lines the CIV troughs are transposed to: the strong ones (default; Lya, Lyb, NV, SiIV,
+        CIV, OVI; :data:`surveynet.bal.MASK_LINES_STRONG`) or DESI's (picca's BAL mask,
+        Ennesser et al. 2022, adding PV, SIV, CIII*, OI; :data:`surveynet.bal.MASK_LINES`),
+        which removes about half of a BAL quasar's search range instead of a third.
+    bal_select : {"bi", "all", "flagged"}
+        ``bal="veto"``/``"mask"``: which quasars' troughs are used. ``"bi"`` (default): the BAL
+        finder runs on every quasar (~1 s per 500 spectra) and the quasars it calls BAL
+        (BI_CIV > 0) give their troughs; ``"all"``: every quasar with a trough (AI_CIV > 0 also
+        catches narrow intervening CIV absorbers); ``"flagged"``: the finder runs on the quasars
+        the redshift catalogue flags as BAL (IS_BAL_QN, IS_BAL, BI_CIV > 0; a catalogue without
+        such a column is an error).
+    bal_catalog : str or None
+        Take the troughs from this BAL catalogue (``surveynet quasar bal`` or DESI's; TARGETID,
+        VMIN_CIV_450, VMAX_CIV_450) instead of running the finder.
+    bal_index : {"ai", "bi"}
+        Troughs used: the absorption-index troughs (>= 450 km/s; picca's default) or the
+        balnicity-index troughs (>= 2000 km/s, 3000-25000 km/s).
+    bal_margin_kms : float
+        Widen every trough by this much on both sides (km/s).
+    bal_fill : {"interp", "noise"}
+        ``bal="mask"``: flux given to masked pixels (the networks read flux only): a line
+        between the means of the ``bal_fill_npix`` unmasked neighbours on either side, plus
+        (``"noise"``) Gaussian noise of their robust scatter.
+    bal_fill_npix : int
+        Neighbours of each masked run used by the fill.
     level1 : float
         Classification threshold on the sigmoid confidence (a window votes when conf >= level1).
     peak_thresh : float
@@ -921,6 +957,14 @@ class PredictConfig:
     qso_model: str = "qn_mock_6layer"
     vet_threshold: float | None = None
     vet_features: bool = False
+    bal: Literal["veto", "mask", "skip", "keep"] = "veto"
+    bal_lines: Literal["strong", "desi"] = "strong"
+    bal_select: Literal["bi", "all", "flagged"] = "bi"
+    bal_catalog: str | None = None
+    bal_index: Literal["ai", "bi"] = "ai"
+    bal_margin_kms: float = 0.0
+    bal_fill: Literal["interp", "noise"] = "interp"
+    bal_fill_npix: int = 10
 
     @property
     def norm(self) -> float:

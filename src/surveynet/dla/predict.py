@@ -675,9 +675,12 @@ def predict_file(
     config : dict, optional
         :class:`~surveynet.dla.config.PredictConfig` fields of the catalogue step (its
         ``models``, ``refiner``, ``vetter`` and ``skip_bal`` are not read here: the arguments
-        below are the resolved ones).
+        below are the resolved ones). Its ``bal`` keys choose what happens to BAL quasars:
+        ``bal="mask"`` masks their troughs in every sightline read
+        (:func:`surveynet.dla.bal_mask.apply_bal_mask`), ``bal="skip"`` acts as ``skip_bal``.
     skip_bal : bool
-        Leave out quasars ``qso_catalog`` flags as BAL (``DataConfig.skip_bal``).
+        Leave out quasars ``qso_catalog`` flags as BAL (``DataConfig.skip_bal``); overrides
+        ``bal="mask"``.
     refiner : str or sequence of str, optional
         Second-stage localisers applied in turn (model directories or bundled names); None: none.
     vetter : str, optional
@@ -698,6 +701,7 @@ def predict_file(
         shifts=pc.refine_shifts,
     )
     vet = None if vetter is None else resolve_vetter(vetter, pc.vet_threshold)
+    skip_bal = skip_bal or pc.bal == "skip"
     run_data: dict[str, Any] = {"skip_bal": skip_bal}
     if pc.z_qso_min is not None:
         run_data["z_qso_min"] = float(pc.z_qso_min)
@@ -709,6 +713,24 @@ def predict_file(
     for d in ref_data:
         if d not in read:
             read[d] = read_sightlines(spectra, qso_catalog, d)
+    troughs = None
+    if pc.bal in ("mask", "veto") and not skip_bal:
+        from surveynet.dla import bal_mask
+
+        zq = {sl.targetid: sl.z_qso for sls in read.values() for sl in sls}
+        troughs = bal_mask.file_troughs(spectra, zq, qso_catalog=qso_catalog, config=pc)
+        if pc.bal == "mask":
+            keys = list(read)
+            rr = finders[0].spec.rest_range if finders else (900.0, 1346.0)
+            masked = bal_mask.apply_bal_mask(
+                spectra,
+                [read[k] for k in keys],
+                qso_catalog=qso_catalog,
+                config=pc,
+                rest_range=rr,
+                troughs=troughs,
+            )
+            read = dict(zip(keys, masked, strict=True))
     grids = [{sl.targetid: sl for sl in read[d]} for d in ref_data]
     parts = []
     for d in configs:
@@ -720,6 +742,12 @@ def predict_file(
             predict_sightlines(sls, finders, pc, refiner=refs, refine_sightlines=grids, vetter=vet)
         )
     cat = parts[0] if len(parts) == 1 else merge_catalogs(parts)
+    if pc.bal == "veto" and troughs:
+        from surveynet.dla.bal_mask import LINE_SETS, veto_catalog
+
+        cat = veto_catalog(
+            cat, troughs, lines=LINE_SETS[pc.bal_lines], margin_kms=pc.bal_margin_kms
+        )
     return add_source_columns(cat, spectra.fibermap, Path(path).name)
 
 

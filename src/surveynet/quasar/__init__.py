@@ -32,7 +32,8 @@ from surveynet.registry import (
 
 register_group(
     "quasar",
-    "QuasarNET quasar classifier and redshifts: convert, prepare, train, predict, evaluate",
+    "QuasarNET quasar classifier and redshifts: convert, prepare, train, predict, evaluate; "
+    "BAL troughs: bal",
 )
 
 
@@ -203,3 +204,12 @@ def demo_quasar(ctx: Any) -> Any:
     from surveynet.quasar.demo import quasar_demo
 
     return quasar_demo(ctx)
+
+
+add_step(
+    "quasar",
+    "bal",
+    "spectra + quasar redshifts -> BAL catalogue FITS (BI/AI of CIV and SiIV, trough limits)",
+    cli.bal_args,
+    cli.bal_run,
+)

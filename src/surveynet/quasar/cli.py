@@ -13,6 +13,8 @@ Commands::
                               [--edge E] [--batch-size N] [--workers N --scheduler ADDR]
     surveynet quasar evaluate CATALOG.fits --truth TRUTH.fits --out DIR [--spectra FILE...]
                               [--n-th N] [--dv-max V] [--model M]
+    surveynet quasar bal      SPECTRA... --qso-catalog QN.fits [--z-col Z_QN] --out BAL.fits
+                              [--workers N --scheduler ADDR]
 
 ``prepare``, ``train``, ``predict`` and ``evaluate`` resolve one
 :class:`surveynet.quasar.config.QuasarConfig` from ``--config FILE``, the shortcut flags (each
@@ -85,6 +87,7 @@ FLAGS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ),
         ("--batch-size", "predict.batch_size", {"help": "spectra per forward pass"}),
     ],
+    "bal": [],
     "evaluate": [
         ("--n-th", "predict.n_th", {"help": "lines above threshold needed for IS_QSO"}),
         ("--dv-max", "evaluate.dv_max", {"help": "correct-redshift limit |dv| in km/s"}),
@@ -454,3 +457,54 @@ def evaluate_run(args: argparse.Namespace) -> int:
             print(line)
         print(f"wrote {Path(args.out) / 'metrics.json'}")
     return 0
+
+
+# ------------------------------------------------------------------------------------------ bal
+def bal_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``quasar bal``."""
+    add_predict_io_args(
+        parser,
+        "spectra files: DESI coadd/spectra, BOSS spPlate, SDSS spec-lite "
+        "(spec-PLATE-MJD-FIBER.fits)",
+    )
+    parser.add_argument(
+        "--qso-catalog",
+        required=True,
+        metavar="QN.fits",
+        help="redshift catalogue: `surveynet quasar predict` output (TARGETID, Z_QN, IS_QSO_QN), "
+        "a mock truth file or a zbest/redrock file; non-quasar rows are left out",
+    )
+    parser.add_argument(
+        "--z-col",
+        default=None,
+        metavar="COL",
+        help="redshift column of --qso-catalog (default Z_QN if present, else Z)",
+    )
+    add_runner_args(parser)
+    _add_flags(parser, "bal")
+
+
+def bal_run(args: argparse.Namespace) -> int:
+    """Run ``quasar bal``: spectra + redshifts -> BAL catalogue FITS (HDU BALCAT)."""
+    from surveynet.quasar.bal import bal_files
+
+    cfg = _resolve(args)
+    res = bal_files(
+        args.inputs,
+        args.out,
+        qso_catalog=args.qso_catalog,
+        z_col=args.z_col,
+        config=cfg,
+        workers=default_workers(args, len(args.inputs)),
+        scheduler=args.scheduler,
+        quiet=args.quiet,
+        overwrite=args.overwrite,
+    )
+    if not args.quiet:
+        t = res.merged
+        n_bi = int((t["BI_CIV"] > 0).sum()) if len(t) else 0
+        n_ai = int((t["AI_CIV"] > 0).sum()) if len(t) else 0
+        print(f"wrote {res.path}: {len(t)} quasars, {n_bi} with BI_CIV > 0, {n_ai} with AI_CIV > 0")
+    for r in res.failures:
+        print(f"failed: {r.input}: {r.error}")
+    return res.exit_code

@@ -44,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from surveynet.bal import BalConfig
 from surveynet.quasar.lines import DEFAULT_LINES, DEFAULT_LINES_BAL, rest_wavelengths
 
 #: log10 grid of every published model: l_min = log10(3600), dl = 1e-3 dex, 443 bins
@@ -587,6 +588,8 @@ class QuasarConfig:
         Model and catalogue rules.
     evaluate : EvaluateConfig
         Metrics against a truth file.
+    bal : surveynet.bal.BalConfig
+        The BAL finder of ``quasar bal`` (continuum fit and trough rules; ``--set bal.smooth=5``).
 
     Examples
     --------
@@ -603,6 +606,7 @@ class QuasarConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    bal: BalConfig = field(default_factory=BalConfig)
 
     def __post_init__(self) -> None:
         """Validate the fields (raises ``ValueError``/``ConfigError`` naming the key)."""

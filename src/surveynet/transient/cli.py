@@ -384,7 +384,12 @@ def convert_args(p: argparse.ArgumentParser) -> None:
     p : argparse.ArgumentParser
         The step's parser.
     """
-    p.add_argument("cutouts", metavar="CUTOUTDIR", help="cutouts.fits or its folder")
+    p.add_argument(
+        "cutouts",
+        nargs="+",
+        metavar="CUTOUTDIR",
+        help="cutouts.fits or its folder; several are merged in the order given",
+    )
     _common(p, "datacube CUBE.npz")
     p.add_argument(
         "--channels",

@@ -4,8 +4,13 @@ Keys (the anchor's, plus extras): ``cube`` float32 ``(N, H, W, C)`` channels-las
 difference only, as gmadet; C = 3: ``[science, reference, difference]``), ``labels`` (int16,
 1 real, 0 bogus, -1 unlabelled), ``mags``, ``errmags`` (candidate magnitudes on the difference),
 ``filters`` (str), ``candids`` (int64); extras ``snr`` (S/N on the difference), ``truth_mags``,
-``kinds`` (truth kind), ``edge``, ``channels`` (names). Strings are fixed-width unicode, so the
-file loads with ``np.load(..., allow_pickle=False)``.
+``kinds`` (truth kind), ``edge``, ``channels`` (names), ``sources`` (index of the cutouts folder
+each row came from, when several are merged). Strings are fixed-width unicode, so the file loads
+with ``np.load(..., allow_pickle=False)``.
+
+Several cutouts folders (e.g. a base mock and a supplement rich in hosts) are merged in the order
+given before the edge cut and the balancing; ``CANDID`` and ``FILE`` are only unique within one
+folder, ``sources`` tells them apart.
 
 Class balance (``data.frac_true`` > 0): with n = min(N_true, N_false), floor(2 n frac_true) true
 and floor(2 n (1 - frac_true)) false cutouts drawn **at random with ``data.seed``** (gmadet takes
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy.table import Table, vstack
 from numpy.typing import NDArray
 
 from surveynet.errors import InputError
@@ -37,8 +43,33 @@ CUBE_KEYS = ("cube", "labels", "mags", "errmags", "filters", "candids")
 CHANNEL_NAMES = ("science", "reference", "difference")
 
 
+def _read_many(
+    paths: list[str | os.PathLike[str]],
+) -> tuple[NDArray[np.float32], Table, NDArray[np.int16]]:
+    """Cutouts of several folders, stacked in order, with the folder index of every row."""
+    cubes, tabs, src = [], [], []
+    for k, p in enumerate(paths):
+        cube, cands, _ = read_cutouts(p)
+        if tabs and ("LABEL" in cands.colnames) != ("LABEL" in tabs[0].colnames):
+            raise InputError("cannot merge labelled and unlabelled cutouts", path=p)
+        if cubes and cube.shape[1:] != cubes[0].shape[1:]:
+            raise InputError(
+                f"cutouts of shape {cube.shape[1:]} do not match {cubes[0].shape[1:]}", path=p
+            )
+        cubes.append(cube)
+        tabs.append(cands)
+        src.append(np.full(len(cands), k, np.int16))
+    if len(paths) == 1:
+        return cubes[0], tabs[0], src[0]
+    nonempty = [t for t in tabs if len(t)]
+    cands = (
+        vstack(nonempty, join_type="exact", metadata_conflicts="silent") if nonempty else tabs[0]
+    )
+    return np.concatenate(cubes), cands, np.concatenate(src)
+
+
 def convert_cutouts(
-    cutouts: str | os.PathLike[str],
+    cutouts: str | os.PathLike[str] | list[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     config: DataConfig,
     *,
@@ -49,8 +80,8 @@ def convert_cutouts(
 
     Parameters
     ----------
-    cutouts : path
-        ``cutouts.fits`` or its folder.
+    cutouts : path or list of paths
+        ``cutouts.fits`` or its folder; several are merged in the order given.
     out : path
         ``CUBE.npz``.
     config : DataConfig
@@ -72,7 +103,10 @@ def convert_cutouts(
     outp = Path(out)
     if outp.exists() and not overwrite:
         raise FileExistsError(f"{outp} exists; pass --overwrite to replace it")
-    cube, cands, _ = read_cutouts(cutouts)
+    paths = list(cutouts) if isinstance(cutouts, list | tuple) else [cutouts]
+    if not paths:
+        raise InputError("no cutouts given")
+    cube, cands, sources = _read_many(paths)
     n = len(cands)
     labels = (
         np.asarray(cands["LABEL"], np.int16)
@@ -86,7 +120,7 @@ def convert_cutouts(
     if config.frac_true > 0:
         if (labels[idx] < 0).any():
             raise InputError(
-                "data.frac_true needs labelled cutouts (cutouts --training)", path=cutouts
+                "data.frac_true needs labelled cutouts (cutouts --training)", path=paths[0]
             )
         rng = np.random.default_rng(config.seed)
         t = idx[labels[idx] == 1]
@@ -96,7 +130,7 @@ def convert_cutouts(
         idx = np.sort(np.concatenate([rng.permutation(t)[:nt], rng.permutation(f)[:nf]]))
     if len(idx) == 0:
         raise InputError(
-            "no cutouts left to convert (empty candidate list or all at the edge)", path=cutouts
+            "no cutouts left to convert (empty candidate list or all at the edge)", path=paths[0]
         )
     c = cube[idx]
     if channels == "diff":
@@ -128,6 +162,7 @@ def convert_cutouts(
         "edge": col("EDGE", False, bool),
         "files": col("FILE", "", "U80"),
         "channels": np.asarray(names, "U16"),
+        "sources": sources[idx],
     }
     with atomic_path(outp, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
