@@ -134,7 +134,7 @@ class Catalog:
         Catalog
             Empty DLACAT and QSOCAT tables with their columns.
         """
-        return cls(dlas=_empty_dlacat(), qsos=_qsocat([], []))
+        return cls(dlas=_empty_dlacat(), qsos=_qsocat([], [], []))
 
 
 def _empty_dlacat() -> Table:
@@ -156,65 +156,84 @@ def _empty_dlacat() -> Table:
 
 
 def rows_table(
-    sightline: Sightline, rows: Sequence[dict[str, Any]], *, vet_features: bool = False
+    sightlines: Sequence[Sightline],
+    rows: Sequence[Sequence[dict[str, Any]]],
+    *,
+    vet_features: bool = False,
 ) -> Table:
-    """DLACAT table of one sightline's finished absorber rows, sorted by Z_DLA.
+    """DLACAT table of the finished absorber rows of many sightlines, each sorted by Z_DLA.
+
+    One table is built for all sightlines (a table per sightline cost more than the network on
+    a few hundred sightlines).
 
     Parameters
     ----------
-    sightline : Sightline
-        The sightline (TARGETID, Z_QSO, S2N, TARGET_RA, TARGET_DEC).
-    rows : sequence of dict
-        :func:`surveynet.dla.postprocess.type_absorbers` rows (``WAVE``, ``NHI``, ``NHI_STD``,
-        ``DLA_CONFIDENCE``, ``ABSORBER_TYPE``; ``FEATURES`` with ``vet_features``).
+    sightlines : sequence of Sightline
+        The sightlines (TARGETID, Z_QSO, S2N, TARGET_RA, TARGET_DEC).
+    rows : sequence of sequences of dict
+        Per sightline, :func:`surveynet.dla.postprocess.type_absorbers` rows (``WAVE``, ``NHI``,
+        ``NHI_STD``, ``DLA_CONFIDENCE``, ``ABSORBER_TYPE``; ``FEATURES`` with ``vet_features``).
     vet_features : bool
         Add the vetter features as columns ``VET_<NAME>``.
 
     Returns
     -------
     Table
-        :data:`DLA_COLUMNS` (and the feature columns), one row per absorber.
+        :data:`DLA_COLUMNS` (and the feature columns), one row per absorber, sightlines in
+        input order.
     """
-    z = [r["WAVE"] / LYA_REST - 1.0 for r in rows]
-    order = np.argsort(z, kind="stable")
-    n = len(rows)
+    ordered: list[dict[str, Any]] = []
+    owner: list[Sightline] = []
+    dlaid: list[str] = []
+    for sl, r in zip(sightlines, rows, strict=True):
+        z = [row["WAVE"] / LYA_REST - 1.0 for row in r]
+        for k, i in enumerate(np.argsort(z, kind="stable")):
+            ordered.append(r[i])
+            owner.append(sl)
+            dlaid.append(f"{sl.targetid}{k:03d}")
+    if not ordered:
+        t = _empty_dlacat()
+        if vet_features:
+            for name in VET_FEATURES:
+                t[VET_COLUMN_PREFIX + name.upper()] = np.zeros(0)
+        return t
     t = Table(
         {
-            "TARGETID": np.full(n, sightline.targetid, np.int64),
-            "Z_QSO": np.full(n, sightline.z_qso),
-            "Z_DLA": np.array(z, float)[order],
-            "NHI": np.array([rows[i]["NHI"] for i in order], float),
-            "NHI_STD": np.array([rows[i]["NHI_STD"] for i in order], float),
-            "DLA_CONFIDENCE": np.array([rows[i]["DLA_CONFIDENCE"] for i in order], float),
-            "ABSORBER_TYPE": np.array([rows[i]["ABSORBER_TYPE"] for i in order], dtype="U6"),
-            "S2N": np.full(n, sightline.s2n),
-            "DLAID": np.array([f"{sightline.targetid}{k:03d}" for k in range(n)], dtype="U32"),
-            "TARGET_RA": np.full(n, sightline.ra),
-            "TARGET_DEC": np.full(n, sightline.dec),
+            "TARGETID": np.array([sl.targetid for sl in owner], np.int64),
+            "Z_QSO": np.array([sl.z_qso for sl in owner], float),
+            "Z_DLA": np.array([row["WAVE"] for row in ordered], float) / LYA_REST - 1.0,
+            "NHI": np.array([row["NHI"] for row in ordered], float),
+            "NHI_STD": np.array([row["NHI_STD"] for row in ordered], float),
+            "DLA_CONFIDENCE": np.array([row["DLA_CONFIDENCE"] for row in ordered], float),
+            "ABSORBER_TYPE": np.array([row["ABSORBER_TYPE"] for row in ordered], dtype="U6"),
+            "S2N": np.array([sl.s2n for sl in owner], float),
+            "DLAID": np.array(dlaid, dtype="U32"),
+            "TARGET_RA": np.array([sl.ra for sl in owner], float),
+            "TARGET_DEC": np.array([sl.dec for sl in owner], float),
         }
     )
     if vet_features:
+        feats = np.array([row["FEATURES"] for row in ordered], float).reshape(len(ordered), -1)
         for j, name in enumerate(VET_FEATURES):
-            t[VET_COLUMN_PREFIX + name.upper()] = np.array(
-                [rows[i]["FEATURES"][j] for i in order], float
-            )
+            t[VET_COLUMN_PREFIX + name.upper()] = feats[:, j]
     return t
 
 
 def _qsocat(
     sightlines: Sequence[Sightline],
-    parts: Sequence[tuple[SightlinePrediction, Table]],
+    predictions: Sequence[SightlinePrediction],
+    rows: Sequence[Sequence[dict[str, Any]]],
 ) -> Table:
     """QSOCAT rows: each searched sightline with its DLA count and searched observed range."""
     q: dict[str, list[Any]] = {k: [] for k in QSO_COLUMNS}
-    for sl, (pred, t) in zip(sightlines, parts, strict=True):
+    for sl, pred, r in zip(sightlines, predictions, rows, strict=True):
         w = sl.wave
         q["TARGETID"].append(sl.targetid)
         q["Z_QSO"].append(sl.z_qso)
         q["S2N"].append(sl.s2n)
         q["TARGET_RA"].append(sl.ra)
         q["TARGET_DEC"].append(sl.dec)
-        q["N_DLA"].append(int(np.sum(t["ABSORBER_TYPE"] == "DLA")))
+        q["N_DLA"].append(sum(1 for row in r if row["ABSORBER_TYPE"] == "DLA"))
         q["WAVE_MIN"].append(float(w[pred.pixel[0]]) if pred.pixel.size else np.nan)
         q["WAVE_MAX"].append(float(w[pred.pixel[-1]]) if pred.pixel.size else np.nan)
     return Table(
@@ -256,12 +275,8 @@ def catalog_from_rows(
     -------
     Catalog
     """
-    parts = []
-    for sl, pred, r in zip(sightlines, predictions, rows, strict=True):
-        parts.append((pred, rows_table(sl, r, vet_features=vet_features)))
-    tables = [t for _, t in parts]
-    dlas = vstack([t for t in tables if len(t)]) if any(len(t) for t in tables) else _empty_dlacat()
-    return Catalog(dlas=dlas, qsos=_qsocat(sightlines, parts))
+    dlas = rows_table(sightlines, rows, vet_features=vet_features)
+    return Catalog(dlas=dlas, qsos=_qsocat(sightlines, predictions, rows))
 
 
 def catalog_from_predictions(

@@ -33,6 +33,7 @@ sliced at the same pixels. Datasets are stored as ``.npz`` (``allow_pickle=False
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -44,7 +45,6 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table, vstack
 from numpy.typing import NDArray
-from scipy.signal import medfilt
 
 from surveynet.constants import LYA_REST, LYB_REST
 from surveynet.dla.config import GRID_C_MS, DataConfig, DatasetConfig
@@ -55,12 +55,15 @@ from surveynet.io.fits import atomic_path, provenance_header, table_hdu, write_h
 from surveynet.io.sdss import read_speclite, sniff_speclite
 from surveynet.io.spectra import Spectra, read_spectra
 from surveynet.io.truth import read_truth, read_zbest
+from surveynet.nn.numpy_ops import medfilt
 from surveynet.sim.instrument import pixel_edges
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "MergePlan",
     "PixelLabels",
+    "RebinPlan",
     "WindowDataset",
     "estimate_s2n",
     "extract_windows",
@@ -132,38 +135,82 @@ def rebin(
         raise ValueError(
             f"rebin: wave/flux/error must be 1-D, same length; got {w.shape}, {f.shape}, {e.shape}"
         )
-    if velocity_ms <= 0:
-        raise ValueError(f"rebin: velocity_ms must be > 0, got {velocity_ms}")
-    dlnl = np.log1p(velocity_ms / GRID_C_MS)
-    old_e = pixel_edges(w)
-    n_new = int(np.floor(np.log(w[-1] / w[0]) / dlnl)) + 1
-    new_w = w[0] * np.exp(dlnl * np.arange(n_new))
-    new_e = new_w * np.exp(np.array([-0.5, 0.5])[:, None] * dlnl)  # (2, m) lower/upper edges
-    keep = (new_e[0] >= old_e[0]) & (new_e[1] <= old_e[-1])
-    new_w = new_w[keep]
-    lo, hi = new_e[0][keep], new_e[1][keep]
-    if new_w.size == 0:
-        return new_w, new_w.copy(), new_w.copy()
-    edges_new = np.concatenate([lo, hi[-1:]])
-    pts = np.union1d(old_e[(old_e >= edges_new[0]) & (old_e <= edges_new[-1])], edges_new)
-    seg = np.diff(pts)
-    mid = 0.5 * (pts[1:] + pts[:-1])
-    iold = np.clip(np.searchsorted(old_e, mid) - 1, 0, w.size - 1)
-    inew = np.clip(np.searchsorted(edges_new, mid) - 1, 0, new_w.size - 1)
-    good = np.isfinite(e[iold]) & (e[iold] > 0) & np.isfinite(f[iold])
-    wgt = np.where(good, seg, 0.0)
-    m = new_w.size
-    wsum = np.bincount(inew, wgt, minlength=m)
-    fsum = np.bincount(inew, wgt * np.where(good, f[iold], 0.0), minlength=m)
-    vsum = np.bincount(inew, wgt**2 * np.where(good, e[iold], 0.0) ** 2, minlength=m)
-    ok = wsum > 0
-    fn = np.zeros(m)
-    en = np.full(m, np.inf)
-    fn[ok] = fsum[ok] / wsum[ok]
-    en[ok] = np.sqrt(vsum[ok]) / wsum[ok]
-    if ok.any() and not ok.all():
-        fn[~ok] = np.interp(new_w[~ok], new_w[ok], fn[ok])
-    return new_w, fn, en
+    return RebinPlan.build(w, velocity_ms).apply(f, e)
+
+
+@dataclass(frozen=True)
+class RebinPlan:
+    """The wavelength-only part of :func:`rebin`: computed once for many spectra on one grid.
+
+    Attributes
+    ----------
+    n_old : int
+        Native pixels.
+    wave : ndarray of shape (m,)
+        New pixel centres.
+    seg : ndarray
+        Lengths of the pieces the native and new edges cut the axis into.
+    iold, inew : ndarray of int
+        Native and new pixel of each piece.
+    """
+
+    n_old: int
+    wave: NDArray[np.float64]
+    seg: NDArray[np.float64]
+    iold: NDArray[np.int64]
+    inew: NDArray[np.int64]
+
+    @classmethod
+    def build(cls, wave: NDArray[np.float64], velocity_ms: float) -> RebinPlan:
+        """The plan of native grid ``wave`` (1-D, increasing) at pixel size ``velocity_ms``."""
+        w = np.asarray(wave, dtype=np.float64)
+        if velocity_ms <= 0:
+            raise ValueError(f"rebin: velocity_ms must be > 0, got {velocity_ms}")
+        dlnl = np.log1p(velocity_ms / GRID_C_MS)
+        old_e = pixel_edges(w)
+        n_new = int(np.floor(np.log(w[-1] / w[0]) / dlnl)) + 1
+        new_w = w[0] * np.exp(dlnl * np.arange(n_new))
+        new_e = new_w * np.exp(np.array([-0.5, 0.5])[:, None] * dlnl)  # (2, m) lower/upper edges
+        keep = (new_e[0] >= old_e[0]) & (new_e[1] <= old_e[-1])
+        new_w = new_w[keep]
+        lo, hi = new_e[0][keep], new_e[1][keep]
+        if new_w.size == 0:
+            z = np.zeros(0, np.int64)
+            return cls(w.size, new_w, np.zeros(0), z, z)
+        edges_new = np.concatenate([lo, hi[-1:]])
+        pts = np.union1d(old_e[(old_e >= edges_new[0]) & (old_e <= edges_new[-1])], edges_new)
+        mid = 0.5 * (pts[1:] + pts[:-1])
+        iold = np.clip(np.searchsorted(old_e, mid) - 1, 0, w.size - 1)
+        inew = np.clip(np.searchsorted(edges_new, mid) - 1, 0, new_w.size - 1)
+        return cls(w.size, new_w, np.diff(pts), iold, inew)
+
+    def apply(
+        self, flux: NDArray[np.float64], error: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """:func:`rebin` of one spectrum on the plan's native grid: ``(wave, flux, error)``."""
+        new_w = self.wave
+        if new_w.size == 0:
+            return new_w, new_w.copy(), new_w.copy()
+        f = np.asarray(flux, dtype=np.float64)
+        e = np.asarray(error, dtype=np.float64)
+        if f.shape != (self.n_old,) or e.shape != (self.n_old,):
+            raise ValueError(f"rebin: flux/error must have shape ({self.n_old},)")
+        iold, inew = self.iold, self.inew
+        fo, eo = f[iold], e[iold]
+        good = np.isfinite(eo) & (eo > 0) & np.isfinite(fo)
+        wgt = np.where(good, self.seg, 0.0)
+        m = new_w.size
+        wsum = np.bincount(inew, wgt, minlength=m)
+        fsum = np.bincount(inew, wgt * np.where(good, fo, 0.0), minlength=m)
+        vsum = np.bincount(inew, wgt**2 * np.where(good, eo, 0.0) ** 2, minlength=m)
+        ok = wsum > 0
+        fn = np.zeros(m)
+        en = np.full(m, np.inf)
+        fn[ok] = fsum[ok] / wsum[ok]
+        en[ok] = np.sqrt(vsum[ok]) / wsum[ok]
+        if ok.any() and not ok.all():
+            fn[~ok] = np.interp(new_w[~ok], new_w[ok], fn[ok])
+        return new_w.copy(), fn, en
 
 
 def estimate_s2n(
@@ -227,54 +274,100 @@ def merge_cameras(
     -------
     wave, flux, error : ndarray of shape (n_pix,)
     """
-    bands = list(spectra.bands if bands is None else bands)
-    waves, fluxes, errors = [], [], []
-    for b in bands:
-        w = np.asarray(spectra.wave[b], dtype=np.float64)
-        f = np.asarray(spectra.flux[b][index], dtype=np.float64)
-        iv = np.asarray(spectra.ivar[b][index], dtype=np.float64)
-        bad = ~np.isfinite(f) | ~np.isfinite(iv) | (iv <= 0)
-        if spectra.mask is not None and b in spectra.mask:
-            bad |= np.asarray(spectra.mask[b][index]) != 0
-        with np.errstate(divide="ignore"):
-            e = np.where(bad, np.inf, 1.0 / np.sqrt(np.where(bad, 1.0, iv)))
-        waves.append(w)
-        fluxes.append(np.where(bad, 0.0, f))
-        errors.append(e)
-    order = np.argsort([w[0] for w in waves])
-    waves = [waves[i] for i in order]
-    fluxes = [fluxes[i] for i in order]
-    errors = [errors[i] for i in order]
-    W, F, E = waves[0], fluxes[0], errors[0]
-    for w, f, e in zip(waves[1:], fluxes[1:], errors[1:], strict=True):
-        if w[0] > W[-1]:
-            W, F, E = np.concatenate([W, w]), np.concatenate([F, f]), np.concatenate([E, e])
-            continue
-        step = float(np.median(np.diff(w)))
-        j = np.searchsorted(W, w, side="left").clip(0, W.size - 1)
-        jm = (j - 1).clip(0)
-        jn = np.where(np.abs(W[jm] - w) < np.abs(W[j] - w), jm, j)
-        same = np.abs(W[jn] - w) < 1e-3 * step
-        inside = w <= W[-1]
-        if np.all(same[inside]):
-            tgt = jn[inside]
-            better = e[inside] < E[tgt]
-            F, E = F.copy(), E.copy()
-            F[tgt[better]] = f[inside][better]
-            E[tgt[better]] = e[inside][better]
-            W = np.concatenate([W, w[~inside]])
-            F = np.concatenate([F, f[~inside]])
-            E = np.concatenate([E, e[~inside]])
-        else:
-            cut = 0.5 * (w[0] + W[-1])
-            k = W < cut
-            m = w >= cut
-            W, F, E = (
-                np.concatenate([W[k], w[m]]),
-                np.concatenate([F[k], f[m]]),
-                np.concatenate([E[k], e[m]]),
-            )
-    return W, F, E
+    plan = MergePlan.build(spectra, bands)
+    fl, er = plan.flux_error(spectra, slice(index, index + 1))
+    f, e = plan.apply([x[0] for x in fl], [x[0] for x in er])
+    return plan.wave.copy(), f, e
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """The wavelength-only part of :func:`merge_cameras`, computed once per file.
+
+    Attributes
+    ----------
+    bands : list of str
+        Cameras in merge order (by first wavelength).
+    wave : ndarray
+        The merged native grid.
+    steps : list of tuple
+        Per camera after the first: ``("append",)``, ``("same", tgt, inside)`` or
+        ``("cut", keep_old, keep_new)`` index arrays replayed on each spectrum.
+    """
+
+    bands: list[str]
+    wave: NDArray[np.float64]
+    steps: list[tuple[Any, ...]]
+
+    @classmethod
+    def build(cls, spectra: Spectra, bands: Sequence[str] | None = None) -> MergePlan:
+        """The plan of ``spectra``'s camera grids (``bands`` default: all)."""
+        names = list(spectra.bands if bands is None else bands)
+        waves = {b: np.asarray(spectra.wave[b], dtype=np.float64) for b in names}
+        order = sorted(names, key=lambda b: float(waves[b][0]))
+        W = waves[order[0]]
+        steps: list[tuple[Any, ...]] = []
+        for b in order[1:]:
+            w = waves[b]
+            if w[0] > W[-1]:
+                steps.append(("append",))
+                W = np.concatenate([W, w])
+                continue
+            step = float(np.median(np.diff(w)))
+            j = np.searchsorted(W, w, side="left").clip(0, W.size - 1)
+            jm = (j - 1).clip(0)
+            jn = np.where(np.abs(W[jm] - w) < np.abs(W[j] - w), jm, j)
+            same = np.abs(W[jn] - w) < 1e-3 * step
+            inside = w <= W[-1]
+            if np.all(same[inside]):
+                steps.append(("same", jn[inside], inside))
+                W = np.concatenate([W, w[~inside]])
+            else:
+                cut = 0.5 * (w[0] + W[-1])
+                k, m = W < cut, w >= cut
+                steps.append(("cut", k, m))
+                W = np.concatenate([W[k], w[m]])
+        return cls(order, W, steps)
+
+    def flux_error(
+        self, spectra: Spectra, rows: slice | NDArray[np.int64]
+    ) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]]]:
+        """Per camera (plan order), flux with bad pixels zeroed and error (``inf`` = bad).
+
+        Vectorised over ``rows``: arrays of shape (n_rows, n_pix_camera).
+        """
+        fl, er = [], []
+        for b in self.bands:
+            f = np.asarray(spectra.flux[b][rows], dtype=np.float64)
+            iv = np.asarray(spectra.ivar[b][rows], dtype=np.float64)
+            bad = ~np.isfinite(f) | ~np.isfinite(iv) | (iv <= 0)
+            if spectra.mask is not None and b in spectra.mask:
+                bad |= np.asarray(spectra.mask[b][rows]) != 0
+            with np.errstate(divide="ignore"):
+                er.append(np.where(bad, np.inf, 1.0 / np.sqrt(np.where(bad, 1.0, iv))))
+            fl.append(np.where(bad, 0.0, f))
+        return fl, er
+
+    def apply(
+        self, fluxes: Sequence[NDArray[np.float64]], errors: Sequence[NDArray[np.float64]]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Merged ``(flux, error)`` of one spectrum from its per-camera rows (plan order)."""
+        F, E = fluxes[0], errors[0]
+        for st, f, e in zip(self.steps, fluxes[1:], errors[1:], strict=True):
+            if st[0] == "append":
+                F, E = np.concatenate([F, f]), np.concatenate([E, e])
+            elif st[0] == "same":
+                tgt, inside = st[1], st[2]
+                better = e[inside] < E[tgt]
+                F, E = F.copy(), E.copy()
+                F[tgt[better]] = f[inside][better]
+                E[tgt[better]] = e[inside][better]
+                F = np.concatenate([F, f[~inside]])
+                E = np.concatenate([E, e[~inside]])
+            else:
+                k, m = st[1], st[2]
+                F, E = np.concatenate([F[k], f[m]]), np.concatenate([E[k], e[m]])
+        return F, E
 
 
 # ----------------------------------------------------------------------------- building
@@ -351,13 +444,28 @@ def sightlines_from_spectra(
     wmin, wmax = _camera_range(spectra, cfg.camera)
     out: list[Sightline] = []
     n_z = n_s2n = 0
-    for i, tid in enumerate(spectra.targetid):
-        tid = int(tid)
-        if tid not in zmap or not np.isfinite(zmap[tid]) or zmap[tid] < cfg.z_qso_min:
-            n_z += 1
-            continue
+    # the camera merge and the rebinning depend on the wavelengths only: planned once per file,
+    # then applied to every spectrum (per-camera errors computed for all rows at once)
+    rows = [
+        i
+        for i, tid in enumerate(spectra.targetid)
+        if int(tid) in zmap and np.isfinite(zmap[int(tid)]) and zmap[int(tid)] >= cfg.z_qso_min
+    ]
+    n_z = spectra.n_spec - len(rows)
+    plan = MergePlan.build(spectra) if rows else None
+    fl, er = plan.flux_error(spectra, np.asarray(rows, np.int64)) if plan else ([], [])
+    w_all = plan.wave if plan else np.zeros(0)
+    sel_w = (w_all >= wmin) & (w_all <= wmax)
+    rplan = (
+        RebinPlan.build(w_all[sel_w], cfg.velocity_ms)
+        if plan is not None and cfg.velocity_ms > 0
+        else None
+    )
+    for r, i in enumerate(rows):
+        tid = int(spectra.targetid[i])
         z = zmap[tid]
-        w, f, e = merge_cameras(spectra, i)
+        w = w_all
+        f, e = plan.apply([x[r] for x in fl], [x[r] for x in er])  # type: ignore[union-attr]
         rest = w / (1.0 + z)
         nsel = (rest >= cfg.norm_range[0]) & (rest <= cfg.norm_range[1]) & np.isfinite(e)
         norm = float(np.median(f[nsel])) if nsel.any() else 0.0
@@ -376,10 +484,9 @@ def sightlines_from_spectra(
         if s2n < cfg.s2n_min:
             n_s2n += 1
             continue
-        sel = (w >= wmin) & (w <= wmax)
-        w, f, e = w[sel], f[sel], e[sel]
-        if cfg.velocity_ms > 0:
-            w, f, e = rebin(w, f, e, cfg.velocity_ms)
+        w, f, e = w[sel_w], f[sel_w], e[sel_w]
+        if rplan is not None:
+            w, f, e = rplan.apply(f, e)
         valid = np.flatnonzero(np.isfinite(e))
         if valid.size < 2:
             n_s2n += 1
@@ -412,6 +519,22 @@ def sightlines_from_spectra(
 
 
 # ----------------------------------------------------------------------------- files
+
+
+@functools.lru_cache(maxsize=8)
+def _truth_cached(path: str, stamp: tuple[int, int]) -> Any:
+    """:func:`read_truth` of a file at a given (mtime_ns, size): read once per process."""
+    return read_truth(path)
+
+
+def _truth(path: Path) -> Any:
+    """The truth tables of ``path`` (shared, do not modify), re-read when the file changes.
+
+    ``dla predict`` reads the same truth file for every input file and data config (redshifts
+    and DLA_META): one read per process instead of one per (file, config).
+    """
+    st = path.stat()
+    return _truth_cached(str(path.resolve()), (st.st_mtime_ns, st.st_size))
 
 
 def read_qso_redshifts(path: str | os.PathLike[str], config: DataConfig | None = None) -> Table:
@@ -489,7 +612,7 @@ def read_qso_redshifts(path: str | os.PathLike[str], config: DataConfig | None =
         )
 
     if "TRUTH" in names:
-        return _select(read_truth(p).targets, "Z", "OBJTYPE", ("IS_BAL", "BI_CIV"), "TRUTH")
+        return _select(_truth(p).targets, "Z", "OBJTYPE", ("IS_BAL", "BI_CIV"), "TRUTH")
     if "ZBEST" in names or "REDSHIFTS" in names:
         zb = read_zbest(p)  # header-only checksum mismatches are warnings there
         hdu = "ZBEST" if "ZBEST" in names else "REDSHIFTS"
@@ -536,7 +659,7 @@ def read_dla_truth(
     with fits.open(p, memmap=False) as hdul:
         if "TRUTH" not in [h.name for h in hdul]:
             return {}
-    t = read_truth(p).dlas
+    t = _truth(p).dlas
     if t is None:
         return {}
     out: dict[int, list[Dla]] = {}

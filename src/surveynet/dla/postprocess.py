@@ -44,11 +44,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import medfilt
 
 from surveynet.constants import LYA_REST, LYB_REST
 from surveynet.dla.config import PredictConfig
 from surveynet.dla.sightline import Sightline, search_pixels
+from surveynet.nn.numpy_ops import medfilt
 from surveynet.sim.voigt import core_half_width
 
 logger = logging.getLogger(__name__)

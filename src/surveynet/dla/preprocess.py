@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import medfilt
 
 from surveynet.dla.sightline import Sightline
+from surveynet.nn.numpy_ops import medfilt
 
 __all__ = ["ERROR_CHANNEL", "InputSpec", "channel_stack", "padded_input"]
 

@@ -153,6 +153,50 @@ def conv_output_length(
     return 0 if m < span else (m - span) // stride + 1
 
 
+def medfilt(x: NDArray[Any], kernel_size: int = 3) -> NDArray[Any]:
+    """1-D median filter with zero padding at both ends (as ``scipy.signal.medfilt``).
+
+    Written in numpy so that the spectral pipelines do not import ``scipy.signal`` (half a
+    second of start-up); the output equals scipy's element for element.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n,)
+        Input.
+    kernel_size : int
+        Odd window length.
+
+    Returns
+    -------
+    ndarray of shape (n,), float64 (or the floating dtype of ``x``)
+
+    Raises
+    ------
+    ValueError
+        An even or non-positive ``kernel_size``, or ``x`` not one-dimensional.
+
+    Examples
+    --------
+    >>> medfilt(np.array([1.0, 5.0, 2.0, 8.0, 3.0]), 3).tolist()
+    [1.0, 2.0, 5.0, 3.0, 3.0]
+    """
+    k = int(kernel_size)
+    if k < 1 or k % 2 == 0:
+        raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ValueError(f"medfilt expects a 1-D array, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    if k == 1 or a.size == 0:
+        return a.copy()
+    h = k // 2
+    padded = np.concatenate([np.zeros(h, a.dtype), a, np.zeros(h, a.dtype)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, k)
+    out: NDArray[Any] = np.partition(windows, h, axis=1)[:, h]
+    return out
+
+
 def relu(x: NDArray[Any], *, out: NDArray[Any] | None = None) -> NDArray[Any]:
     """Rectified linear unit.
 

@@ -115,19 +115,25 @@ def core_half_width(
     >>> round(b / a, 2)                  # damping wings: width ~ sqrt(N)
     3.16
     """
-    from scipy.optimize import brentq
-
     lam = LYMAN_SERIES[0][1] * (1.0 + z_abs)
 
-    def excess(d: float) -> float:
+    def excess(d: NDArray[np.float64]) -> NDArray[np.float64]:
         """Optical depth ``d`` A redward of the centre, minus ``tau``."""
-        return float(voigt_tau(np.array([lam + d]), z_abs, log_nhi, b_kms=b_kms)[0]) - tau
+        return voigt_tau(lam + d, z_abs, log_nhi, b_kms=b_kms) - tau
 
-    # tau falls monotonically away from the line centre: bracket the crossing, then root-find
+    if excess(np.zeros(1))[0] <= 0.0:
+        return 0.0
+    # tau falls monotonically away from the line centre: bracket the crossing, then narrow the
+    # bracket on grids of 1,000 points (numpy only: no scipy.optimize import at start-up)
     hi = 1.0
-    while excess(hi) >= 0.0 and hi < 1e5:
+    while excess(np.array([hi]))[0] >= 0.0 and hi < 1e5:
         hi *= 2.0
-    return float(brentq(excess, 0.0, hi, xtol=1e-6)) if excess(0.0) > 0.0 else 0.0
+    lo = 0.0
+    while hi - lo > 1e-6:
+        grid = np.linspace(lo, hi, 1001)
+        k = int(np.argmax(excess(grid) < 0.0))  # first grid point past the crossing
+        lo, hi = float(grid[k - 1]), float(grid[k])
+    return 0.5 * (lo + hi)
 
 
 def rest_equivalent_width(
