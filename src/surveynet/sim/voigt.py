@@ -125,10 +125,11 @@ def core_half_width(
         return 0.0
     # tau falls monotonically away from the line centre: bracket the crossing, then narrow the
     # bracket on grids of 1,000 points (numpy only: no scipy.optimize import at start-up)
-    hi = 1.0
-    while excess(np.array([hi]))[0] >= 0.0 and hi < 1e5:
-        hi *= 2.0
-    lo = 0.0
+    steps = np.concatenate([[0.0], 2.0 ** np.arange(18.0)])  # 0, 1, 2, 4, ... 131072 A
+    past = np.flatnonzero(excess(steps) < 0.0)
+    if past.size == 0:
+        return float(steps[-1])
+    lo, hi = float(steps[past[0] - 1]), float(steps[past[0]])
     while hi - lo > 1e-6:
         grid = np.linspace(lo, hi, 1001)
         k = int(np.argmax(excess(grid) < 0.0))  # first grid point past the crossing
