@@ -46,6 +46,8 @@ def test_config_root_sections_and_defaults() -> None:
         "train",
         "predict",
         "evaluate",
+        "calibrate",
+        "bal",
     ]
     assert cfg.predict.model == DEFAULT_MODEL and cfg.predict.c_th == 0.5
     assert cfg.train.lr_schedule == "constant" and cfg.train.device == "cpu"
@@ -153,7 +155,15 @@ def test_registrations_in_one_place() -> None:
     assert "quasarnet" in registry.list_architectures()
     assert "quasarnet" in registry.list_numpy_engines()
     steps = [s.name for s in registry.list_steps() if s.group == "quasar"]
-    assert sorted(steps) == ["convert", "evaluate", "predict", "prepare", "train"]
+    assert sorted(steps) == [
+        "bal",
+        "calibrate",
+        "convert",
+        "evaluate",
+        "predict",
+        "prepare",
+        "train",
+    ]
     with pytest.raises(KeyError, match="already registered"):
         registry.register_group("quasar", "again")
 

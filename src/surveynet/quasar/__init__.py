@@ -1,7 +1,8 @@
 """surveynet.quasar: the QuasarNET pipeline (quasar classification and redshifts).
 
 This module holds **all registrations of the pipeline** (docs/architecture.md): the command
-group and its steps (``convert``, ``prepare``, ``train``, ``predict``, ``evaluate``; thin step
+group and its steps (``convert``, ``prepare``, ``train``, ``predict``, ``evaluate``,
+``calibrate``; thin step
 functions in :mod:`surveynet.quasar.cli`), the config root
 (:class:`surveynet.quasar.config.QuasarConfig`), the ``quasarnet`` torch architecture and numpy
 engine, the ``surveynet bench quasar`` figures and the ``surveynet demo`` stage. Nothing heavy
@@ -10,7 +11,8 @@ called.
 
 Modules: ``config`` (the config root), ``data`` (training-set preparation), ``preprocess``,
 ``model`` (torch), ``engine`` (numpy), ``postprocess``, ``catalog``, ``train``, ``predict``,
-``evaluate``, ``plots``, ``cli``, ``bench``, ``demo``; extra stages ``lines`` and ``convert``.
+``evaluate``, ``plots``, ``cli``, ``bench``, ``demo``; extra stages ``lines``, ``convert`` and
+``calibrate`` (calibrated quasar probabilities).
 """
 
 from __future__ import annotations
@@ -143,9 +145,16 @@ add_step(
 add_step(
     "quasar",
     "evaluate",
-    "catalogue + truth -> purity/completeness, dv, confusion, plots",
+    "catalogue + truth -> purity/completeness, dv, confusion, reliability/ECE, plots",
     cli.evaluate_args,
     cli.evaluate_run,
+)
+add_step(
+    "quasar",
+    "calibrate",
+    "held-out catalogue + truth -> model copy with a P_QSO_QN calibration (Platt/temperature)",
+    cli.calibrate_args,
+    cli.calibrate_run,
 )
 
 

@@ -13,6 +13,8 @@ C_<LINE>        float32            one column per line: C_LYA, C_CIV, C_CIII, C_
 Z_<LINE>        float32            Z_LYA, Z_CIV, ...
 Z_QN            float64            zbest: redshift of the most confident line
 IS_QSO_QN       bool               at least ``predict.n_th`` lines with confidence > ``c_th``
+P_QSO_QN        float32            calibrated quasar probability; only when the model carries a
+                                   ``calibration`` (:mod:`surveynet.quasar.calibrate`)
 C_BAL, Z_BAL    float32            BAL head (CIV(1548)) confidence and redshift
 IS_BAL_QN       bool               C_BAL > ``predict.c_th``
 QN_FLAG         int32              :class:`surveynet.quasar.preprocess.QNFlag` bitmask
@@ -66,6 +68,7 @@ def catalog_rows(
     *,
     c_th: float,
     n_th: int,
+    calibration: Any = None,
 ) -> Table:
     """Build the catalogue rows of one set of spectra.
 
@@ -83,6 +86,8 @@ def catalog_rows(
         The model's head-to-line mapping.
     c_th, n_th : float, int
         ``predict.c_th`` and ``predict.n_th``: the ``IS_QSO_QN`` / ``IS_BAL_QN`` rules.
+    calibration : surveynet.quasar.calibrate.Calibration, optional
+        The model's calibration: adds ``P_QSO_QN`` after ``IS_QSO_QN`` (None: no column).
 
     Returns
     -------
@@ -116,6 +121,8 @@ def catalog_rows(
         t[f"Z_{lab}"] = z_lines[:, k]
     t["Z_QN"] = zbest
     t["IS_QSO_QN"] = is_qso
+    if calibration is not None:
+        t["P_QSO_QN"] = calibration.apply(c_lines).astype(np.float32)
     t["C_BAL"] = c_bal[:, 0]
     t["Z_BAL"] = z_bal[:, 0]
     t["IS_BAL_QN"] = np.nan_to_num(c_bal[:, 0], nan=-1.0) > c_th
@@ -254,6 +261,12 @@ def catalog_header(
     }
     if config_file is not None:
         extra["CFGFILE"] = (Path(config_file).name[:60], "resolved config (JSON)")
+    cal = meta.get("calibration")
+    if isinstance(cal, dict):
+        extra["PQSOCAL"] = (str(cal.get("method", ""))[:20], "P_QSO_QN calibration map")
+        extra["PQSOT"] = (float(cal.get("temperature", float("nan"))), "P_QSO_QN temperature T")
+        extra["PQSOB"] = (float(cal.get("bias", 0.0)), "P_QSO_QN bias b")
+        extra["PQSORANK"] = (int(cal.get("rank", 1)), "P_QSO_QN score: rank-th largest C_LINES")
     model_name = str(meta.get("name") or config.predict.model)
     for key, value, comment in model_cards(
         [ModelCard("classifier", model_name, engine.weights_hash)]

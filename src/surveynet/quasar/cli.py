@@ -13,6 +13,8 @@ Commands::
                               [--edge E] [--batch-size N] [--workers N --scheduler ADDR]
     surveynet quasar evaluate CATALOG.fits --truth TRUTH.fits --out DIR [--spectra FILE...]
                               [--n-th N] [--dv-max V] [--model M]
+    surveynet quasar calibrate CATALOG.fits --truth TRUTH.fits --out MODELDIR [--model M]
+                              [--method platt|temperature] [--n-th N] [--bins B] [--name NAME]
     surveynet quasar bal      SPECTRA... --qso-catalog QN.fits [--z-col Z_QN] --out BAL.fits
                               [--workers N --scheduler ADDR]
 
@@ -88,6 +90,30 @@ FLAGS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("--batch-size", "predict.batch_size", {"help": "spectra per forward pass"}),
     ],
     "bal": [],
+    "calibrate": [
+        (
+            "--model",
+            "predict.model",
+            {
+                "help": "model the catalogue was made with (bundled name "
+                "or directory); its calibrated copy goes to --out"
+            },
+        ),
+        (
+            "--n-th",
+            "predict.n_th",
+            {"help": "score = N-th largest line confidence (IS_QSO_QN rule)"},
+        ),
+        (
+            "--method",
+            "calibrate.method",
+            {
+                "choices": ("platt", "temperature"),
+                "help": "P_QSO = sigmoid(logit(s)/T + b): platt fits T and b, temperature T alone",
+            },
+        ),
+        ("--bins", "calibrate.n_bins", {"help": "equal-width bins of the ECE/MCE figures"}),
+    ],
     "evaluate": [
         ("--n-th", "predict.n_th", {"help": "lines above threshold needed for IS_QSO"}),
         ("--dv-max", "evaluate.dv_max", {"help": "correct-redshift limit |dv| in km/s"}),
@@ -96,6 +122,7 @@ FLAGS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
             "evaluate.model",
             {"help": "model of the catalogue, for the spectra plot (default: header MODEL)"},
         ),
+        ("--bins", "calibrate.n_bins", {"help": "equal-width bins of the reliability diagram/ECE"}),
     ],
 }
 
@@ -508,3 +535,57 @@ def bal_run(args: argparse.Namespace) -> int:
     for r in res.failures:
         print(f"failed: {r.input}: {r.error}")
     return res.exit_code
+
+
+# ------------------------------------------------------------------------------------ calibrate
+def calibrate_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``quasar calibrate``."""
+    parser.add_argument(
+        "catalog",
+        metavar="CATALOG.fits",
+        help="`surveynet quasar predict` catalogue of held-out spectra (made with --model)",
+    )
+    parser.add_argument(
+        "--truth", required=True, metavar="TRUTH.fits", help="truth file of those spectra"
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="MODELDIR",
+        help="calibrated model directory to write (weights copied, calibration in config.json)",
+    )
+    parser.add_argument("--name", help="model name (default: that of --model)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing MODELDIR")
+    _add_flags(parser, "calibrate")
+
+
+def calibrate_run(args: argparse.Namespace) -> int:
+    """Run ``quasar calibrate``: held-out catalogue + truth -> calibrated model directory."""
+    from surveynet.quasar.evaluate import calibrate_catalog
+
+    cfg = _resolve(args)
+    command = _command(
+        "calibrate",
+        args,
+        [args.catalog],
+        [("--truth", args.truth), ("--out", args.out), ("--name", args.name)],
+        [("--overwrite", args.overwrite)],
+    )
+    out, cal = calibrate_catalog(
+        args.catalog,
+        args.truth,
+        args.out,
+        config=cfg,
+        name=args.name,
+        overwrite=args.overwrite,
+        command=command,
+    )
+    if not args.quiet:
+        f = cal.fit
+        print(
+            f"wrote {out}: {cal.method} T = {cal.temperature:.4g}, b = {cal.bias:.4g} on "
+            f"{f['n']} spectra ({f['n_positive']} quasars); on this fit set ECE "
+            f"{100 * f['ece_before']:.2f} % -> {100 * f['ece_after']:.2f} %, log loss "
+            f"{f['log_loss_before']:.4f} -> {f['log_loss_after']:.4f}"
+        )
+    return 0

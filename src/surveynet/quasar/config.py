@@ -32,6 +32,10 @@ flag               key                     command
 --batch-size N     predict.batch_size      predict
 --dv-max V         evaluate.dv_max         evaluate
 --model M          evaluate.model          evaluate
+--model M          predict.model           calibrate (the model of the catalogue)
+--n-th N           predict.n_th            calibrate (score = n_th-th largest confidence)
+--method M         calibrate.method        calibrate
+--bins N           calibrate.n_bins        calibrate, evaluate (reliability bins)
 ================== ======================= ===================================================
 """
 
@@ -564,6 +568,36 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CalibrateConfig:
+    """Options of ``quasar calibrate`` and of the calibration figures of ``quasar evaluate``.
+
+    Definitions in :mod:`surveynet.quasar.calibrate`; the score is the ``predict.n_th``-th
+    largest line confidence.
+
+    Attributes
+    ----------
+    method : {"platt", "temperature"}
+        Map ``P_QSO = sigmoid(logit(s) / T + b)``: ``T`` and ``b`` (Platt), or ``T`` alone.
+    n_bins : int
+        Equal-width bins of the reliability diagram and of ECE/MCE.
+    """
+
+    method: Literal["platt", "temperature"] = "platt"
+    n_bins: int = 15
+
+    def __post_init__(self) -> None:
+        """Validate the fields (raises ``ConfigError`` naming the key)."""
+        from surveynet.errors import ConfigError
+
+        if self.method not in ("platt", "temperature"):
+            raise ConfigError(
+                f"calibrate.method must be 'platt' or 'temperature', got {self.method!r}"
+            )
+        if not 1 <= self.n_bins <= 1000:
+            raise ConfigError(f"calibrate.n_bins must be in [1, 1000], got {self.n_bins}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class QuasarConfig:
     """The one config root of the quasar pipeline (``--config``/``--set`` resolve this).
 
@@ -588,6 +622,8 @@ class QuasarConfig:
         Model and catalogue rules.
     evaluate : EvaluateConfig
         Metrics against a truth file.
+    calibrate : CalibrateConfig
+        Calibration map of ``quasar calibrate`` and the reliability bins of ``quasar evaluate``.
     bal : surveynet.bal.BalConfig
         The BAL finder of ``quasar bal`` (continuum fit and trough rules; ``--set bal.smooth=5``).
 
@@ -606,6 +642,7 @@ class QuasarConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    calibrate: CalibrateConfig = field(default_factory=CalibrateConfig)
     bal: BalConfig = field(default_factory=BalConfig)
 
     def __post_init__(self) -> None:

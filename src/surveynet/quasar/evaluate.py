@@ -23,10 +23,19 @@ Purity and completeness are also reported at the fixed threshold ``predict.c_th`
 ``purity_at_<c_th>``, ``completeness_at_<c_th>``), which is also the fallback when there is no
 crossover. :func:`evaluate` refuses to replace an existing ``metrics.json`` unless asked, and
 writes the resolved config beside it (``config.json``).
+
+Calibration (issue 23; definitions in :mod:`surveynet.quasar.calibrate`): the reliability
+diagram (``reliability.png``) and the expected and maximum calibration errors (ECE, MCE;
+``calibrate.n_bins`` equal-width bins) of the raw score (the ``predict.n_th``-th largest line
+confidence) and, when the catalogue has it, of the calibrated ``P_QSO_QN`` (whose purity =
+completeness crossover is also reported), under ``calibration`` in ``metrics.json``.
+:func:`calibrate_catalog` fits the calibration map on a held-out catalogue with truth
+(``surveynet quasar calibrate``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -41,6 +50,7 @@ from numpy.typing import NDArray
 
 from surveynet.constants import C_KMS as _C_KMS
 from surveynet.errors import InputError
+from surveynet.quasar.calibrate import MCE_MIN_COUNT, Calibration, calibration_errors
 from surveynet.quasar.catalog import CATALOG_HDU, read_catalog
 from surveynet.quasar.config import EvaluateConfig, PredictConfig, QuasarConfig
 
@@ -48,6 +58,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Matched",
+    "calibrate_catalog",
     "compute_metrics",
     "confusion_matrix",
     "crossover",
@@ -499,6 +510,21 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
         f"at c_th = {c:g}: purity {100 * m[f'purity_at_{c:g}']:.2f} %, "
         f"completeness {100 * m[f'completeness_at_{c:g}']:.2f} %",
     ]
+    if "calibration" in m:
+        cal = m["calibration"]
+        txt = (
+            f"calibration ({cal['n_bins']} bins): raw score ECE {100 * cal['raw']['ece']:.2f} %, "
+            f"MCE {100 * cal['raw']['mce']:.1f} % "
+            f"({100 * cal['raw']['mce_populated']:.1f} % over bins of >= {MCE_MIN_COUNT})"
+        )
+        if "p_qso" in cal:
+            txt += (
+                f"; P_QSO_QN ECE {100 * cal['p_qso']['ece']:.2f} %, "
+                f"MCE {100 * cal['p_qso']['mce']:.1f} % "
+                f"({100 * cal['p_qso']['mce_populated']:.1f} % over bins of >= {MCE_MIN_COUNT}), "
+                f"crossover at P_QSO_QN = {cal['p_qso_crossover']:.3f}"
+            )
+        lines.append(txt)
     if "bal" in m:
         b = m["bal"]
         lines.append(
@@ -598,6 +624,14 @@ def evaluate(
     metrics["model_hash"] = str(hdr.get("MODELHSH", ""))
     metrics["catalog_config_hash"] = str(hdr.get("CFGHASH", ""))
     metrics["config_hash"] = config_hash(cfg)
+    p_qso = np.asarray(cat["P_QSO_QN"], dtype=np.float64) if "P_QSO_QN" in cat.colnames else None
+    metrics["calibration"] = calib = calibration_errors(
+        m.c_lines, m.is_qso_true, rank=n_th, p_qso=p_qso, n_bins=cfg.calibrate.n_bins
+    )
+    if p_qso is not None:
+        mp = dataclasses.replace(m, c_lines=p_qso[:, None])
+        grid = np.round(np.arange(0.01, 1.0, 0.01), 4)
+        calib["p_qso_crossover"] = crossover(grid, *purity_completeness(mp, grid, dv_max=dv_max))[0]
     curve = metrics["curve"]
     pur = np.array([np.nan if x is None else x for x in curve["purity"]])
     com = np.array([np.nan if x is None else x for x in curve["completeness"]])
@@ -626,6 +660,10 @@ def evaluate(
             outdir / "confusion.png",
         )
     )
+    rel = {f"raw score ({calib['score']})": calib["raw"]}
+    if "p_qso" in calib:
+        rel["P_QSO_QN"] = calib["p_qso"]
+    images.append(save_figure(plots.plot_reliability(rel), outdir / "reliability.png"))
     if spectra and cfg.evaluate.n_examples > 0:
         try:
             fig = example_spectra_figure(
@@ -764,3 +802,118 @@ def example_spectra_figure(
             ax=ax,
         )
     return fig
+
+
+def calibrate_catalog(
+    catalog: str | os.PathLike[str],
+    truth: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    config: QuasarConfig | None = None,
+    name: str | None = None,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> tuple[Path, Calibration]:
+    """Fit the ``P_QSO_QN`` calibration on a held-out catalogue and write a calibrated model copy.
+
+    The catalogue's spectra are joined to the truth (:func:`match`; label = confirmed true
+    quasar), the map of :mod:`surveynet.quasar.calibrate` is fitted to the score (the
+    ``predict.n_th``-th largest line confidence) by minimising the log loss, and ``out`` is
+    written: the model ``predict.model`` with its weights copied byte for byte and a
+    ``calibration`` block in ``config.json`` (parameters; hashes and sizes of the catalogue and
+    truth; log loss, ECE and MCE before and after, *on the fit set*; the command). Report
+    calibration on a different held-out set (``quasar evaluate``).
+
+    Parameters
+    ----------
+    catalog : path
+        ``surveynet quasar predict`` catalogue of held-out spectra, made with ``predict.model``.
+    truth : path
+        Their truth file (HDU TRUTH with TARGETID, OBJTYPE, Z).
+    out : path
+        Model directory to write (may be the model directory itself, with ``overwrite``).
+    config : QuasarConfig, optional
+        ``predict.model``, ``predict.n_th``, ``calibrate.method``, ``calibrate.n_bins``.
+    name : str, optional
+        Name of the calibrated model (default: the original name).
+    overwrite : bool
+        Replace an existing ``out`` (checked before any work).
+    command : str, optional
+        Command line, recorded in the block.
+
+    Returns
+    -------
+    out : Path
+        The calibrated model directory.
+    calibration : Calibration
+        The fitted map.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and ``overwrite`` is False.
+    InputError
+        Unreadable catalogue or truth; catalogue TARGETIDs missing from the truth (the truth file
+        is named); a catalogue made with other weights than ``predict.model``; one class only.
+    """
+    from surveynet.io.model import WEIGHTS_FILE, file_sha256, resolve_model_path
+    from surveynet.quasar.calibrate import fit_calibration, quasar_score, save_calibrated_model
+
+    cfg = config if config is not None else QuasarConfig()
+    dst = Path(out)
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
+    src = resolve_model_path(cfg.predict.model)
+    weights_hash = file_sha256(src / WEIGHTS_FILE)
+    cat, hdr = read_catalog(catalog)
+    cat_hash = str(hdr.get("MODELHSH", ""))
+    if cat_hash and cat_hash != weights_hash:
+        raise InputError(
+            f"catalogue made with model weights {cat_hash} ({hdr.get('MODEL', '?')}), but the "
+            f"model to calibrate ({cfg.predict.model}) has weights {weights_hash}; predict the "
+            "held-out set with that model first",
+            path=catalog,
+        )
+    tru = read_truth_table(truth)
+    tid = np.asarray(cat["TARGETID"], dtype=np.int64)
+    absent = ~np.isin(tid, np.asarray(tru["TARGETID"], dtype=np.int64))
+    if absent.any():
+        raise InputError(
+            f"{int(absent.sum())} of {len(tid)} TARGETIDs of catalogue {catalog} are not in this "
+            f"truth file (first: {int(tid[absent][0])}); give the truth of the catalogue's spectra",
+            path=truth,
+            hdu="TRUTH",
+            column="TARGETID",
+        )
+    m = match(cat, tru, catalog_path=str(catalog))
+    n_th, method, n_bins = cfg.predict.n_th, cfg.calibrate.method, cfg.calibrate.n_bins
+    y = m.is_qso_true
+    score = quasar_score(m.c_lines, n_th)
+    try:
+        cal = fit_calibration(score, y, method=method, rank=n_th)
+    except ValueError as exc:
+        raise InputError(f"cannot calibrate on this catalogue: {exc}", path=catalog) from exc
+    before = calibration_errors(m.c_lines, y, rank=n_th, n_bins=n_bins)["raw"]
+    after = calibration_errors(m.c_lines, y, rank=n_th, p_qso=cal.apply(m.c_lines), n_bins=n_bins)
+    fit = {
+        **cal.fit,
+        "label": "confirmed true quasar (OBJTYPE == QSO, Z_CONF == 3, not a dead fibre)",
+        "catalog": Path(catalog).name,
+        "catalog_sha256": file_sha256(catalog),
+        "truth": Path(truth).name,
+        "truth_sha256": file_sha256(truth),
+        "n_spectra": len(tid),
+        "counts": {t: int((m.objtype == t).sum()) for t in ("QSO", "STAR", "GALAXY", "BAD")},
+        "model_weights_sha256": weights_hash,
+        "n_bins": n_bins,
+        "ece_before": before["ece"],
+        "mce_before": before["mce"],
+        "ece_after": after["p_qso"]["ece"],
+        "mce_after": after["p_qso"]["mce"],
+        "note": "figures on the fit set itself; report calibration on another held-out set",
+    }
+    if command:
+        fit["command"] = command
+    cal = dataclasses.replace(cal, fit=fit)
+    path = save_calibrated_model(src, dst, cal, name=name, overwrite=overwrite)
+    return path, cal

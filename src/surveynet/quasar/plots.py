@@ -1,4 +1,4 @@
-"""QuasarNET figures: purity/completeness curves, dv histogram, confusion, spectra with lines.
+"""QuasarNET figures: purity/completeness, dv histogram, confusion, reliability, spectra.
 
 Every function takes ``ax=None`` and returns a matplotlib ``Figure`` (Agg; no pyplot state).
 """
@@ -84,6 +84,67 @@ def plot_confusion(
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    return fig
+
+
+def plot_reliability(curves: dict[str, dict[str, Any]], ax: Any = None) -> Any:
+    """Reliability diagram: fraction of true quasars against mean predicted probability.
+
+    Parameters
+    ----------
+    curves : dict of str to dict
+        Label -> :func:`surveynet.quasar.calibrate.reliability` output (``mean_p``, ``frac_pos``,
+        ``count``, ``bin_lower``, ``bin_upper``, ``ece``, ``mce``); equal bins for all curves.
+    ax : matplotlib Axes, optional
+        Axes of the diagram; the counts then go to an inset below it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The diagram (diagonal = perfect calibration; ECE/MCE in the legend) above the number of
+        spectra per bin (log scale, one bar set per curve).
+    """
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6.0, 6.0), layout="constrained")
+        ax, axc = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    else:
+        fig = ax.figure
+        axc = ax.inset_axes((0.0, -0.45, 1.0, 0.3))
+    ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1, label="perfect calibration")
+    n_curves = max(len(curves), 1)
+    for i, (label, r) in enumerate(curves.items()):
+        mp = np.array([np.nan if v is None else v for v in r["mean_p"]], dtype=float)
+        fp = np.array([np.nan if v is None else v for v in r["frac_pos"]], dtype=float)
+        ok = np.isfinite(mp) & np.isfinite(fp)
+        ax.plot(
+            mp[ok],
+            fp[ok],
+            marker="o",
+            ms=4,
+            color=f"C{i}",
+            label=f"{label}: ECE {100 * r['ece']:.2f} %, MCE {100 * r['mce']:.1f} %",
+        )
+        lo = np.asarray(r["bin_lower"], dtype=float)
+        hi = np.asarray(r["bin_upper"], dtype=float)
+        w = (hi - lo) / n_curves
+        axc.bar(
+            lo + i * w,
+            np.asarray(r["count"], dtype=float),
+            width=w,
+            align="edge",
+            color=f"C{i}",
+            alpha=0.8,
+            log=True,
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("fraction of true quasars")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    axc.set_xlabel("mean predicted probability (bin)")
+    axc.set_ylabel("spectra")
     return fig
 
 

@@ -14,7 +14,8 @@ is bit for bit that of one pass over the whole file while memory stays bounded b
 
 The settings are the ``predict`` section of :class:`surveynet.quasar.config.QuasarConfig`
 (``model``, ``c_th``, ``n_th``, ``edge``, ``batch_size``); the columns are described in
-:mod:`surveynet.quasar.catalog`. The resolved config, with the ``grid``, ``lines`` and ``model``
+:mod:`surveynet.quasar.catalog` (``P_QSO_QN`` only for a model with a ``calibration`` block,
+:mod:`surveynet.quasar.calibrate`). The resolved config, with the ``grid``, ``lines`` and ``model``
 sections of the model actually used, is saved beside the catalogue as ``NAME.config.json`` and
 summarised in its header.
 """
@@ -139,6 +140,7 @@ def predict_blocks(
     astropy.table.Table
         Columns of :mod:`surveynet.quasar.catalog` (without SOURCE/ROW).
     """
+    from surveynet.quasar.calibrate import calibration_of
     from surveynet.quasar.catalog import catalog_rows
     from surveynet.quasar.preprocess import preprocess
 
@@ -177,6 +179,7 @@ def predict_blocks(
         engine.lines,
         c_th=pc.c_th,
         n_th=pc.n_th,
+        calibration=calibration_of(engine.meta),
     )
 
 
