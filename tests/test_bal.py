@@ -113,6 +113,16 @@ def test_find_bals_bad_shapes_name_the_camera():
         BalConfig(fit_range=(1400.0, 2000.0))
 
 
+def test_trough_reaching_zero_velocity_is_kept():
+    # an AI trough from the line centre (VMIN = 0, the red end of the window) is a trough, -1 is
+    # an unused slot (regression: VMIN = 0 troughs were dropped)
+    lam, f, iv = _spectrum(3.0, [(0.0, 6000.0, 0.6)])
+    c = _run(lam, f, iv, 3.0)
+    assert c["NCIV_450"][0] == 1 and c["VMIN_CIV_450"][0, 0] == 0.0
+    r = trough_rest_ranges(c["VMIN_CIV_450"][0], c["VMAX_CIV_450"][0], [("LYA", 1215.67)])
+    assert r.shape == (1, 2) and r[0, 1] == pytest.approx(1215.67)
+
+
 def test_trough_ranges_and_mask_pixels():
     r = trough_rest_ranges([5000.0, -1.0], [9000.0, -1.0], MASK_LINES)
     assert r.shape == (len(MASK_LINES), 2)

@@ -686,8 +686,9 @@ def trough_rest_ranges(
     """Rest-frame wavelength ranges of troughs transposed to absorbing lines.
 
     A trough from ``vmin`` to ``vmax`` (positive outflow velocities) of line ``lambda_l`` spans
-    ``lambda_l (1 - vmax/c)`` to ``lambda_l (1 - vmin/c)``; slots with a non-positive velocity
-    (-1 = unused) are ignored (picca's convention, Ennesser et al. 2022).
+    ``lambda_l (1 - vmax/c)`` to ``lambda_l (1 - vmin/c)``; unused slots (-1) are ignored. A
+    trough reaching the red end of the absorption-index window has ``vmin = 0`` and is kept
+    (picca's mask drops ``vmin <= 0``; DESI's ``baltools`` never writes exactly 0 there).
 
     Parameters
     ----------
@@ -711,7 +712,7 @@ def trough_rest_ranges(
     """
     lo_v = np.atleast_1d(np.asarray(vmin, dtype=np.float64))
     hi_v = np.atleast_1d(np.asarray(vmax, dtype=np.float64))
-    ok = (lo_v > 0) & (hi_v > 0) & np.isfinite(lo_v) & np.isfinite(hi_v)
+    ok = (lo_v >= 0) & (hi_v > 0) & np.isfinite(lo_v) & np.isfinite(hi_v)
     lo_v = np.maximum(lo_v[ok] - margin_kms, 0.0)
     hi_v = hi_v[ok] + margin_kms
     lam = np.array([w for _, w in lines], dtype=np.float64)

@@ -168,7 +168,7 @@ def read_bal_catalog(path: str | os.PathLike[str], index: str = "ai") -> Troughs
     vmin = np.atleast_2d(np.asarray(t[need[1]], np.float64).reshape(len(t), -1))
     vmax = np.atleast_2d(np.asarray(t[need[2]], np.float64).reshape(len(t), -1))
     for i, tid in enumerate(np.asarray(t["TARGETID"], np.int64)):
-        ok = (vmin[i] > 0) & (vmax[i] > 0)
+        ok = (vmin[i] >= 0) & (vmax[i] > 0)
         if ok.any():
             out[int(tid)] = np.stack([vmin[i][ok], vmax[i][ok]], axis=1)
     return out
@@ -225,7 +225,7 @@ def find_troughs(
     for k, r in enumerate(rows):
         if require_bi and not res.columns["BI_CIV"][k] > 0:
             continue
-        ok = (vmin[k] > 0) & (vmax[k] > 0)
+        ok = (vmin[k] >= 0) & (vmax[k] > 0)
         if ok.any():
             out[int(tid[r])] = np.stack([vmin[k][ok], vmax[k][ok]], axis=1).astype(np.float64)
     return out
