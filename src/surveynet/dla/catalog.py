@@ -90,6 +90,7 @@ HEADER_KEYS = {
     "LEVEL1": "predict.level1",
     "NHIRAD": "predict.nhi_radius",
     "SKIPBAL": "predict.skip_bal",
+    "BALMODE": "predict.bal",
     "MERGECOR": "predict.merge_core",
     "VETTHR": "predict.vet_threshold",
 }

@@ -1271,7 +1271,7 @@ def vetter_training_table(
             desc="vetter features",
             models=finders,
             qso_catalog=truth,
-            config=to_dict(PredictConfig(vet_features=True)),
+            config=to_dict(PredictConfig(vet_features=True, bal="keep")),
             skip_bal=config.skip_bal,
             refiner=refiners,
         )
