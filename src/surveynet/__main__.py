@@ -2,4 +2,5 @@
 
 from surveynet.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when imported (e.g. by the documentation's autosummary)
+    raise SystemExit(main())
