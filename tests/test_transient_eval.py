@@ -78,8 +78,8 @@ def test_bundled_models(name, channels):
 def test_triplet_model_on_real_ztf(shared_file):
     """The mock-trained triplet model on real ZTF data (regression guard, not the 95 % goal).
 
-    Measured: 30/39 real detections scored real (0.77; the issue asks >= 0.95), the real alert
-    0.79 and the bogus alert 0.03.
+    Measured: 35/39 real detections scored real (0.90; the issue asks >= 0.95; 30/39 before the
+    host-rich, deep-reference training mocks), the real alert 0.95 and the bogus alert 0.23.
     """
     from surveynet.io.model import list_bundled_models
     from surveynet.transient.predict import load_scorer, prepare_inputs
@@ -92,7 +92,7 @@ def test_triplet_model_on_real_ztf(shared_file):
         shared_file("transients/btsbot_ztf_triplets/usage_triplets.npy"), allow_pickle=False
     )
     p = eng(prepare_inputs(trip.transpose(0, 3, 1, 2), saved.preprocessing))
-    assert (p >= 0.5).mean() >= 0.7
+    assert (p >= 0.5).mean() >= 0.85
     scores = []
     for cid in ("714287740515015072", "893215910715010007"):
         a = read_alert(shared_file(f"transients/braai_ztf_alerts/{cid}.json"))

@@ -11,8 +11,9 @@ from astropy.table import Table
 from surveynet.cli import main
 from surveynet.errors import InputError
 from surveynet.sim.images import ImageSimConfig, read_truth, simulate_pair, write_pair
-from surveynet.transient.config import CutoutConfig, DetectConfig, InjectConfig
+from surveynet.transient.config import CutoutConfig, DataConfig, DetectConfig, InjectConfig
 from surveynet.transient.cutouts import extract_cutouts, make_cutouts, read_cutouts
+from surveynet.transient.data import convert_cutouts
 
 SMALL = ImageSimConfig(
     ny=160,
@@ -235,6 +236,13 @@ def test_cli_chain(pair_dir, tmp_path):
         assert np.array_equal(zm["cube"][:n1], z1["cube"])
         assert np.array_equal(zm["labels"][n1:], np.asarray(tab2["LABEL"])[keep2])
         assert np.array_equal(zm["sources"], np.repeat([0, 1], [n1, keep2.sum()]))
+    # labelled and unlabelled cutouts do not mix
+    unlab = out / "cut_unlabelled"
+    assert (
+        main(["transient", "cutouts", str(out / "det2"), "--out", str(unlab), "--size", "24"]) == 0
+    )
+    with pytest.raises(InputError, match="labelled and unlabelled"):
+        convert_cutouts([cut, unlab], out / "mixed.npz", DataConfig())
 
 
 def test_no_wcs_and_mismatched_shapes(pair_dir, tmp_path, capsys):

@@ -2,25 +2,43 @@
 # Train the two bundled transient models on the project's mocks (seeded, reproducible):
 #   rb_diff_mock     gmadet-style, difference cutout only (32x32x1)
 #   rb_triplet_mock  braai-style, [science, reference, difference] triplets (32x32x3)
-# Usage: experiments/transient/train_bundled.sh [WORKDIR] [N_IMAGES]
-# Writes the models to src/surveynet/models/<name>/ (model.safetensors + config.json + history).
+# Training set (experiments/transient/README.md, try T4): 240 pairs of the reference mock
+# (mock.json, seed 100) + 80 pairs rich in bright hosts (mock_hosts.json, seed 101) + 80 pairs
+# rich in bright hosts with a ZTF-like deep reference (mock_hosts_deep.json, ref_depth 16,
+# seed 101), merged into one cube. The held-out evaluation (evaluate_bundled.sh) draws from
+# mock.json with seed 999 only.
+# Both models: 20 epochs; the triplet model with a cosine learning-rate decay. The two trainings
+# run side by side, single-threaded each (OMP_NUM_THREADS=1) so that the seeded run is
+# reproducible bit for bit on CPU.
+# Usage: experiments/transient/train_bundled.sh [WORKDIR] [MODELDIR]
+# Writes the models to MODELDIR/<name>/ (model.safetensors + config.json + history), by default
+# src/surveynet/models/ (the bundled models); give a scratch MODELDIR for a try.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 W="${1:-/tmp/surveynet_transient_train}"
-N="${2:-80}"
+M="${2:-$ROOT/src/surveynet/models}"
+mkdir -p "$W" "$M"
+mock() {  # mock CONFIG NAME N SEED
+  surveynet transient simulate --config "$HERE/$1" --out "$W/$2/sim" --n-images "$3" \
+    --seed "$4" --overwrite
+  surveynet transient detect "$W/$2"/sim/pair*_sci.fits --reference "$W/$2"/sim/pair*_ref.fits \
+    --config "$HERE/$1" --out "$W/$2/det" --overwrite --quiet
+  surveynet transient cutouts "$W/$2/det" --training --config "$HERE/$1" --out "$W/$2/cut" \
+    --overwrite
+}
+mock mock.json base 240 100
+mock mock_hosts.json hosts 80 101
+mock mock_hosts_deep.json hosts_deep 80 101
 CFG="$HERE/mock.json"
-mkdir -p "$W"
-surveynet transient simulate --config "$CFG" --out "$W/sim" --n-images "$N" --seed 100 --overwrite
-surveynet transient detect "$W"/sim/pair*_sci.fits --reference "$W"/sim/pair*_ref.fits \
-  --config "$CFG" --out "$W/det" --overwrite --quiet
-surveynet transient cutouts "$W/det" --training --config "$CFG" --out "$W/cut" --overwrite
-surveynet transient convert "$W/cut" --config "$CFG" --out "$W/cube.npz" --overwrite
-# difference-only: the settings of mock.json (20 epochs, constant learning rate)
+surveynet transient convert "$W/base/cut" "$W/hosts/cut" "$W/hosts_deep/cut" --config "$CFG" \
+  --out "$W/cube.npz" --overwrite
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 surveynet transient train "$W/cube.npz" --config "$CFG" --channels diff --seed 0 \
-  --out "$ROOT/src/surveynet/models/rb_diff_mock" --overwrite --quiet
-# triplets: 40 epochs with a cosine learning-rate decay
+  --out "$M/rb_diff_mock" --overwrite --quiet &
 surveynet transient train "$W/cube.npz" --config "$CFG" --channels triplet --seed 0 \
-  --set train.epochs=40 --set train.lr_schedule=cosine --set train.lr_min=1e-5 \
-  --out "$ROOT/src/surveynet/models/rb_triplet_mock" --overwrite --quiet
-rm -rf "$ROOT"/src/surveynet/models/rb_*_mock.work
+  --set train.lr_schedule=cosine --set train.lr_min=1e-5 \
+  --out "$M/rb_triplet_mock" --overwrite --quiet &
+wait %1
+wait %2
+rm -rf "$M"/rb_*_mock.work

@@ -141,7 +141,7 @@ def simulate_run(args: argparse.Namespace) -> int:
     sci_f, ref_f = getattr(args, "science_frame", None), getattr(args, "reference_frame", None)
     if (sci_f is None) != (ref_f is None):
         raise ValueError("--science-frame and --reference-frame go together")
-    base = load_base_frames(sci_f, ref_f) if sci_f is not None else None
+    base = load_base_frames(sci_f, ref_f) if sci_f is not None and ref_f is not None else None
     out = Path(args.out)
     names = [f"pair{i:03d}" for i in range(cfg.sim.n_images)]
     if not args.overwrite:

@@ -47,7 +47,9 @@ def _read_many(
     paths: list[str | os.PathLike[str]],
 ) -> tuple[NDArray[np.float32], Table, NDArray[np.int16]]:
     """Cutouts of several folders, stacked in order, with the folder index of every row."""
-    cubes, tabs, src = [], [], []
+    cubes: list[NDArray[np.float32]] = []
+    tabs: list[Table] = []
+    src: list[NDArray[np.int16]] = []
     for k, p in enumerate(paths):
         cube, cands, _ = read_cutouts(p)
         if tabs and ("LABEL" in cands.colnames) != ("LABEL" in tabs[0].colnames):
