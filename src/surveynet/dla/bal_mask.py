@@ -58,6 +58,7 @@ from surveynet.bal import (
 from surveynet.constants import LYA_ROUNDED
 from surveynet.dla.sightline import Sightline
 from surveynet.errors import InputError
+from surveynet.io.fits import table_columns
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,7 @@ def bal_flagged(path: str | os.PathLike[str]) -> set[int]:
         Unreadable file or no BAL flag column (named).
     """
     p = Path(path)
-    try:
-        with fits.open(p, memmap=False) as hdul:
-            hdus = [
-                (h.name, list(h.columns.names)) for h in hdul[1:] if isinstance(h, fits.BinTableHDU)
-            ]
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read FITS file ({exc})", path=p) from exc
+    hdus = table_columns(p)
     for name, cols in hdus:
         if "TARGETID" not in cols:
             continue

@@ -20,6 +20,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 import surveynet
+from surveynet.errors import InputError
 
 
 @contextlib.contextmanager
@@ -112,6 +113,34 @@ def write_hdulist(
     with atomic_path(path, overwrite=overwrite) as tmp:
         fits.HDUList(hdus).writeto(tmp, checksum=True)
     return Path(path)
+
+
+def table_columns(path: str | os.PathLike[str]) -> list[tuple[str, list[str]]]:
+    """``(EXTNAME, column names)`` of every binary-table HDU of a FITS file, in file order.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        FITS file.
+
+    Returns
+    -------
+    list of tuple
+        One ``(name, columns)`` per binary table.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read as FITS (names the file).
+    """
+    p = Path(path)
+    try:
+        with fits.open(p, memmap=False) as hdul:
+            return [
+                (h.name, list(h.columns.names)) for h in hdul[1:] if isinstance(h, fits.BinTableHDU)
+            ]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read FITS file ({exc})", path=p) from exc
 
 
 def table_hdu(table: Table, extname: str) -> fits.BinTableHDU:

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table, vstack
 
 from surveynet.bal import BalConfig, bal_columns, find_bals
 from surveynet.errors import InputError
+from surveynet.io.fits import table_columns
 from surveynet.predict import PredictResult
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,7 @@ def read_redshifts(path: str | os.PathLike[str], z_col: str | None = None) -> di
         Unreadable file, or no table HDU with TARGETID and the redshift column (named).
     """
     p = Path(path)
-    try:
-        with fits.open(p, memmap=False) as hdul:
-            hdus = [
-                (h.name, list(h.columns.names)) for h in hdul[1:] if isinstance(h, fits.BinTableHDU)
-            ]
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read FITS file ({exc})", path=p) from exc
+    hdus = table_columns(p)
     for name, colnames in hdus:
         if "TARGETID" not in colnames:
             continue
