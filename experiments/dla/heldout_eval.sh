@@ -41,7 +41,7 @@ catalogues() {
 # bundled dla_fcn (S/N >= 3) + dla_fcn_lowsnr (S/N < 3) + the dla_refiner, dla_refiner_wide
 # localisers + the dla_vetter; BAL quasars left out as in DESI, and kept; without the vetter; the
 # finders alone; the fifth round's catalogue: the fine refiner only (no wide stage, no vetter)
-catalogues $F "$E" "nobal:--skip-bal" "all:" "novet:--skip-bal --vetter none" \
+catalogues $F "$E" "nobal:--skip-bal" "all:--bal keep" "novet:--skip-bal --vetter none" \
   "norefine:--skip-bal --refiner none --vetter none" \
   "fine:--skip-bal --refiner dla_refiner --vetter none"
 # window CNN against the FCN on the same sightlines (first file; the window CNN runs at ~5/s), the
