@@ -2,11 +2,14 @@
 # Train the two bundled transient models on the project's mocks (seeded, reproducible):
 #   rb_diff_mock     gmadet-style, difference cutout only (32x32x1)
 #   rb_triplet_mock  braai-style, [science, reference, difference] triplets (32x32x3)
-# Training set (experiments/transient/README.md, try T4): 240 pairs of the reference mock
+# Training set (experiments/transient/README.md, try T5b): 240 pairs of the reference mock
 # (mock.json, seed 100) + 80 pairs rich in bright hosts (mock_hosts.json, seed 101) + 80 pairs
 # rich in bright hosts with a ZTF-like deep reference (mock_hosts_deep.json, ref_depth 16,
-# seed 101), merged into one cube. The held-out evaluation (evaluate_bundled.sh) draws from
-# mock.json with seed 999 only.
+# seed 101) (try T4), plus 240 more pairs of the reference mock (seed 102); every set processed
+# twice, with the default Alard-Lupton subtraction and with ZOGY proper subtraction
+# (`--set detect.method=zogy`, ZTF's method), the eight cutout folders merged into one cube
+# (113,693 cutouts; try T5b). The held-out evaluation (evaluate_bundled.sh) draws from
+# mock.json with seed 999 (Alard-Lupton) only.
 # Both models: 20 epochs; the triplet model with a cosine learning-rate decay. The two trainings
 # run side by side, single-threaded each (OMP_NUM_THREADS=1) so that the seeded run is
 # reproducible bit for bit on CPU.
@@ -27,11 +30,23 @@ mock() {  # mock CONFIG NAME N SEED
   surveynet transient cutouts "$W/$2/det" --training --config "$HERE/$1" --out "$W/$2/cut" \
     --overwrite
 }
+zogy() {  # zogy CONFIG NAME: the same pairs, ZOGY difference
+  surveynet transient detect "$W/$2"/sim/pair*_sci.fits --reference "$W/$2"/sim/pair*_ref.fits \
+    --config "$HERE/$1" --set detect.method=zogy --out "$W/$2_zogy/det" --overwrite --quiet
+  surveynet transient cutouts "$W/$2_zogy/det" --training --config "$HERE/$1" \
+    --set detect.method=zogy --out "$W/$2_zogy/cut" --overwrite
+}
 mock mock.json base 240 100
 mock mock_hosts.json hosts 80 101
 mock mock_hosts_deep.json hosts_deep 80 101
+mock mock.json base2 240 102
+zogy mock.json base
+zogy mock_hosts.json hosts
+zogy mock_hosts_deep.json hosts_deep
+zogy mock.json base2
 CFG="$HERE/mock.json"
-surveynet transient convert "$W/base/cut" "$W/hosts/cut" "$W/hosts_deep/cut" --config "$CFG" \
+surveynet transient convert "$W/base/cut" "$W/hosts/cut" "$W/hosts_deep/cut" "$W/base_zogy/cut" \
+  "$W/hosts_zogy/cut" "$W/hosts_deep_zogy/cut" "$W/base2/cut" "$W/base2_zogy/cut" --config "$CFG" \
   --out "$W/cube.npz" --overwrite
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 surveynet transient train "$W/cube.npz" --config "$CFG" --channels diff --seed 0 \

@@ -91,8 +91,11 @@ class DetectConfig:
     register : {"wcs", "none"}
         Resample the reference onto the science pixel grid through the two WCS (bilinear
         ``scipy.ndimage.map_coordinates``), or assume pixel-aligned frames (no WCS needed).
+    method : {"al", "zogy"}
+        Subtraction: Alard-Lupton kernel matching, or the proper image subtraction of Zackay,
+        Ofek & Gal-Yam (2016; ZTF's method), :func:`surveynet.transient.subtract.subtract`.
     kernel_size : int
-        Side of the PSF-matching kernel (odd).
+        Side of the PSF-matching kernel (odd; with ``zogy`` the PSF stamps are 10 px larger).
     kernel_order : int
         Polynomial degree of the kernel's spatial variation (Alard-Lupton style; 0 = constant).
     n_kernel_stars : int
@@ -111,6 +114,7 @@ class DetectConfig:
     """
 
     register: str = "wcs"
+    method: str = "al"
     kernel_size: int = 15
     kernel_order: int = 1
     n_kernel_stars: int = 60

@@ -250,6 +250,7 @@ def detect_pair(
         kernel_order=config.kernel_order,
         n_stars=config.n_kernel_stars,
         saturation=config.saturation,
+        method=config.method,
     )
     cands = detect_candidates(sub, sci, config, cutout_size=cutout_size)
     hdr = provenance_header(pipeline="transient", config_hash=config_hash)
