@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 from numpy.typing import NDArray
 
@@ -144,18 +143,7 @@ def read_bal_catalog(path: str | os.PathLike[str], index: str = "ai") -> Troughs
     tag = "450" if index == "ai" else "2000"
     need = ("TARGETID", f"VMIN_CIV_{tag}", f"VMAX_CIV_{tag}")
     p = Path(path)
-    try:
-        with fits.open(p, memmap=False) as hdul:
-            hdu = next(
-                (
-                    h.name
-                    for h in hdul[1:]
-                    if isinstance(h, fits.BinTableHDU) and all(c in h.columns.names for c in need)
-                ),
-                None,
-            )
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read FITS file ({exc})", path=p) from exc
+    hdu = next((name for name, cols in table_columns(p) if all(c in cols for c in need)), None)
     if hdu is None:
         raise InputError(f"no table HDU with {', '.join(need)}", path=p, column=need[1])
     t = Table.read(p, hdu=hdu)

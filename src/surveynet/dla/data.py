@@ -51,7 +51,13 @@ from surveynet.dla.config import GRID_C_MS, DataConfig, DatasetConfig
 from surveynet.dla.preprocess import InputSpec
 from surveynet.dla.sightline import Dla, Sightline, fractional_pixel, search_pixels
 from surveynet.errors import InputError
-from surveynet.io.fits import atomic_path, provenance_header, table_hdu, write_hdulist
+from surveynet.io.fits import (
+    atomic_path,
+    provenance_header,
+    table_columns,
+    table_hdu,
+    write_hdulist,
+)
 from surveynet.io.sdss import read_speclite, sniff_speclite
 from surveynet.io.spectra import Spectra, read_spectra
 from surveynet.io.truth import read_truth, read_zbest
@@ -571,16 +577,9 @@ def read_qso_redshifts(path: str | os.PathLike[str], config: DataConfig | None =
     """
     cfg = config or DataConfig()
     p = Path(path)
-    try:
-        with fits.open(p, memmap=False) as hdul:
-            names = [h.name for h in hdul]
-            qn = [
-                h.name
-                for h in hdul[1:]
-                if isinstance(h, fits.BinTableHDU) and "Z_QN" in h.columns.names
-            ]
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read FITS file ({exc})", path=p) from exc
+    tables = table_columns(p)
+    names = [name for name, _ in tables]
+    qn = [name for name, cols in tables if "Z_QN" in cols]
 
     def _not_bal(t: Table, cols: tuple[str, ...], hdu: str) -> NDArray[np.bool_]:
         """True for rows that are not BAL-flagged (all True unless ``skip_bal``)."""
@@ -656,9 +655,8 @@ def read_dla_truth(
     """
     cfg = config or DataConfig()
     p = Path(path)
-    with fits.open(p, memmap=False) as hdul:
-        if "TRUTH" not in [h.name for h in hdul]:
-            return {}
+    if "TRUTH" not in [name for name, _ in table_columns(p)]:
+        return {}
     t = _truth(p).dlas
     if t is None:
         return {}

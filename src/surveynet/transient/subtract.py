@@ -480,6 +480,13 @@ def _gaussian_stamp(fwhm: float, size: int) -> NDArray[np.float64]:
     return g / g.sum()
 
 
+def _zp_flux_ratio(science: Frame, reference: Frame) -> float:
+    """Reference/science flux ratio from the zero points (1 when either is unknown)."""
+    if science.zp > 0 and reference.zp > 0:
+        return float(10 ** (0.4 * (reference.zp - science.zp)))
+    return 1.0
+
+
 def _flux_ratio(
     sd: NDArray[np.float64],
     rd: NDArray[np.float64],
@@ -666,10 +673,8 @@ def subtract(
         sig = np.sqrt(max(max(fw_s, fw_r) ** 2 - min(fw_s, fw_r) ** 2, 0.01)) / 2.3548
         g = np.exp(-0.5 * (np.arange(k) - h) ** 2 / sig**2)
         gk = np.outer(g, g)
-        scale = 1.0
-        if science.zp > 0 and reference.zp > 0:
-            dz = reference.zp - science.zp
-            scale = 10 ** (0.4 * dz) if conv == "reference" else 10 ** (-0.4 * dz)
+        ratio = _zp_flux_ratio(science, reference)
+        scale = ratio if conv == "reference" else 1.0 / ratio
         sol = np.concatenate([(scale * gk / gk.sum()).ravel(), [0.0]])
         keep: list[int] = []
     else:
@@ -812,11 +817,7 @@ def _subtract_zogy(
             psfs.append(_gaussian_stamp(fw, size))
     ratio = _flux_ratio(sd, rd, both, mask, max(3.0 * fwmax, 4.0))
     if not np.isfinite(ratio) or ratio <= 0:
-        ratio = (
-            10 ** (0.4 * (reference.zp - science.zp))
-            if science.zp > 0 and reference.zp > 0
-            else 1.0
-        )
+        ratio = _zp_flux_ratio(science, reference)
         log.warning("%s: flux ratio from the zero points (%.4g)", science.name, ratio)
     f_n, f_r = 1.0, ratio
     z = zogy_difference(
