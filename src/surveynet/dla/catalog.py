@@ -349,8 +349,6 @@ def _filled(t: Table) -> Table:
     return t
 
 
-
-
 def add_source_columns(catalog: Catalog, fibermap: Table, source: str) -> Catalog:
     """Add SOURCE, ROW (and PLATE, MJD, FIBERID for SDSS inputs) to both tables, by TARGETID.
 

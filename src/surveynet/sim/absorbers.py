@@ -36,6 +36,7 @@ from surveynet.sim.voigt import voigt_tau
 __all__ = [
     "DLA_COLUMNS",
     "apply_forest",
+    "insert_bal_templates",
     "insert_bals",
     "insert_dlas",
     "lyman_limit_systems",
@@ -282,6 +283,59 @@ def insert_bals(
             v = C_KMS * (1.0 - wave[i0:i1] / lam_c)
             model[i, i0:i1] *= igm.bal_profile(v, cen, fwhm, depth).astype(np.float32)
     return is_bal, bi, ai, lobal
+
+
+def insert_bal_templates(
+    rng: np.random.Generator,
+    model: NDArray[np.float32],
+    z: NDArray[np.float64],
+    cfg: SpectraSimConfig,
+    bals: Any,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Multiply real BAL absorption profiles into ``model``, in place (``bal_source="templates"``).
+
+    The BAL quasars are drawn as in :func:`insert_bals` (z >= ``bal_z_min``, probability
+    ``bal_fraction``); each takes one of the templates uniformly at random, whose transmission
+    (rest frame) is interpolated at ``wave / (1 + z)`` and is 1 outside its range. The truth
+    mirrors :func:`insert_bals`: IS_BAL True, BI_CIV and AI_CIV from the template's catalogue
+    (BI_CIV may be 0 for templates with AI-only troughs), LOBAL False.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The batch generator.
+    model : ndarray of shape (n, 7781), float32
+        Quasar models (modified).
+    z : ndarray of shape (n,)
+        Quasar redshifts.
+    cfg : SpectraSimConfig
+        ``bal_*`` fields.
+    bals : BalTemplates
+        :meth:`surveynet.sim.templates.TemplateLibrary.bal_templates`.
+
+    Returns
+    -------
+    is_bal : ndarray of bool, shape (n,)
+    bi, ai : ndarray of shape (n,)
+        Balnicity and absorption indices of CIV (km/s).
+    lobal : ndarray of bool, shape (n,)
+        All False (the templates cover 944.6-1686.5 A rest: no MgII or AlIII troughs).
+    """
+    wave = master_grid().wave
+    n = z.size
+    is_bal = np.zeros(n, dtype=bool)
+    bi = np.zeros(n)
+    ai = np.zeros(n)
+    draw = rng.uniform(0.0, 1.0, n) < cfg.bal_fraction
+    wt = bals.wave
+    for i in np.nonzero(draw & (z >= cfg.bal_z_min))[0]:
+        k = int(rng.integers(0, bals.transmission.shape[0]))
+        i0, i1 = np.searchsorted(wave, [wt[0] * (1.0 + z[i]), wt[-1] * (1.0 + z[i])])
+        if i1 > i0:
+            t = np.interp(wave[i0:i1] / (1.0 + z[i]), wt, bals.transmission[k])
+            model[i, i0:i1] *= t.astype(np.float32)
+        is_bal[i], bi[i], ai[i] = True, float(bals.bi_civ[k]), float(bals.ai_civ[k])
+    return is_bal, bi, ai, np.zeros(n, dtype=bool)
 
 
 def lyman_limit_systems(

@@ -15,7 +15,20 @@ from surveynet.errors import ConfigError
 from surveynet.sim import igm, instrument
 from surveynet.sim.instrument import BANDS
 
-__all__ = ["PRESETS", "SpectraSimConfig", "apply_mix", "parse_mix", "preset_config"]
+__all__ = [
+    "BAL_SOURCES",
+    "PRESETS",
+    "STAR_LIBRARIES",
+    "SpectraSimConfig",
+    "apply_mix",
+    "parse_mix",
+    "preset_config",
+]
+
+#: values of ``star_library``
+STAR_LIBRARIES = ("pickles", "redrock", "mixed")
+#: values of ``bal_source``
+BAL_SOURCES = ("parametric", "templates")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +59,31 @@ class SpectraSimConfig:
       Lyman-series lines (1 = Lya only, as the London mocks), minimum wavelength 3700 A.
     - ``star_*``, ``galaxy_*``: magnitude ranges, T_eff range, WD/CV shares, radial velocities;
       ELG/LRG/BGS shares and velocity dispersions.
+    - widened template family (template mode only; the defaults reproduce the earlier template
+      mocks draw for draw, and a non-default value without ``templates`` raises
+      :class:`~surveynet.errors.ConfigError`):
+
+      - ``star_library``: ``"pickles"`` (Pickles spectrum nearest the drawn T_eff, with the
+        ``star_wd_fraction``/``star_cv_fraction`` labels), ``"redrock"`` (every star a redrock
+        archetype, :meth:`~surveynet.sim.templates.TemplateLibrary.redrock_star`) or ``"mixed"``
+        (each star redrock with probability ``star_redrock_share``, else Pickles). Redrock stars
+        have SUBTYPE A, B, F, G, K, M, WD or CV drawn with the weights
+        ``star_redrock_fractions`` (that order; normalised) and TEFF NaN. The default weights
+        (A 2, B 1, F 7, G 10, K 30, M 35, WD 12, CV 3 %) are a design choice: the stellar
+        contaminants of DESI quasar targets are mostly K and M dwarfs; white dwarfs and CVs are
+        kept as the blue contaminants.
+      - ``bal_source``: ``"parametric"`` (Gaussian troughs, above) or ``"templates"``: each
+        BAL (same ``bal_fraction`` and ``bal_z_min`` draw) multiplies one of the 53 desisim
+        ``TEMP`` profiles with BI_CIV or AI_CIV > 0 in the rest frame
+        (:func:`surveynet.sim.absorbers.insert_bal_templates`);
+        truth BI_CIV/AI_CIV are the template's catalogue values (BI_CIV may be 0: AI-only
+        absorbers), IS_BAL True, LOBAL False.
+      - ``qso_host``: add host-galaxy light (KC96 elliptical/S0/Sa/Sb) to quasars with z <
+        ``qso_host_z_max`` (<= 0.9, so that 5100 A rest stays on the grid), with a host/AGN
+        f_lambda ratio at 5100 A rest log-uniform in ``qso_host_ratio_range``. Design choice
+        (0.05, 1.5), bracketing the mean L_host/L_AGN(5100 A) of SDSS quasars of log L_5100 =
+        43.5-45 erg/s in Shen et al. (2011, ApJS 194, 45, eq. 1: ~0.8 at 1e44 erg/s, ~0.2 at
+        3e44) and allowing host-dominated faint objects.
     - instrument: ``exposure_factor`` (ivar ~ exposure), per-spectrum log-normal scatter,
       ``lsf``/``lsf_sigma_px`` (B/R/Z pixels), ``noise``, dead-fibre and masked-pixel fractions,
       read-noise variance, [OI] 5578.9 sky-line scale, ``resolution`` (write RESOLUTION).
@@ -75,6 +113,9 @@ class SpectraSimConfig:
     line_ew_scatter_dex: float = 0.2
     line_sigma_scatter_dex: float = 0.1
     civ_blueshift_max_kms: float = 1500.0
+    qso_host: bool = False
+    qso_host_z_max: float = 0.8
+    qso_host_ratio_range: tuple[float, float] = (0.05, 1.5)
     # ---- forest and IGM
     forest: bool = True
     forest_fit: str = "becker13"
@@ -88,6 +129,7 @@ class SpectraSimConfig:
     bal_fraction: float = 0.10
     bal_z_min: float = 1.6
     bal_lobal_fraction: float = 0.1
+    bal_source: str = "parametric"
     # ---- DLAs
     dla_probability: float = 0.3
     dla_z_min: float = 2.0
@@ -104,6 +146,9 @@ class SpectraSimConfig:
     star_wd_fraction: float = 0.05
     star_cv_fraction: float = 0.01
     star_rv_kms: float = 300.0
+    star_library: str = "pickles"
+    star_redrock_fractions: tuple[float, ...] = (0.02, 0.01, 0.07, 0.10, 0.30, 0.35, 0.12, 0.03)
+    star_redrock_share: float = 0.5
     # ---- galaxies: subtype fractions ELG, LRG, BGS
     galaxy_mag_range: tuple[float, float] = (17.0, 23.0)
     galaxy_subtype_fractions: tuple[float, float, float] = (0.4, 0.3, 0.3)
@@ -121,6 +166,11 @@ class SpectraSimConfig:
     resolution: bool = True
     # ---- bookkeeping
     batch_size: int = 256
+
+    @property
+    def widened(self) -> bool:
+        """True when a widened-template option (stars, BALs, hosts) differs from its default."""
+        return self.star_library != "pickles" or self.bal_source != "parametric" or self.qso_host
 
     def lsf_sigma(self, band: str) -> float:
         """Gaussian LSF sigma of one arm.
@@ -171,10 +221,30 @@ class SpectraSimConfig:
             "star_cv_fraction",
             "dla_overlap_probability",
             "qso_hz_fraction",
+            "star_redrock_share",
         ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {v}")
+        if self.star_library not in STAR_LIBRARIES:
+            raise ConfigError(
+                f"star_library must be one of {STAR_LIBRARIES}, got {self.star_library!r}"
+            )
+        fr8 = self.star_redrock_fractions
+        if len(fr8) != 8 or min(fr8) < 0 or sum(fr8) <= 0:
+            raise ConfigError(
+                "star_redrock_fractions needs 8 weights >= 0 (A, B, F, G, K, M, WD, CV) with a "
+                f"positive sum, got {fr8}"
+            )
+        if self.bal_source not in BAL_SOURCES:
+            raise ConfigError(f"bal_source must be one of {BAL_SOURCES}, got {self.bal_source!r}")
+        lo_h, hi_h = self.qso_host_ratio_range
+        if not 0 < lo_h <= hi_h:
+            raise ConfigError(
+                f"qso_host_ratio_range must be (min, max) with 0 < min, got {(lo_h, hi_h)}"
+            )
+        if not 0 < self.qso_host_z_max <= 0.9:
+            raise ConfigError(f"qso_host_z_max must be in (0, 0.9], got {self.qso_host_z_max}")
         if self.exposure_factor <= 0:
             raise ConfigError(f"exposure_factor must be > 0, got {self.exposure_factor}")
         if self.batch_size < 1:

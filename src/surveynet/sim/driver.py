@@ -16,6 +16,7 @@ import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
+from surveynet.errors import ConfigError
 from surveynet.io.container import Spectra
 from surveynet.sim import instrument
 from surveynet.sim.config import SpectraSimConfig, apply_mix
@@ -171,12 +172,30 @@ def load_templates(templates: Any, cfg: SpectraSimConfig) -> Any:
     Returns
     -------
     TemplateLibrary or None
+
+    Raises
+    ------
+    ConfigError
+        A widened-template option (``star_library``, ``bal_source``, ``qso_host``) set without
+        templates.
+    InputError
+        A template file that the configuration needs is missing (named).
     """
     if templates is None:
+        if cfg.widened:
+            raise ConfigError(
+                "star_library, bal_source and qso_host need the template mode (--templates DIR); "
+                f"got star_library={cfg.star_library!r}, bal_source={cfg.bal_source!r}, "
+                f"qso_host={cfg.qso_host}"
+            )
         return None
-    if isinstance(templates, TemplateLibrary):
-        return templates
-    return TemplateLibrary.load(templates, forest_fit=cfg.forest_fit)
+    lib = (
+        templates
+        if isinstance(templates, TemplateLibrary)
+        else TemplateLibrary.load(templates, forest_fit=cfg.forest_fit)
+    )
+    lib.require(star_library=cfg.star_library, bal_source=cfg.bal_source, qso_host=cfg.qso_host)
+    return lib
 
 
 def run_rows(

@@ -21,7 +21,14 @@ from surveynet.sim.config import SpectraSimConfig
 from surveynet.sim.grid import add_gaussians, master_grid, pixel_position
 from surveynet.sim.instrument import DWAVE, N_MASTER
 
-__all__ = ["QSO_INFO_COLUMNS", "QSO_LINES", "make_qsos", "qso_continuum", "qso_line_profile"]
+__all__ = [
+    "QSO_INFO_COLUMNS",
+    "QSO_LINES",
+    "add_host_light",
+    "make_qsos",
+    "qso_continuum",
+    "qso_line_profile",
+]
 
 #: Vanden Berk et al. (2001) Table 2 via simulation.md 2.2 (composite line centres, kept as
 #: published): (name, rest vacuum A, EW A, sigma A)
@@ -163,6 +170,60 @@ def qso_line_profile(
     return prof[:, :N_MASTER], civ_shift
 
 
+def add_host_light(
+    rng: np.random.Generator,
+    model: NDArray[np.float32],
+    z: NDArray[np.float64],
+    cfg: SpectraSimConfig,
+    templates: Any,
+) -> NDArray[np.float64]:
+    """Add host-galaxy light to the quasars below ``qso_host_z_max``, in place (template mode).
+
+    Each such quasar gets a host template (:meth:`~surveynet.sim.templates.TemplateLibrary.host`,
+    1 at 5100 A rest) scaled to ``ratio`` times the quasar's mean f_lambda over 5050-5150 A rest,
+    ``ratio`` log-uniform in ``qso_host_ratio_range`` (see :class:`SpectraSimConfig`). The total
+    is normalised to the drawn magnitude afterwards, like every model.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The batch generator.
+    model : ndarray of shape (n, 7781), float32
+        Quasar continua on the master grid (modified).
+    z : ndarray of shape (n,)
+        Redshifts.
+    cfg : SpectraSimConfig
+        ``qso_host_*`` fields.
+    templates : TemplateLibrary
+        The template library.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Host/AGN ratio at 5100 A rest (0 where no host was added).
+    """
+    from surveynet.sim.templates import HOST_NORM_WINDOW
+
+    wave = master_grid().wave
+    ratio = np.zeros(z.size)
+    idx = np.nonzero(z < cfg.qso_host_z_max)[0]
+    if idx.size == 0:
+        return ratio
+    lo, hi = np.log(cfg.qso_host_ratio_range[0]), np.log(cfg.qso_host_ratio_range[1])
+    ratio[idx] = np.exp(rng.uniform(lo, hi, idx.size))
+    host, _ = templates.host(rng, z[idx], wave)
+    for j, i in enumerate(idx):
+        win = (wave >= HOST_NORM_WINDOW[0] * (1.0 + z[i])) & (
+            wave <= HOST_NORM_WINDOW[1] * (1.0 + z[i])
+        )
+        agn = float(np.mean(model[i, win])) if win.any() else 0.0
+        if agn > 0:
+            model[i] += np.float32(ratio[i] * agn) * host[j]
+        else:
+            ratio[i] = 0.0
+    return ratio
+
+
 def make_qsos(
     rng: np.random.Generator,
     z: NDArray[np.float64],
@@ -216,13 +277,20 @@ def make_qsos(
         info["ALPHA"] = np.full(n, np.nan)
         info["CIV_SHIFT"] = np.zeros(n)
         info["TEMPLATEID"] = tmpl_id
+        if cfg.qso_host:
+            add_host_light(rng, model, z, cfg, templates)
     if cfg.forest:
         absorbers.apply_forest(rng, model, z, cfg)
     if cfg.lyman_limit:
         info["N_LLS"] = absorbers.lyman_limit_systems(rng, model, z, cfg)
     else:
         info["N_LLS"] = np.zeros(n, dtype=np.int64)
-    is_bal, bi, ai, lobal = absorbers.insert_bals(rng, model, z, cfg)
+    if templates is not None and cfg.bal_source == "templates":
+        is_bal, bi, ai, lobal = absorbers.insert_bal_templates(
+            rng, model, z, cfg, templates.bal_templates()
+        )
+    else:
+        is_bal, bi, ai, lobal = absorbers.insert_bals(rng, model, z, cfg)
     if keep_dla_free:
         info["MODEL_NO_DLA"] = model.copy()
     dlas, n_dla = absorbers.insert_dlas(rng, model, z, tid, cfg)

@@ -12,7 +12,10 @@ sections 2-5 (constants cited there and in :mod:`surveynet.constants`,
   and nebular lines;
 - **template** (``templates=PATH``, e.g. ``../shared/data/templates``): quasar continua = real BOSS
   PCA coefficients @ the SDSS eigenspectra (redrock ``rrtemplate-QSO-None-v0.1.fits``), Pickles
-  stars, KC96 and desisim LRG galaxies (see :mod:`surveynet.sim.templates`).
+  stars, KC96 and desisim LRG galaxies (see :mod:`surveynet.sim.templates`). Three switches widen
+  it (template mode only; defaults off): ``star_library`` (redrock A-M, WD and CV archetype
+  stars), ``bal_source="templates"`` (real desisim BAL troughs) and ``qso_host`` (KC96 host light
+  under low-z quasars); see :class:`SpectraSimConfig`.
 
 The implementation is split by concern:
 

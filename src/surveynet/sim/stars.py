@@ -59,6 +59,61 @@ def star_subtype(teff: NDArray[np.float64]) -> NDArray[np.str_]:
     return names[np.searchsorted(edges, teff)]
 
 
+def _redrock_stars(
+    rng: np.random.Generator,
+    cfg: SpectraSimConfig,
+    templates: Any,
+    teff: NDArray[np.float64],
+    z: NDArray[np.float64],
+    sub: NDArray[np.str_],
+    wave: NDArray[np.float64],
+) -> tuple[NDArray[np.float32], dict[str, Any]]:
+    """Stars of ``star_library`` = ``redrock`` or ``mixed`` (after the Pickles-mode draws).
+
+    Each star is a redrock archetype with probability 1 (``redrock``) or ``star_redrock_share``
+    (``mixed``); those get a subtype drawn with ``star_redrock_fractions``
+    (:data:`surveynet.sim.templates.REDROCK_STAR_SUBTYPES`) and TEFF NaN; the others stay
+    Pickles stars of the drawn T_eff.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The batch generator.
+    cfg : SpectraSimConfig
+        ``star_library``, ``star_redrock_fractions``, ``star_redrock_share``.
+    templates : TemplateLibrary
+        The template library.
+    teff, z : ndarray of shape (n,)
+        Drawn T_eff (K) and radial velocity / c.
+    sub : ndarray of str, shape (n,)
+        Pickles-mode subtypes (kept for the Pickles stars).
+    wave : ndarray
+        Master-grid wavelengths (A).
+
+    Returns
+    -------
+    model : ndarray of shape (n, wave.size), float32
+    info : dict
+        ``Z``, ``TEFF``, ``SUBTYPE``, ``TEMPLATEID`` arrays.
+    """
+    from surveynet.sim.templates import REDROCK_STAR_SUBTYPES
+
+    n = z.size
+    share = 1.0 if cfg.star_library == "redrock" else cfg.star_redrock_share
+    rr = rng.uniform(0.0, 1.0, n) < share
+    fr = np.asarray(cfg.star_redrock_fractions, dtype=np.float64)
+    rr_sub = np.array(REDROCK_STAR_SUBTYPES)[rng.choice(fr.size, size=n, p=fr / fr.sum())]
+    sub = np.where(rr, rr_sub, sub).astype("<U2")
+    teff = np.where(rr, np.nan, teff)
+    model = np.zeros((n, wave.size), dtype=np.float32)
+    tmpl = np.full(n, -1, dtype=np.int64)
+    if (~rr).any():
+        model[~rr], tmpl[~rr] = templates.star(rng, teff[~rr], z[~rr], wave)
+    if rr.any():
+        model[rr], tmpl[rr] = templates.redrock_star(rng, sub[rr], z[rr], wave)
+    return model, {"Z": z, "TEFF": teff, "SUBTYPE": sub, "TEMPLATEID": tmpl}
+
+
 def make_stars(
     rng: np.random.Generator, n: int, cfg: SpectraSimConfig, templates: Any
 ) -> tuple[NDArray[np.float32], dict[str, Any]]:
@@ -67,7 +122,8 @@ def make_stars(
     Main-sequence stars (log-uniform T_eff in ``star_teff_range``), white dwarfs (broad Balmer
     absorption) and cataclysmic variables (Balmer emission), with radial velocities uniform in
     +-``star_rv_kms``. Parametric mode: a Planck continuum with Balmer, Ca H&K, Na D, Mg b
-    absorption and TiO bands below 4000 K; template mode: the Pickles spectrum nearest in T_eff.
+    absorption and TiO bands below 4000 K; template mode: the Pickles spectrum nearest in T_eff,
+    or with ``star_library`` = ``redrock``/``mixed`` redrock archetypes (:func:`_redrock_stars`).
 
     Parameters
     ----------
@@ -100,6 +156,8 @@ def make_stars(
     teff = np.where(kind == "WD", rng.uniform(8000.0, 30000.0, n), teff)
     teff = np.where(kind == "CV", rng.uniform(10000.0, 20000.0, n), teff)
     sub = np.where(kind == "STAR", star_subtype(teff), kind)
+    if templates is not None and cfg.star_library != "pickles":
+        return _redrock_stars(rng, cfg, templates, teff, z, sub, wave)
     if templates is not None:
         model, tmpl = templates.star(rng, teff, z, wave)
         return model, {"Z": z, "TEFF": teff, "SUBTYPE": sub, "TEMPLATEID": tmpl}

@@ -1,0 +1,171 @@
+"""Widened template family of the spectral mocks (issue 23): redrock stars, desisim BAL troughs,
+quasar host light. Each switch changes only what it should; the defaults keep the template and
+parametric mocks unchanged (the parametric golden checks are in test_sim_spectra.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import shared_path
+from surveynet.errors import ConfigError, InputError
+from surveynet.sim.instrument import master_wave
+from surveynet.sim.spectra import SpectraSimConfig, simulate_spectra
+from surveynet.sim.templates import (
+    BAL_LITE,
+    REDROCK_STAR,
+    REDROCK_STAR_SUBTYPES,
+    TemplateLibrary,
+    box_average,
+)
+
+#: quiet quasars: only the template continuum (and the switch under test) varies
+CALM = dict(
+    forest=False,
+    lyman_limit=False,
+    dla_probability=0.0,
+    noise=False,
+    dead_fibre_fraction=0.0,
+    masked_pixel_fraction=0.0,
+    frac_bad=0.0,
+    resolution=False,
+)
+
+
+def _root():
+    shared_path("templates/pickles")
+    shared_path("templates/kc96")
+    return shared_path("templates/desisim_basis_lite/qso_templates_v2.0-lite.fits").parents[1]
+
+
+def _sim(n, seed, mix, **cfg):
+    _, truth = simulate_spectra(
+        n,
+        seed,
+        config=SpectraSimConfig(**{**CALM, **cfg}),
+        templates=_root(),
+        mix=mix,
+        return_model=True,
+    )
+    return truth["TRUTH"], np.asarray(truth["MODEL"]["FLUX"])
+
+
+def test_redrock_stars_subtypes_in_truth_and_quasars_untouched():
+    for sub in REDROCK_STAR_SUBTYPES:
+        shared_path("templates/" + REDROCK_STAR.format(sub=sub))
+    mix = {"qso": 0.3, "star": 0.7}
+    _, m0 = _sim(60, 4, mix)
+    t1, m1 = _sim(60, 4, mix, star_library="redrock")
+    s = np.asarray(t1["SOURCETYPE"] == "STAR")
+    q = ~s
+    assert np.array_equal(m0[q], m1[q])  # quasars are drawn before the stars
+    assert set(t1["SUBTYPE"][s]) <= set(REDROCK_STAR_SUBTYPES)
+    assert {"K", "M"} <= set(t1["SUBTYPE"][s])
+    assert np.all(np.isnan(t1["TEFF"][s]))
+    cv = np.asarray(t1["SUBTYPE"] == "CV")
+    assert np.all(t1["TEMPLATEID"][s & ~cv] >= 0) and np.all(t1["TEMPLATEID"][cv] == -1)
+    assert np.all(np.isfinite(m1)) and np.all(m1[s] >= 0) and np.all(m1[s].max(axis=1) > 0)
+    # mixed: both libraries present (Pickles stars keep their T_eff)
+    t2, _ = _sim(60, 4, mix, star_library="mixed", star_redrock_share=0.5)
+    s2 = np.asarray(t2["SOURCETYPE"] == "STAR")
+    assert np.isnan(t2["TEFF"][s2]).any() and np.isfinite(t2["TEFF"][s2]).any()
+
+
+def test_redrock_star_is_the_rebuilt_archetype():
+    path = shared_path("templates/" + REDROCK_STAR.format(sub="M"))
+    lib = TemplateLibrary.load(_root())
+    wave = master_wave()
+    flux, ids = lib.redrock_star(np.random.default_rng(1), np.array(["M"]), np.zeros(1), wave)
+    with fits.open(path) as h:
+        basis = np.asarray(h["BASIS_VECTORS"].data, dtype=np.float64)
+        coeff = np.asarray(h["ARCHETYPE_COEFF"].data[ids[0]], dtype=np.float64)
+        w = 3000.0 + 0.1 * np.arange(basis.shape[1])
+    ref = np.interp(wave, w, box_average(np.maximum(coeff @ basis, 0.0), 8))
+    np.testing.assert_allclose(flux[0], ref, rtol=1e-5, atol=1e-6 * ref.max())
+    # the M-dwarf TiO band head near 7,100 A is there: flux drops across it
+    blue = flux[0][(wave > 7020) & (wave < 7040)].mean()
+    red = flux[0][(wave > 7060) & (wave < 7080)].mean()
+    assert red < blue
+
+
+def test_bal_templates_set_truth_and_change_only_bal_troughs():
+    bal_path = shared_path("templates/" + BAL_LITE)
+    mix = {"qso": 1.0}
+    kw = dict(qso_z_min=1.8, qso_z_max=3.5, bal_fraction=0.5, bal_z_min=1.8, bal_lobal_fraction=0.0)
+    t0, m0 = _sim(40, 6, mix, **kw)
+    t1, m1 = _sim(40, 6, mix, bal_source="templates", **kw)
+    bal = np.asarray(t1["IS_BAL"])
+    assert np.array_equal(bal, np.asarray(t0["IS_BAL"])) and bal.any() and (~bal).any()
+    assert np.array_equal(m0[~bal], m1[~bal])
+    with fits.open(bal_path) as h:
+        bi, ai = h["METADATA"].data["BI_CIV"], h["METADATA"].data["AI_CIV"]
+    for i in np.nonzero(bal)[0]:
+        match = np.nonzero(np.isclose(bi, t1["BI_CIV"][i]) & np.isclose(ai, t1["AI_CIV"][i]))[0]
+        assert match.size >= 1  # truth = one template's catalogue values
+    assert not t1["LOBAL"].any()
+    assert np.all((t1["AI_CIV"][bal] > 0) | (t1["BI_CIV"][bal] > 0))
+    assert (t1["BI_CIV"][bal] > 0).any()
+    # the troughs stay within the template's rest range (944.6-1686.5 A): redward of it (where
+    # the parametric troughs, which reach 923 A for OVI, are absent too) the models agree
+    wave = master_wave()
+    for i in np.nonzero(bal)[0]:
+        rest = wave / (1.0 + t1["Z"][i])
+        out = rest > 1686.5
+        # both models are scaled to the same r magnitude: outside, their ratio is one constant
+        ok = out & (m0[i] > 0)
+        r = m1[i][ok] / m0[i][ok]
+        np.testing.assert_allclose(r, np.median(r), rtol=1e-4)
+
+
+def test_host_light_only_below_z_max():
+    shared_path("templates/kc96/elliptical.fits")
+    mix = {"qso": 1.0}
+    kw = dict(qso_z_min=0.1, qso_z_max=1.6, qso_hz_fraction=0.0, bal_fraction=0.0)
+    _, m0 = _sim(40, 8, mix, **kw)
+    t1, m1 = _sim(40, 8, mix, qso_host=True, qso_host_ratio_range=(0.5, 1.0), **kw)
+    low = np.asarray(t1["Z"] < 0.8)
+    assert low.any() and (~low).any()
+    assert np.array_equal(m0[~low], m1[~low])
+    # host light reddens the quasar: more flux redward of 4000 A rest than the bare quasar
+    wave = master_wave()
+    for i in np.nonzero(low)[0]:
+        rest = wave / (1.0 + t1["Z"][i])
+        red, blue = (rest > 4100) & (rest < 5000), (rest > 3000) & (rest < 3900)
+        ratio1 = m1[i][red].mean() / m1[i][blue].mean()
+        ratio0 = m0[i][red].mean() / m0[i][blue].mean()
+        assert ratio1 > ratio0
+
+
+def test_widened_options_need_templates_and_valid_values():
+    with pytest.raises(ConfigError, match="template mode"):
+        simulate_spectra(3, seed=0, config=SpectraSimConfig(star_library="redrock"))
+    with pytest.raises(ConfigError, match="template mode"):
+        simulate_spectra(3, seed=0, config=SpectraSimConfig(qso_host=True))
+    with pytest.raises(ConfigError, match="star_library"):
+        SpectraSimConfig(star_library="kurucz")
+    with pytest.raises(ConfigError, match="bal_source"):
+        SpectraSimConfig(bal_source="gaussian")
+    with pytest.raises(ConfigError, match="star_redrock_fractions"):
+        SpectraSimConfig(star_redrock_fractions=(1.0, 1.0))
+    with pytest.raises(ConfigError, match="qso_host_z_max"):
+        SpectraSimConfig(qso_host_z_max=1.2)
+
+
+def test_missing_widened_template_file_is_named(tmp_path):
+    root = _root()
+    tpl = tmp_path / "tpl"
+    (tpl / "desisim_basis_lite").mkdir(parents=True)
+    (tpl / "redrock_templates").mkdir()
+    for rel in (
+        "desisim_basis_lite/qso_templates_v2.0-lite.fits",
+        "desisim_basis_lite/lrg_templates_v2.1-lite.fits",
+    ):
+        (tpl / rel).symlink_to(root / rel)
+    (tpl / "pickles").symlink_to(root / "pickles")
+    (tpl / "kc96").symlink_to(root / "kc96")
+    with pytest.raises(InputError, match=r"rrtemplate-STAR-A-v0\.1\.fits"):
+        simulate_spectra(3, seed=0, templates=tpl, config=SpectraSimConfig(star_library="redrock"))
+    with pytest.raises(InputError, match=r"bal_templates_v3\.0-lite\.fits"):
+        simulate_spectra(3, seed=0, templates=tpl, config=SpectraSimConfig(bal_source="templates"))
