@@ -19,7 +19,10 @@
 # Each is predicted with the default bundled model (`surveynet quasar predict`, no --model),
 # evaluated with `surveynet quasar evaluate` (metrics.json) and summarised by
 # widened_figures.py (stars called quasars by subtype, BAL recognition, completeness by z).
-# Knobs (environment): SURVEYNET=surveynet, DATA=../shared/data, N=4000, SEED=20280.
+# Knobs (environment): SURVEYNET=surveynet, DATA=../shared/data, N=4000, SEED=20280,
+# MODEL (a model folder or bundled name; default: the default bundled model), TAG (suffix of the
+# catalogue and evaluation names, to score several models on the same mocks), RUNS (the runs to
+# do, default "base stars bals hosts widened"). An existing mock (truth.fits present) is reused.
 set -euo pipefail
 W=${1:-runs/qn_widened}
 SN=${SURVEYNET:-surveynet}
@@ -39,15 +42,19 @@ declare -A switches=(
   [hosts]="--set qso_host=true"
   [widened]="--set star_library=redrock --set bal_source=templates --set qso_host=true"
 )
-runs=(base stars bals hosts widened)
+read -r -a runs <<< "${RUNS:-base stars bals hosts widened}"
+MODEL_ARGS=()
+[ -n "${MODEL:-}" ] && MODEL_ARGS=(--model "$MODEL")
+T=${TAG:-}
 figs=()
 for r in "${runs[@]}"; do
   # shellcheck disable=SC2086
-  $SN simulate spectra "${common[@]}" --out "$W/$r" ${switches[$r]}
-  $SN quasar predict "$W/$r"/coadd-*.fits --out "$W/${r}_cat.fits" --overwrite --quiet
-  $SN quasar evaluate "$W/${r}_cat.fits" --truth "$W/$r/truth.fits" --out "$W/eval_$r" \
-      --overwrite > "$W/eval_$r.log"
-  figs+=(--run "$r" "$W/${r}_cat.fits" "$W/$r/truth.fits")
+  [ -f "$W/$r/truth.fits" ] || $SN simulate spectra "${common[@]}" --out "$W/$r" ${switches[$r]}
+  $SN quasar predict "$W/$r"/coadd-*.fits "${MODEL_ARGS[@]}" --out "$W/${r}${T}_cat.fits" \
+      --overwrite --quiet
+  $SN quasar evaluate "$W/${r}${T}_cat.fits" --truth "$W/$r/truth.fits" --out "$W/eval_$r$T" \
+      --overwrite > "$W/eval_$r$T.log"
+  figs+=(--run "$r" "$W/${r}${T}_cat.fits" "$W/$r/truth.fits")
 done
-python "$HERE/widened_figures.py" "${figs[@]}" --json "$W/widened_figures.json" \
-    | tee "$W/widened_figures.md"
+python "$HERE/widened_figures.py" "${figs[@]}" --json "$W/widened_figures$T.json" \
+    | tee "$W/widened_figures$T.md"

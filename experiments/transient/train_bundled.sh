@@ -2,13 +2,14 @@
 # Train the two bundled transient models on the project's mocks (seeded, reproducible):
 #   rb_diff_mock     gmadet-style, difference cutout only (32x32x1)
 #   rb_triplet_mock  braai-style, [science, reference, difference] triplets (32x32x3)
-# Training set (experiments/transient/README.md, try T5b): 240 pairs of the reference mock
+# Training set (experiments/transient/README.md, try T6): 240 pairs of the reference mock
 # (mock.json, seed 100) + 80 pairs rich in bright hosts (mock_hosts.json, seed 101) + 80 pairs
 # rich in bright hosts with a ZTF-like deep reference (mock_hosts_deep.json, ref_depth 16,
-# seed 101) (try T4), plus 240 more pairs of the reference mock (seed 102); every set processed
-# twice, with the default Alard-Lupton subtraction and with ZOGY proper subtraction
-# (`--set detect.method=zogy`, ZTF's method), the eight cutout folders merged into one cube
-# (113,693 cutouts; try T5b). The held-out evaluation (evaluate_bundled.sh) draws from
+# seed 101) (try T4), plus 240 more pairs of the reference mock (seed 102; try T5b), plus 720
+# more pairs of the reference mock (seeds 103, 104, 105) and 160 more deep-reference host pairs
+# (mock_hosts_deep.json, seed 106) (try T6); every set processed twice, with the default
+# Alard-Lupton subtraction and with ZOGY proper subtraction (`--set detect.method=zogy`, ZTF's
+# method), the sixteen cutout folders merged into one cube (270,054 cutouts; try T6). The held-out evaluation (evaluate_bundled.sh) draws from
 # mock.json with seed 999 (Alard-Lupton) only.
 # Both models: 20 epochs; the triplet model with a cosine learning-rate decay. The two trainings
 # run side by side, single-threaded each (OMP_NUM_THREADS=1) so that the seeded run is
@@ -44,9 +45,17 @@ zogy mock.json base
 zogy mock_hosts.json hosts
 zogy mock_hosts_deep.json hosts_deep
 zogy mock.json base2
+for s in 103 104 105; do
+  mock mock.json "base$s" 240 "$s"
+  zogy mock.json "base$s"
+done
+mock mock_hosts_deep.json hosts_deep106 160 106
+zogy mock_hosts_deep.json hosts_deep106
 CFG="$HERE/mock.json"
 surveynet transient convert "$W/base/cut" "$W/hosts/cut" "$W/hosts_deep/cut" "$W/base_zogy/cut" \
-  "$W/hosts_zogy/cut" "$W/hosts_deep_zogy/cut" "$W/base2/cut" "$W/base2_zogy/cut" --config "$CFG" \
+  "$W/hosts_zogy/cut" "$W/hosts_deep_zogy/cut" "$W/base2/cut" "$W/base2_zogy/cut" \
+  "$W/base103/cut" "$W/base103_zogy/cut" "$W/hosts_deep106/cut" "$W/hosts_deep106_zogy/cut" \
+  "$W/base104/cut" "$W/base104_zogy/cut" "$W/base105/cut" "$W/base105_zogy/cut" --config "$CFG" \
   --out "$W/cube.npz" --overwrite
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 surveynet transient train "$W/cube.npz" --config "$CFG" --channels diff --seed 0 \
