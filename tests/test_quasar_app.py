@@ -599,14 +599,16 @@ def test_bundled_model_loads_with_its_command() -> None:
 
     saved = load_model(DEFAULT_MODEL, pipeline="quasar")
     cmd = saved.meta["training"]["command"]
-    assert cmd.startswith("surveynet quasar train ") and "--seed 4" in cmd and "--init" in cmd
+    assert cmd.startswith("surveynet quasar train ") and "--seed 7" in cmd and "--init" in cmd
     assert "experiments/quasar/train_bundled.sh" in saved.meta["training"]["reproduce"]
     # the model directory layout of docs/architecture.md: the full config in training.config
     assert not (saved.path / "quasar_config.json").exists()
     full = from_dict(QuasarConfig, saved.meta["training"]["config"])
     assert full.train.offset_weight == 100 and full.train.lr_schedule == "cosine"
     assert to_dict(full.model) == saved.config
-    assert saved.meta["training"]["data_command"].startswith("surveynet quasar prepare --simulate")
+    data_cmd = saved.meta["training"]["data_command"]  # the widened fine-tune (round 2g)
+    assert "surveynet simulate spectra" in data_cmd and "--set star_library=mixed" in data_cmd
+    assert "surveynet quasar prepare --simulate" in data_cmd
     assert (saved.path / "model.safetensors").stat().st_size < 5_000_000  # small enough to ship
     eng = load_engine(DEFAULT_MODEL)
     assert eng.grid.n_bins == 443 and eng.lines.lines == DEFAULT_LINES
