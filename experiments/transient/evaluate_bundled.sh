@@ -5,7 +5,9 @@
 # Usage: experiments/transient/evaluate_bundled.sh [WORKDIR] [N_IMAGES] [DIFF_MODEL] [TRIPLET_MODEL]
 # DIFF_MODEL / TRIPLET_MODEL: bundled names (default) or model directories (scratch tries).
 # The held-out mock is always drawn from mock.json (the reference mock), whatever the models
-# were trained on; it is reused when WORKDIR/cut/cutouts.fits exists and REUSE=1.
+# were trained on; it is reused when WORKDIR/cut/cutouts.fits exists and REUSE=1. SEED (default
+# 999) draws another held-out mock: 999 compared the tries of experiments/transient/README.md, so
+# a seed that no choice has seen (e.g. 1001) gives the unbiased figure of the installed models.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 W="${1:-/tmp/surveynet_transient_eval}"
@@ -15,7 +17,7 @@ MT="${4:-rb_triplet_mock}"
 CFG="$HERE/mock.json"
 mkdir -p "$W"
 if [[ "${REUSE:-0}" != 1 || ! -f "$W/cut/cutouts.fits" ]]; then
-  surveynet transient simulate --config "$CFG" --out "$W/sim" --n-images "$N" --seed 999 --overwrite
+  surveynet transient simulate --config "$CFG" --out "$W/sim" --n-images "$N" --seed "${SEED:-999}" --overwrite
   surveynet transient detect "$W"/sim/pair*_sci.fits --reference "$W"/sim/pair*_ref.fits \
     --config "$CFG" --out "$W/det" --overwrite --quiet
   surveynet transient cutouts "$W/det" --training --config "$CFG" --out "$W/cut" --overwrite
