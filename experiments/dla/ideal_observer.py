@@ -26,7 +26,8 @@ sigma_i the bound of DLA i, an efficient estimator matched by the DESI 10 A rule
 normal variance sigma_i^2 [1 - 2 a phi(a) / (2 Phi(a) - 1)], a = 10 A / sigma_i, and is matched
 with probability 2 Phi(a) - 1; ``position_bound`` gives the resulting pooled sigma(dz) (weighted by
 the matching probability) beside the catalogue's sigma(dz) on the same DLAs, by observed
-wavelength, noise only and with the forest as white noise.
+wavelength, noise only and with the forest as white noise. The per-DLA values are also written
+to ``OUT.perdla.npz`` (fourteenth round).
 """
 
 from __future__ import annotations
@@ -240,6 +241,19 @@ def main(set_name: str, catalog: str, out: str) -> dict:
             sel, lam_t, np.asarray(res.truth["DZ"], float), matched, sig_lam, sig_lam_forest
         )
         result[name] = r
+    # per-DLA values beside the summary (OUT.perdla.npz): TARGETID, observed wavelength, N_HI,
+    # sightline S/N, both matched-filter S/N, the position bound and the catalogue's match
+    np.savez(
+        out + ".perdla.npz",
+        tid=tids,
+        lam=lam_t,
+        nhi=nhi,
+        s2n=s2n,
+        snr_mf=snr_mf,
+        snr_forest=snr_forest,
+        sig_lam=sig_lam,
+        matched=matched,
+    )
     with open(out, "w") as fh:
         fh.write(json.dumps(result, indent=1) + "\n")
     return result
