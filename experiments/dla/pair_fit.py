@@ -210,13 +210,13 @@ def run_fits(mock, cat_path, out, nmax=10**9):
     np.save(out, np.array(rows))
 
 
-def split(cat, a, gain_min, sep_min=12.0, nmin=20.0, frac=False):
+def split(cat, a, gain_min, sep_min=12.0, nmin=20.0):
     """The catalogue with the absorbers whose two-absorber fit gains >= ``gain_min`` split."""
     d = cat.dlas.copy()
     drop, new = [], []
     for r in a:
-        i, tid, _, _, npx, c1, _, _, c2, la, na, lb, nb = r
-        gain = (c1 - c2) / (npx if frac else 1.0)
+        i, tid, _, _, _, c1, _, _, c2, la, na, lb, nb = r
+        gain = c1 - c2
         if gain < gain_min or abs(la - lb) < sep_min or min(na, nb) < nmin:
             continue
         i = int(i)

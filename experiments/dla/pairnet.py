@@ -1,13 +1,15 @@
 """Trial (issue 23 points 3 and 4): a heat-map finder plus a candidate verifier.
 
     python experiments/dla/pairnet.py data OUT.npz MOCKDIR [MOCKDIR ...] [--seed 1]
-    python experiments/dla/pairnet.py train DATA.npz HEAT.pt [--epochs 8] [--seed 1]
-    python experiments/dla/pairnet.py apply HEAT.pt MOCKDIR CAT.fits OUT.fits [--p-new P,...]
+    python experiments/dla/pairnet.py train DATA.npz HEAT.st [--epochs 8] [--seed 1]
+    python experiments/dla/pairnet.py apply HEAT.st MOCKDIR CAT.fits OUT.fits [--p-new P,...]
         [--p-split P,...] [--move P]
-    python experiments/dla/pairnet.py scan HEAT.pt MOCKDIR - /dev/null --dump CANDS.npz
-    python experiments/dla/pairnet.py vtrain VERIFIER.pt CANDS.npz [CANDS.npz ...] [--epochs 6]
-    python experiments/dla/pairnet.py scan HEAT.pt MOCKDIR CAT.fits OUT.fits --verifier VERIFIER.pt
+    python experiments/dla/pairnet.py scan HEAT.st MOCKDIR - /dev/null --dump CANDS.npz
+    python experiments/dla/pairnet.py vtrain VER.st CANDS.npz [CANDS.npz ...] [--epochs 6]
+    python experiments/dla/pairnet.py scan HEAT.st MOCKDIR CAT.fits OUT.fits --verifier VER.st
         [--s2n LO HI]
+
+Weights are safetensors files (``.st`` above).
 
 The bundled refiners predict the offset to the *nearest* absorber, so a crop that holds two
 damped absorbers is answered with one position, often between the two. The heat-map network
@@ -140,8 +142,59 @@ def build_net():
     return nn.Sequential(*layers)
 
 
+def load_net(build, path: str):
+    """A network of ``build()`` with the weights of the safetensors file ``path``, in eval mode."""
+    from safetensors.torch import load_file
+
+    net = build()
+    net.load_state_dict(load_file(path))
+    net.eval()
+    return net
+
+
+def fit(net, loss_of, n: int, epochs: int, bs: int, seed: int, out: str) -> None:
+    """Adam (2e-3, cosine) over ``n`` samples, 5 % held back; weights saved to ``out``.
+
+    ``loss_of(idx)`` returns the training loss first, then the parts printed for the
+    validation split (averaged over chunks of 512).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = n // 20
+    val, tr = perm[:n_val], perm[n_val:]
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * (tr.size // bs))
+    rng = np.random.default_rng(seed + 1)
+    t0 = time.time()
+    for ep in range(epochs):
+        net.train()
+        order = rng.permutation(tr)
+        tot = 0.0
+        for i in range(tr.size // bs):
+            loss = loss_of(torch.from_numpy(order[i * bs : (i + 1) * bs]))[0]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach())
+        net.eval()
+        with torch.no_grad():
+            parts = [loss_of(torch.from_numpy(val[i : i + 512])) for i in range(0, val.size, 512)]
+        vals = " ".join(
+            f"{np.mean([float(v[k]) for v in parts]):.4f}" for k in range(len(parts[0]))
+        )
+        print(
+            f"epoch {ep + 1}: train {tot / (tr.size // bs):.4f} val {vals} "
+            f"({time.time() - t0:.0f} s)",
+            flush=True,
+        )
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, out)
+
+
 def train(data: str, out: str, epochs: int, seed: int) -> None:
-    """Fit the network on the crops of ``data``; 5 % held back for a validation loss."""
+    """Fit the heat-map network on the crops of ``data`` (printed: loss, BCE, log N_HI MSE)."""
     import torch
     import torch.nn.functional as F
 
@@ -152,15 +205,7 @@ def train(data: str, out: str, epochs: int, seed: int) -> None:
     heat = torch.from_numpy(d["heat"])
     nhi = torch.from_numpy(d["nhi"])
     mask = torch.from_numpy(d["mask"])
-    n = x.shape[0]
-    perm = np.random.default_rng(seed).permutation(n)
-    n_val = n // 20
-    val, tr = perm[:n_val], perm[n_val:]
     net = build_net()
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    bs = 64
-    steps = epochs * (tr.size // bs)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
 
     def loss_of(idx):
         y = net(x[idx])
@@ -170,41 +215,15 @@ def train(data: str, out: str, epochs: int, seed: int) -> None:
         reg = ((y[:, 1] + 20.8 - nhi[idx]) ** 2 * mm).sum() / mm.sum().clamp(min=1.0)
         return bce + 0.5 * reg, bce, reg
 
-    rng = np.random.default_rng(seed + 1)
-    t0 = time.time()
-    for ep in range(epochs):
-        net.train()
-        order = rng.permutation(tr)
-        tot = 0.0
-        for i in range(tr.size // bs):
-            idx = torch.from_numpy(order[i * bs : (i + 1) * bs])
-            loss, _, _ = loss_of(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss)
-        net.eval()
-        with torch.no_grad():
-            vl = [loss_of(torch.from_numpy(val[i : i + 512])) for i in range(0, val.size, 512)]
-        vb = np.mean([float(v[1]) for v in vl])
-        vr = np.mean([float(v[2]) for v in vl])
-        print(
-            f"epoch {ep + 1}: train {tot / (tr.size // bs):.4f} val bce {vb:.4f} "
-            f"val nhi mse {vr:.4f} ({time.time() - t0:.0f} s)",
-            flush=True,
-        )
-    torch.save(net.state_dict(), out)
+    fit(net, loss_of, x.shape[0], epochs, 64, seed, out)
 
 
 def peaks(p: np.ndarray, lo: int, hi: int, p_min: float, sup: int = 8) -> list[int]:
     """Local maxima of ``p`` in ``lo..hi`` with ``p >= p_min``, strongest first, suppressed."""
-    cand = [
-        i
-        for i in range(max(lo, 1), min(hi, p.size - 1))
-        if p[i] >= p_min and p[i] >= p[i - 1] and p[i] >= p[i + 1]
-    ]
-    cand.sort(key=lambda i: -p[i])
+    a, b = max(lo, 1), min(hi, p.size - 1)
+    c = p[a:b]
+    ok = (c >= p_min) & (c >= p[a - 1 : b - 1]) & (c >= p[a + 1 : b + 1])
+    cand = sorted((a + np.flatnonzero(ok)).tolist(), key=lambda i: -p[i])
     kept: list[int] = []
     for i in cand:
         if all(abs(i - k) > sup for k in kept):
@@ -233,9 +252,7 @@ def apply(
     from surveynet.dla.catalog import Catalog, read_catalog, write_catalog
 
     torch.set_num_threads(2)
-    net = build_net()
-    net.load_state_dict(torch.load(model))
-    net.eval()
+    net = load_net(build_net, model)
     cfg = RefinerConfig()
     cat = read_catalog(cat_in)
     d = cat.dlas
@@ -387,39 +404,13 @@ def train_verifier(data: list[str], out: str, epochs: int, seed: int) -> None:
     x = torch.from_numpy(np.concatenate([p["x"] for p in parts]))
     f = torch.from_numpy(np.concatenate([p["f"] for p in parts]))
     y = torch.from_numpy(np.concatenate([p["y"] for p in parts]))
-    n = x.shape[0]
-    print(f"{n} candidates, {float(y.mean()):.3f} real", flush=True)
-    perm = np.random.default_rng(seed).permutation(n)
-    n_val = n // 20
-    val, tr = perm[:n_val], perm[n_val:]
+    print(f"{x.shape[0]} candidates, {float(y.mean()):.3f} real", flush=True)
     net = build_verifier()
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    bs = 128
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * (tr.size // bs))
-    rng = np.random.default_rng(seed + 1)
-    t0 = time.time()
-    for ep in range(epochs):
-        net.train()
-        order = rng.permutation(tr)
-        tot = 0.0
-        for i in range(tr.size // bs):
-            idx = torch.from_numpy(order[i * bs : (i + 1) * bs])
-            loss = F.binary_cross_entropy_with_logits(net(x[idx], f[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach())
-        net.eval()
-        with torch.no_grad():
-            vi = torch.from_numpy(val)
-            vl = float(F.binary_cross_entropy_with_logits(net(x[vi], f[vi]), y[vi]))
-        print(
-            f"epoch {ep + 1}: train {tot / (tr.size // bs):.4f} val {vl:.4f} "
-            f"({time.time() - t0:.0f} s)",
-            flush=True,
-        )
-    torch.save(net.state_dict(), out)
+
+    def loss_of(idx):
+        return (F.binary_cross_entropy_with_logits(net(x[idx], f[idx]), y[idx]),)
+
+    fit(net, loss_of, x.shape[0], epochs, 128, seed, out)
 
 
 def features(sl, pk: list[int], prob: np.ndarray, nhi: np.ndarray) -> np.ndarray:
@@ -453,14 +444,8 @@ def scan(
     from surveynet.dla.catalog import Catalog, read_catalog, rows_table, write_catalog
 
     torch.set_num_threads(2)
-    net = build_net()
-    net.load_state_dict(torch.load(model))
-    net.eval()
-    ver = None
-    if verifier is not None:
-        ver = build_verifier()
-        ver.load_state_dict(torch.load(verifier))
-        ver.eval()
+    net = load_net(build_net, model)
+    ver = None if verifier is None else load_net(build_verifier, verifier)
     cfg = RefinerConfig()
     todo: set[int] | None = None
     if cat_in != "-":  # "-": every sightline of the mock (with ``dump``)
