@@ -9,7 +9,7 @@
 # more pairs of the reference mock (seeds 103, 104, 105) and 160 more deep-reference host pairs
 # (mock_hosts_deep.json, seed 106) (try T6); every set processed twice, with the default
 # Alard-Lupton subtraction and with ZOGY proper subtraction (`--set detect.method=zogy`, ZTF's
-# method), the sixteen cutout folders merged into one cube (270,054 cutouts; try T6). The held-out evaluation (evaluate_bundled.sh) draws from
+# method), the sixteen cutout folders merged into one cube (258,831 cutouts with the simulator of round 5; try T8). The held-out evaluation (evaluate_bundled.sh) draws from
 # mock.json with seed 999 (Alard-Lupton) only.
 # Both models: 20 epochs; the triplet model with a cosine learning-rate decay. The two trainings
 # run side by side, single-threaded each (OMP_NUM_THREADS=1) so that the seeded run is
