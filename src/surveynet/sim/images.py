@@ -134,10 +134,12 @@ def moffat_stamp(
 def _fine_grid(
     size: int, oversample: int, dx: float, dy: float, angle: float, q: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Major/minor-axis coordinates (px; the minor one divided by ``q``) of the sub-pixel centres
-    of a ``size`` x ``size`` stamp cut ``oversample`` times per side, for a source at
-    ``(size // 2 + dx, size // 2 + dy)``. With an odd ``oversample`` one sub-pixel sits on each
-    pixel centre."""
+    """Major and minor-axis coordinates (px) of the sub-pixel centres of a stamp.
+
+    The stamp is ``size`` x ``size`` pixels cut ``oversample`` times per side, for a source at
+    ``(size // 2 + dx, size // 2 + dy)``; the minor-axis coordinate is divided by ``q``. With an
+    odd ``oversample`` one sub-pixel sits on each pixel centre.
+    """
     c = size // 2
     sub = (np.arange(size * oversample) + 0.5) / oversample - 0.5 - c
     yy, xx = np.meshgrid(sub - dy, sub - dx, indexing="ij")
