@@ -7,8 +7,9 @@ Usage::
 For the pooled non-edge S/N >= 5 candidates of the folders (as ``pooled.py``), the bogus above
 the model's TPR-99 % threshold are split by truth kind and by the frame that the Alard-Lupton
 kernel convolved (``CONVOLVD`` in the difference header): when the science frame is the sharper
-one it is convolved, and a cosmic ray or hot pixel on it becomes a PSF-shaped blob in the
-difference, which the difference stamp alone cannot tell from a point source, while the raw
+one it is convolved, and a cosmic ray or hot pixel on it becomes a blob of the kernel's shape in
+the difference, which the difference stamp tells from a point source only by its width (the
+kernel is narrower than the PSF, by little when the science is much sharper), while the raw
 science stamp (seen by the triplet model) still shows it sharp. Residuals of stars and galaxies
 sit on a source that only the reference stamp shows. Prints the counts and the share of the
 false positives that fall in these two cases.
