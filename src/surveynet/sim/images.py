@@ -1,13 +1,13 @@
 """Science/reference image pairs with transients and artefacts (simulation.md section 7).
 
-Each pair shares one sky: stars (dN/dm proportional to 10^(0.3 m)), PSF-convolved Sersic galaxies (n
-= 1 and n = 4, rendered on a 5x finer grid so that a galaxy is the same object at every pixel phase:
-:func:`galaxy_stamp`) and, on the science epoch only, transients (half on galaxy hosts, offsets
-drawn from the host light), variable stars (real, not injected), cosmic rays, hot pixels, a bad
-column and saturated stars with bleed trails (both epochs saturate). Every source is placed on the
-sky and rendered at its own sub-pixel position in each frame through that frame's WCS: the science
-frame is misaligned by a sub-pixel shift and a small rotation, so the two frames must be registered
-before subtraction, exactly like real data.
+Each pair shares one sky: stars (dN/dm proportional to 10^(0.3 m)), PSF-convolved Sersic galaxies
+(indices n=1 and n=4, rendered on a 5x finer grid so that a galaxy is the same object at every pixel
+phase: :func:`galaxy_stamp`) and, on the science epoch only, transients (half on galaxy hosts,
+offsets drawn from the host light), variable stars (real, not injected), cosmic rays, hot pixels, a
+bad column and saturated stars with bleed trails (both epochs saturate). Every source is placed on
+the sky and rendered at its own sub-pixel position in each frame through that frame's WCS: the
+science frame is misaligned by a sub-pixel shift and a small rotation, so the two frames must be
+registered before subtraction, exactly like real data.
 
 The PSF is a Moffat profile [1 + (r/alpha)^2]^-beta with FWHM = 2 alpha sqrt(2^(1/beta) - 1),
 varying linearly across the frame (FWHM and ellipticity) and differing between the epochs
