@@ -275,8 +275,8 @@ def galaxy_stamp(g: dict[str, Any], psf: PsfField, x: float, y: float) -> NDArra
     radius ~ 3e-4 ``r_e``) is otherwise sampled or missed by a sub-pixel centre depending on
     the phase. Round 5 of issue 20 found that the earlier rendering (a 3x3-sampled
     unsoftened profile convolved with a PSF stamp that carried the sub-pixel offset a second
-    time) changed the core flux of compact n = 4 galaxies between the epochs by up to tens of
-    per cent and moved every galaxy by up to 0.5 px: a nuclear flux change on every galaxy.
+    time) changed the core of a compact n = 4 galaxy between the epochs by up to 140 % of its
+    peak and moved every galaxy by up to 0.5 px: a nuclear flux change on every galaxy.
 
     Parameters
     ----------
