@@ -39,6 +39,16 @@ from surveynet.transient.evaluate import fpr_at_tpr, roc_auc, roc_curve
 from surveynet.transient.preprocess import to_network
 
 
+def scores_for(c: Table, infer: str | Path) -> np.ndarray:
+    """P(real) of a model's ``INFER.fits`` in the row order of the candidates ``c``.
+
+    NaN where ``predict`` did not score a candidate.
+    """
+    t = Table.read(infer, hdu="SCORES")
+    m = dict(zip(np.asarray(t["CANDID"]), np.asarray(t["LABEL1"]), strict=True))
+    return np.array([m.get(i, np.nan) for i in c["CANDID"]], float)
+
+
 def figures(y: np.ndarray, s: np.ndarray) -> tuple[float, float, float]:
     """AUC, FPR at TPR 99 % and the threshold that reaches TPR 99 %."""
     fpr, tpr, _ = roc_curve(y, s)
@@ -102,9 +112,7 @@ def main() -> None:
     ztf_regime = (zref >= 50) & (zdiff < 20)
     rep: dict[str, object] = {}
     for f in a.infer:
-        t = Table.read(f, hdu="SCORES")
-        m = dict(zip(np.asarray(t["CANDID"]), np.asarray(t["LABEL1"]), strict=True))
-        s = np.array([m.get(i, np.nan) for i in c["CANDID"]], float)
+        s = scores_for(c, f)
         entry: dict[str, object] = {}
         for lo in (5.0, 10.0):
             base = keep & (snr >= lo) & np.isfinite(s)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
 from diagnose import figures
+from pooled import load
 
 
 def main() -> None:
@@ -33,23 +33,17 @@ def main() -> None:
     ap.add_argument("evaldirs", nargs="+", type=Path)
     ap.add_argument("--model", default="rb_diff_mock")
     a = ap.parse_args()
-    ys, ss, kinds, conv = [], [], [], []
+    parts, conv = [], []
     for d in a.evaldirs:
-        c = Table.read(d / "cut" / "cutouts.fits", hdu="CANDIDATES")
-        t = Table.read(d / a.model / f"infer_{a.model}.fits", hdu="SCORES")
-        m = dict(zip(np.asarray(t["CANDID"]), np.asarray(t["LABEL1"]), strict=True))
-        s = np.array([m.get(i, np.nan) for i in c["CANDID"]], float)
-        keep = ~np.asarray(c["EDGE"], bool) & (np.asarray(c["SNR"], float) >= 5) & np.isfinite(s)
-        files = np.asarray(c["FILE"]).astype(str)
-        which = {}
-        for f in np.unique(files[keep]):
-            diff = d / "det" / f.replace("_sci.fits", "_diff.fits")
-            which[f] = str(fits.getval(diff, "CONVOLVD", 0)).strip()
-        ys.append((np.asarray(c["LABEL"]) == 1)[keep])
-        ss.append(s[keep])
-        kinds.append(np.array([str(k).strip() for k in c["TRUTH_KIND"]])[keep])
-        conv.append(np.array([which[f] for f in files[keep]]))
-    y, s, kind, cv = (np.concatenate(v) for v in (ys, ss, kinds, conv))
+        y_d, s_d, kind_d, files = load(d, a.model)
+        which = {
+            f: str(fits.getval(d / "det" / f.replace("_sci.fits", "_diff.fits"), "CONVOLVD", 0))
+            for f in np.unique(files)
+        }
+        parts.append((y_d, s_d, kind_d))
+        conv.append(np.array([which[f].strip() for f in files]))
+    y, s, kind = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    cv = np.concatenate(conv)
     _, fpr, thr = figures(y, s)
     fp = ~y & (s >= thr)
     print(f"{a.model}: FPR at TPR 99 % {fpr:.4f}, {fp.sum()} false positives of {(~y).sum()}")
@@ -58,13 +52,17 @@ def main() -> None:
     for name in ("science", "reference"):
         sel = cv == name
         by = Counter(kind[fp & sel].tolist())
-        print(f"  pairs with the {name} convolved: {sel[~y].sum()} bogus, {(fp & sel).sum()} pass;",
-              dict(sorted(by.items())))
+        print(
+            f"  pairs with the {name} convolved: {sel[~y].sum()} bogus, {(fp & sel).sum()} pass;",
+            dict(sorted(by.items())),
+        )
     blind = fp & ((sci_art & (cv == "science")) | on_source)
-    print(f"  science-frame artefacts in pairs whose science was convolved + residuals on a "
-          f"source seen only in the reference: {blind.sum()} of {fp.sum()} "
-          f"({blind.sum() / max(fp.sum(), 1):.1%}); FPR without them "
-          f"{(fp & ~blind).sum() / (~y).sum():.4f}")
+    print(
+        f"  science-frame artefacts in pairs whose science was convolved + residuals on a "
+        f"source seen only in the reference: {blind.sum()} of {fp.sum()} "
+        f"({blind.sum() / max(fp.sum(), 1):.1%}); FPR without them "
+        f"{(fp & ~blind).sum() / (~y).sum():.4f}"
+    )
 
 
 if __name__ == "__main__":

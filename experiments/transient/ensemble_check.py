@@ -16,14 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from diagnose import figures
-
-
-def load(c: Table, path: str) -> np.ndarray:
-    """P(real) of ``path`` in the row order of the candidates ``c``."""
-    t = Table.read(path, hdu="SCORES")
-    m = dict(zip(np.asarray(t["CANDID"]), np.asarray(t["LABEL1"]), strict=True))
-    return np.array([m.get(i, np.nan) for i in c["CANDID"]], float)
+from diagnose import figures, scores_for
 
 
 def main(argv: list[str]) -> None:
@@ -31,7 +24,7 @@ def main(argv: list[str]) -> None:
     c = Table.read(Path(argv[0]) / "cut" / "cutouts.fits", hdu="CANDIDATES")
     base = ~np.asarray(c["EDGE"], bool) & (np.asarray(c["SNR"], float) >= 5)
     y = np.asarray(c["LABEL"]) == 1
-    scores = {k: load(c, v) for k, v in (a.split("=", 1) for a in argv[1:])}
+    scores = {k: scores_for(c, v) for k, v in (a.split("=", 1) for a in argv[1:])}
 
     def logit(p: np.ndarray) -> np.ndarray:
         p = np.clip(p, 1e-7, 1 - 1e-7)

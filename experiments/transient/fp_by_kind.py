@@ -19,7 +19,7 @@ import numpy as np
 from astropy.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from diagnose import figures
+from diagnose import figures, scores_for
 from ideal_observer import ideal_scores
 
 
@@ -31,9 +31,7 @@ def main(argv: list[str]) -> None:
     base = ~np.asarray(c["EDGE"], bool) & (np.asarray(c["SNR"], float) >= 5)
     y = np.asarray(c["LABEL"]) == 1
     kind = np.array([str(k).strip() for k in c["TRUTH_KIND"]])
-    t = Table.read(infer, hdu="SCORES")
-    m = dict(zip(np.asarray(t["CANDID"]), np.asarray(t["LABEL1"]), strict=True))
-    net = np.array([m.get(i, np.nan) for i in c["CANDID"]], float)
+    net = scores_for(c, infer)
     ideal = ideal_scores(c, e / "det", e / "sim")
     _, fpr, thr = figures(y[base], net[base])
     n_bogus = int((base & ~y).sum())

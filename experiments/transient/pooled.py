@@ -22,19 +22,20 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-from diagnose import bootstrap, figures
+from diagnose import bootstrap, figures, scores_for
 
 
 def load(evaldir: Path, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Labels, scores, truth kinds and image names of one folder's S/N >= 5 non-edge candidates."""
+    """Labels, scores, truth kinds and science files of one folder's candidates.
+
+    Only the non-edge candidates with S/N >= 5 and a score are kept.
+    """
     c = Table.read(evaldir / "cut" / "cutouts.fits", hdu="CANDIDATES")
-    t = Table.read(evaldir / model / f"infer_{model}.fits", hdu="SCORES")
-    m = dict(zip(np.asarray(t["CANDID"]), np.asarray(t["LABEL1"]), strict=True))
-    s = np.array([m.get(i, np.nan) for i in c["CANDID"]], float)
+    s = scores_for(c, evaldir / model / f"infer_{model}.fits")
     keep = ~np.asarray(c["EDGE"], bool) & (np.asarray(c["SNR"], float) >= 5) & np.isfinite(s)
     kind = np.array([str(k).strip() for k in c["TRUTH_KIND"]])
-    img = np.array([f"{evaldir}:{f}" for f in np.asarray(c["FILE"]).astype(str)])
-    return (np.asarray(c["LABEL"]) == 1)[keep], s[keep], kind[keep], img[keep]
+    files = np.asarray(c["FILE"]).astype(str)
+    return (np.asarray(c["LABEL"]) == 1)[keep], s[keep], kind[keep], files[keep]
 
 
 def main() -> None:
@@ -47,7 +48,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     parts = [load(d, a.model) for d in a.evaldirs]
-    y, s, kind, img = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    y, s, kind = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    img = np.concatenate(
+        [np.char.add(f"{d}:", p[3]) for d, p in zip(a.evaldirs, parts, strict=True)]
+    )
     auc, fpr, thr = figures(y, s)
     nb = kind != "blend"
     auc_nb, fpr_nb, _ = figures(y[nb], s[nb])
