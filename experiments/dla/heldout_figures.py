@@ -31,6 +31,16 @@ from surveynet.dla.config import EvaluateConfig
 from surveynet.dla.evaluate import confident, match_absorbers, read_truth_absorbers, summarize
 
 
+def qso_maps(qsos) -> tuple[dict[int, float], dict[int, tuple[float, float]]]:
+    """Per TARGETID of a catalogue's QSO table: its S/N and its searched (WAVE_MIN, WAVE_MAX)."""
+    s2n_of = {int(t): float(s) for t, s in zip(qsos["TARGETID"], qsos["S2N"], strict=True)}
+    rng_of = {
+        int(t): (float(a), float(b))
+        for t, a, b in zip(qsos["TARGETID"], qsos["WAVE_MIN"], qsos["WAVE_MAX"], strict=True)
+    }
+    return s2n_of, rng_of
+
+
 def _sig(x: np.ndarray) -> dict[str, float | None]:
     x = x[np.isfinite(x)]
     if x.size == 0:
@@ -86,11 +96,7 @@ def figures(
         cat = _restrict(cat, common_range)
     truth, _ = read_truth_absorbers(truth_path)
     q = cat.qsos
-    s2n_of = {int(t): float(s) for t, s in zip(q["TARGETID"], q["S2N"], strict=True)}
-    rng_of = {
-        int(t): (float(a), float(b))
-        for t, a, b in zip(q["TARGETID"], q["WAVE_MIN"], q["WAVE_MAX"], strict=True)
-    }
+    s2n_of, rng_of = qso_maps(q)
     t_tid = np.asarray(truth["TARGETID"], np.int64)
     lam = (1.0 + np.asarray(truth["Z_DLA"], float)) * LYA_REST
     inside = np.array(

@@ -47,6 +47,7 @@ from surveynet.sim.instrument import master_wave
 from surveynet.sim.spectra import simulate_spectra
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+from heldout_figures import qso_maps
 from make_mocks import SETS
 
 
@@ -148,13 +149,7 @@ def main(set_name: str, catalog: str, out: str) -> dict:
     master = master_wave()
     dla = truth["DLA_META"]
     cat = read_catalog(catalog)
-    s2n_of = {int(t): float(s) for t, s in zip(cat.qsos["TARGETID"], cat.qsos["S2N"], strict=True)}
-    rng_of = {
-        int(t): (float(a), float(b))
-        for t, a, b in zip(
-            cat.qsos["TARGETID"], cat.qsos["WAVE_MIN"], cat.qsos["WAVE_MAX"], strict=True
-        )
-    }
+    s2n_of, rng_of = qso_maps(cat.qsos)
     snr_mf = np.full(len(dla), np.nan)
     snr_forest = np.full(len(dla), np.nan)
     sig_lam = np.full(len(dla), np.nan)

@@ -44,6 +44,7 @@ from surveynet.sim.instrument import master_wave
 from surveynet.sim.voigt import voigt_tau
 
 sys.path.insert(0, str(Path(__file__).parent))
+from heldout_figures import qso_maps
 from ideal_observer import regenerate
 
 
@@ -116,12 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     master = master_wave()
     dla = truth["DLA_META"]
     cat = read_catalog(a.catalog)
-    q = cat.qsos
-    s2n_of = {int(t): float(s) for t, s in zip(q["TARGETID"], q["S2N"], strict=True)}
-    rng_of = {
-        int(t): (float(lo), float(hi))
-        for t, lo, hi in zip(q["TARGETID"], q["WAVE_MIN"], q["WAVE_MAX"], strict=True)
-    }
+    s2n_of, rng_of = qso_maps(cat.qsos)
     tids = np.asarray(dla["TARGETID"], np.int64)
     lam_t = (1.0 + np.asarray(dla["Z_DLA"], float)) * LYA_REST
     nhi = np.asarray(dla["NHI"], float)
