@@ -1,6 +1,7 @@
 """A blind search by an observer who knows each quasar's continuum and forest (thirteenth session).
 
     python experiments/dla/ideal_search.py MOCKSET CATALOG.fits OUT.fits [--s2n LO HI]
+        [--given {forest,continuum,nothing}]
 
 ``ideal_observer.py`` gives each truth DLA the matched-filter S/N of an observer who also knows
 where the DLA is. The completeness such an observer reaches at 90 % purity was only estimated
@@ -31,6 +32,20 @@ The model is used without the LSF inside the templates and without the absorbers
 (the mocks insert Lyman-alpha only). The search is therefore slightly less than optimal, so its
 figures are close to, but not above, what an observer with this knowledge could reach. A real
 finder also has to estimate the continuum and forest, which this one is given.
+
+``--given`` (fifteenth round) sets what the observer is given. ``forest`` (the default) is the
+observer above. ``continuum``: it is not given the forest's realisation. Its model is the
+DLA-free model after the LSF smoothed by a 61-pixel (~50 A) running mean (the continuum times the
+local mean transmission), and the forest about that mean is extra white noise of its local
+variance (the running mean of the squared difference over the same 61 pixels), as in the
+forest-as-noise variant of ``ideal_observer.py``: the weights are 1 / (1 / ivar + var_forest).
+``nothing``: it estimates that smooth model from the observed flux, as the ivar-weighted running
+mean over 151 pixels (~120 A) with the forest variance from the running excess of the squared
+residual over the pixel variance (:func:`data_model`); after a first search, the pixels within
+twice the core half-width of each detection with sqrt(dchi2) >= 3 are left out of the running
+means and the search is run again. ``forest`` bounds what any finder can reach; ``continuum``
+is a linear searcher still handed the smooth continuum, which a finder must estimate;
+``nothing`` is a classical searcher that works from the spectrum alone, as a finder must.
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+from scipy.ndimage import uniform_filter1d
 from scipy.signal import fftconvolve
 
 from surveynet.constants import C_KMS, LYA_REST
@@ -115,7 +131,87 @@ def search_sightline(
     return out
 
 
-def main(set_name: str, catalog: str, out: str, s2n: tuple[float, float]) -> Catalog:
+def forest_as_noise(
+    f0: np.ndarray, iv: np.ndarray, width: int = 61
+) -> tuple[np.ndarray, np.ndarray]:
+    """The smooth model (running mean of ``f0`` over ``width`` pixels) and the weights
+    1 / (1 / ivar + var_forest) of an observer who takes the forest about that mean as white noise
+    of its local variance; pixels with ivar 0 keep weight 0.
+
+    Examples
+    --------
+    >>> f0 = np.tile([1.0, 0.0], 100)            # a forest of alternating 1 and 0 about 0.5
+    >>> m, w = forest_as_noise(f0, np.full(200, 4.0), width=51)
+    >>> bool(np.allclose(m[50:150], 0.5, atol=0.02)), round(float(w[100]), 1)  # 1 / (1/4 + 1/4)
+    (True, 2.0)
+    """
+    m = uniform_filter1d(f0, width, mode="nearest")
+    var = uniform_filter1d((f0 - m) ** 2, width, mode="nearest")
+    ok = iv > 0
+    w = np.zeros_like(iv)
+    w[ok] = 1.0 / (1.0 / iv[ok] + var[ok])
+    return m, w
+
+
+def data_model(
+    obs: np.ndarray, iv: np.ndarray, mask: np.ndarray, width: int = 151
+) -> tuple[np.ndarray, np.ndarray]:
+    """The smooth model and weights of an observer given nothing: the ivar-weighted running mean
+    of the observed flux over ``width`` pixels (~120 A) without the ``mask``ed pixels, and
+    1 / (1 / ivar + var_forest) with var_forest the running excess of the squared residual over
+    the pixel variance.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> obs = 2.0 + rng.normal(0.0, 0.5, 2000)          # no forest: var_forest ~ 0
+    >>> m, w = data_model(obs, np.full(2000, 4.0), np.zeros(2000, bool))
+    >>> bool(abs(m[1000] - 2.0) < 0.1), bool(3.0 < w[1000] <= 4.0)
+    (True, True)
+    """
+    ok = (iv > 0) & ~mask
+    u = lambda x: uniform_filter1d(np.where(ok, x, 0.0), width, mode="nearest")  # noqa: E731
+    den = u(iv)
+    m = np.where(den > 0, u(obs * iv) / np.where(den > 0, den, 1.0), 0.0)
+    n = u(np.ones_like(obs))
+    n_safe = np.where(n > 0, n, 1.0)
+    excess = (u((obs - m) ** 2) - u(1.0 / np.where(ok, iv, 1.0))) / n_safe
+    var = np.clip(excess, 0.0, None)
+    w = np.zeros_like(iv)
+    w[iv > 0] = 1.0 / (1.0 / iv[iv > 0] + var[iv > 0])
+    return m, w
+
+
+def data_arms(arms: list, cores: list[tuple[float, float]] = ()) -> list:
+    """``(f0, obs, weights, idx)`` per arm from ``(obs, ivar, idx, wave)`` by
+    :func:`data_model`, with the pixels within each ``(wave, half width)`` of ``cores`` left out
+    of the running means.
+    """
+    out = []
+    for obs, iv, idx, wave in arms:
+        mask = np.zeros(obs.size, bool)
+        for lam, half in cores:
+            mask |= np.abs(wave - lam) <= half
+        m, w = data_model(obs, iv, mask)
+        out.append((m, obs, w, idx))
+    return out
+
+
+def binned(arms: list, nbin: int) -> tuple[np.ndarray, np.ndarray]:
+    """``a = sum f0 (f0 - obs) w`` and ``b = sum f0^2 w`` on the search grid over the arms'
+    ``(f0, obs, w, idx)``.
+    """
+    a = np.zeros(nbin)
+    b = np.zeros(nbin)
+    for f0, obs, w, idx in arms:
+        np.add.at(a, idx, f0 * (f0 - obs) * w)
+        np.add.at(b, idx, f0 * f0 * w)
+    return a, b
+
+
+def main(
+    set_name: str, catalog: str, out: str, s2n: tuple[float, float], given: str = "forest"
+) -> Catalog:
     spec, _truth, final, kept, row_of = regenerate(set_name)
     cfg = SETS[set_name]["config"]
     master = master_wave()
@@ -137,19 +233,34 @@ def main(set_name: str, catalog: str, out: str, s2n: tuple[float, float]) -> Cat
             m0 = flux_scale(final[k], post) * pre.astype(np.float64)
         else:
             m0 = final[k].astype(np.float64)
-        a = np.zeros(nbin)
-        b = np.zeros(nbin)
+        lo = int(np.searchsorted(grid, np.log10(float(qrow["WAVE_MIN"]))))
+        hi = int(np.searchsorted(grid, np.log10(float(qrow["WAVE_MAX"])))) - 1
+        arms = []
         for band in BANDS:
             off, npx = ARMS[band]
-            f0 = apply_resolution(m0[None, off : off + npx], cfg.lsf_sigma(band))[0]
-            f0 = f0.astype(np.float64)
             obs = np.asarray(spec.flux[band][k], np.float64)
             iv = np.asarray(spec.ivar[band][k], np.float64)
             idx = bin_of[off : off + npx]
-            np.add.at(a, idx, f0 * (f0 - obs) * iv)
-            np.add.at(b, idx, f0 * f0 * iv)
-        lo = int(np.searchsorted(grid, np.log10(float(qrow["WAVE_MIN"]))))
-        hi = int(np.searchsorted(grid, np.log10(float(qrow["WAVE_MAX"])))) - 1
+            if given == "nothing":
+                arms.append((obs, iv, idx, master[off : off + npx]))
+                continue
+            f0 = apply_resolution(m0[None, off : off + npx], cfg.lsf_sigma(band))[0]
+            f0 = f0.astype(np.float64)
+            if given == "continuum":
+                f0, iv = forest_as_noise(f0, iv)
+            arms.append((f0, obs, iv, idx))
+        if given == "nothing":
+            # pass 1 on the running means of the data; pass 2 with the cores found masked
+            found = search_sightline(
+                *binned(data_arms(arms), nbin), kern, lo - ext, hi + ext, grid, 0
+            )
+            cores = [
+                (10.0 ** grid[i], 2.0 * core_half_width(n, 10.0 ** grid[i] / LYA_REST - 1.0))
+                for i, n, st in found
+                if st >= 3.0
+            ]
+            arms = data_arms(arms, cores)
+        a, b = binned(arms, nbin)
         for j, (i, nhi, stat) in enumerate(search_sightline(a, b, kern, lo, hi, grid, ext)):
             rows["DLAID"].append(tid * 1000 + j)
             rows["TARGETID"].append(tid)
@@ -177,7 +288,8 @@ def main(set_name: str, catalog: str, out: str, s2n: tuple[float, float]) -> Cat
         }
     )
     result = Catalog(dlas=dlas, qsos=q)
-    write_catalog(out, result, overwrite=True, model_name="ideal_search")
+    name = "ideal_search" if given == "forest" else f"ideal_search_given_{given}"
+    write_catalog(out, result, overwrite=True, model_name=name)
     return result
 
 
@@ -187,5 +299,12 @@ if __name__ == "__main__":
     ap.add_argument("catalog")
     ap.add_argument("out")
     ap.add_argument("--s2n", nargs=2, type=float, default=(0.0, 1e9))
+    ap.add_argument(
+        "--given",
+        choices=("forest", "continuum", "nothing"),
+        default="forest",
+        help="what the observer is given: the continuum and forest (default), the smooth "
+        "continuum only (the forest as white noise), or nothing (estimated from the data)",
+    )
     ns = ap.parse_args()
-    main(ns.mockset, ns.catalog, ns.out, tuple(ns.s2n))
+    main(ns.mockset, ns.catalog, ns.out, tuple(ns.s2n), ns.given)

@@ -14,7 +14,8 @@ other, so that an observer that cannot name both members of a blended pair (the 
 matching pursuit) is compared on the sightlines where that does not matter. Only the sightlines
 searched by every catalogue given are used, so the figures are on the same absorbers.
 ``all_detections`` gives completeness, purity and sigma(dz) (std over the matched truth DLAs)
-without a cut.
+without a cut; ``by_wavelength`` the truth DLAs found and present at the best cut by observed
+wavelength (3,600-3,750 A is the blue edge of the search).
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ from surveynet.dla.catalog import read_catalog
 from surveynet.dla.config import EvaluateConfig
 from surveynet.dla.evaluate import match_absorbers, read_truth_absorbers
 
+#: observed-wavelength bins (A) of ``by_wavelength``: the blue edge of the search, the rest of B
+WAVE_EDGES = (3600.0, 3750.0, 4000.0, 4500.0, 1e5)
+
 
 def best_at_purity(truth, dlas, purity: float) -> dict:
-    """Largest completeness over DLA_CONFIDENCE cuts with purity >= ``purity``."""
+    """Largest completeness over DLA_CONFIDENCE cuts with purity >= ``purity``, and at that cut
+    the truth DLAs found / present by observed wavelength (``by_wavelength``).
+    """
     res = match_absorbers(truth, dlas, EvaluateConfig())
     t_dla = np.asarray(res.truth["NHI"], float) >= 20.3
     p = res.pred
@@ -42,6 +48,7 @@ def best_at_purity(truth, dlas, purity: float) -> dict:
     ti = np.asarray(p["TRUTH_INDEX"], int)
     n_t = max(int(t_dla.sum()), 1)
     out = {"n_truth_dla": int(t_dla.sum()), "completeness": None, "purity": None, "cut": None}
+    best_hit = np.zeros(0, int)
     for c in np.unique(np.round(conf[is_dla], 3)):
         keep = is_dla & (conf >= c)
         n = int(keep.sum())
@@ -53,6 +60,17 @@ def best_at_purity(truth, dlas, purity: float) -> dict:
         comp = float(np.sum(t_dla[hit])) / n_t
         if pur >= purity and (out["completeness"] is None or comp > out["completeness"]):
             out.update(completeness=comp, purity=pur, cut=float(c), n_pred_dla=n)
+            best_hit = hit
+    if out["cut"] is not None:
+        # completeness at that cut by the truth DLA's observed wavelength
+        lam = (1.0 + np.asarray(res.truth["Z_DLA"], float)) * LYA_REST
+        found = np.zeros(t_dla.size, bool)
+        found[best_hit] = True
+        out["by_wavelength"] = {
+            f"{lo:.0f}-{hi:.0f}": [int(np.sum(found & b)), int(b.sum())]
+            for lo, hi in zip(WAVE_EDGES[:-1], WAVE_EDGES[1:], strict=True)
+            for b in [t_dla & (lam >= lo) & (lam < hi)]
+        }
     # everything, no cut; sigma(dz) of the matched truth DLAs
     keep = is_dla
     hit = np.unique(ti[not_lyb & pm & (ti >= 0)])
@@ -62,6 +80,7 @@ def best_at_purity(truth, dlas, purity: float) -> dict:
         "completeness": float(np.sum(t_dla[hit])) / n_t,
         "purity": float(np.mean(pm[keep])) if keep.any() else None,
         "sigma_dz": float(np.std(dz)) if dz.size else None,
+        "mean_dz": float(np.mean(dz)) if dz.size else None,
         "n_matched": int(dz.size),
     }
     return out
