@@ -1,4 +1,4 @@
-"""A blind search by an observer who knows each quasar's continuum and forest (thirteenth session).
+"""A blind search by an observer given each quasar's continuum and forest, or less (13th round).
 
     python experiments/dla/ideal_search.py MOCKSET CATALOG.fits OUT.fits [--s2n LO HI]
         [--given {forest,continuum,nothing}]
@@ -43,9 +43,11 @@ forest-as-noise variant of ``ideal_observer.py``: the weights are 1 / (1 / ivar 
 mean over 151 pixels (~120 A) with the forest variance from the running excess of the squared
 residual over the pixel variance (:func:`data_model`); after a first search, the pixels within
 twice the core half-width of each detection with sqrt(dchi2) >= 3 are left out of the running
-means and the search is run again. ``forest`` bounds what any finder can reach; ``continuum``
-is a linear searcher still handed the smooth continuum, which a finder must estimate;
-``nothing`` is a classical searcher that works from the spectrum alone, as a finder must.
+means and the search is run again. The 61-pixel mean keeps the forest's average over ~50 A, a
+few per cent of the continuum: a small part of its realisation. ``forest`` bounds what any
+finder can reach; ``continuum`` is a linear searcher still handed the smooth continuum, which a
+finder must estimate; ``nothing`` is a classical searcher that works from the spectrum alone, as
+a finder must.
 """
 
 from __future__ import annotations

@@ -441,6 +441,7 @@ def scan(
     ``s2n_lo`` < S/N < ``s2n_hi``.
     """
     import torch
+
     from surveynet.dla.catalog import Catalog, read_catalog, rows_table, write_catalog
 
     torch.set_num_threads(2)
