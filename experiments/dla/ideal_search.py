@@ -64,6 +64,7 @@ from scipy.signal import fftconvolve
 from surveynet.constants import C_KMS, LYA_REST
 from surveynet.dla.catalog import Catalog, read_catalog, write_catalog
 from surveynet.dla.config import BEST_V_MS
+from surveynet.sim.igm import mean_transmission
 from surveynet.sim.instrument import ARMS, BANDS, apply_resolution, master_wave
 from surveynet.sim.voigt import core_half_width, voigt_tau
 
@@ -211,9 +212,89 @@ def binned(arms: list, nbin: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+REST_GRID = np.arange(850.0, 1450.0, 1.0)
+
+
+def forest_mean(wave: np.ndarray, z_qso: float, fit: str) -> np.ndarray:
+    """Mean Lyman-alpha transmission at observed ``wave`` blueward of the quasar's Lyman-alpha
+    (1 redward).
+    """
+    z_abs = wave / LYA_REST - 1.0
+    return np.where(z_abs < z_qso, mean_transmission(np.clip(z_abs, 0.0, None), fit), 1.0)
+
+
+def mean_shape(set_name: str) -> np.ndarray:
+    """The population's mean rest-frame continuum shape on ``REST_GRID``: the median over the
+    quasars of mock ``set_name`` of the DLA-free model divided by the mean transmission, each
+    normalised to its mean over 1,050-1,180 A.
+    """
+    spec, truth, final, kept, row_of = regenerate(set_name)
+    cfg = SETS[set_name]["config"]
+    master = master_wave()
+    z = {int(t): float(v) for t, v in zip(truth["TRUTH"]["TARGETID"], truth["TRUTH"]["Z"])}
+    curves = []
+    for tid, k in row_of.items():
+        zq = z[tid]
+        if zq < 2.0:
+            continue
+        m0 = kept[tid][0] if tid in kept else final[k]
+        rest = master / (1.0 + zq)
+        c = np.interp(REST_GRID, rest, m0 / forest_mean(master, zq, cfg.forest_fit), np.nan, np.nan)
+        norm = np.nanmean(c[(REST_GRID >= 1050.0) & (REST_GRID <= 1180.0)])
+        if np.isfinite(norm) and norm > 0:
+            curves.append(c / norm)
+    return np.nanmedian(np.array(curves), axis=0)
+
+
+def picca_arms(
+    arms: list, shape: np.ndarray, z_qso: float, fit: str, span: tuple[float, float], cores=()
+) -> list:
+    """``(f0, obs, weights, idx)`` per arm for an observer who knows the population's mean shape
+    and mean transmission and fits each quasar's amplitude and tilt, C = shape x F x (a + b x),
+    x = log10(wave / 4000 A), to the pixels within ``span`` (A) outside the ``cores``, by weighted
+    least squares with the forest's relative variance fitted as well (3 iterations). Pixels
+    outside ``span`` or the shape's range get weight 0.
+    """
+    rows = []
+    for obs, iv, idx, wave in arms:
+        base = np.interp(wave / (1.0 + z_qso), REST_GRID, shape, np.nan, np.nan)
+        base = base * forest_mean(wave, z_qso, fit)
+        use = (wave >= span[0]) & (wave <= span[1]) & np.isfinite(base) & (iv > 0)
+        fit_px = use.copy()
+        for lam, half in cores:
+            fit_px &= np.abs(wave - lam) > half
+        rows.append((obs, iv, idx, wave, np.nan_to_num(base), use, fit_px))
+    o = np.concatenate([r[0][r[6]] for r in rows])
+    v = np.concatenate([r[1][r[6]] for r in rows])
+    g = np.concatenate([r[4][r[6]] for r in rows])
+    x = np.concatenate([np.log10(r[3][r[6]] / 4000.0) for r in rows])
+    coef, var_rel = np.array([1.0, 0.0]), 0.1
+    if o.size > 10:
+        for _ in range(3):
+            mdl = g * (coef[0] + coef[1] * x)
+            w = 1.0 / (1.0 / v + var_rel * mdl**2)
+            a_mat = np.stack([g, g * x], axis=1)
+            coef = np.linalg.lstsq(a_mat * np.sqrt(w)[:, None], o * np.sqrt(w), rcond=None)[0]
+            mdl = g * (coef[0] + coef[1] * x)
+            var_rel = max(float(np.sum((o - mdl) ** 2 - 1.0 / v) / np.sum(mdl**2)), 0.0)
+    out = []
+    for obs, iv, idx, wave, base, use, _ in rows:
+        mdl = base * (coef[0] + coef[1] * np.log10(wave / 4000.0))
+        w = np.zeros_like(iv)
+        w[use] = 1.0 / (1.0 / iv[use] + var_rel * mdl[use] ** 2)
+        out.append((mdl, obs, w, idx))
+    return out
+
+
 def main(
-    set_name: str, catalog: str, out: str, s2n: tuple[float, float], given: str = "forest"
+    set_name: str,
+    catalog: str,
+    out: str,
+    s2n: tuple[float, float],
+    given: str = "forest",
+    shape_mock: str = "test_desi2",
 ) -> Catalog:
+    shape = mean_shape(shape_mock) if given == "mean" else None
     spec, _truth, final, kept, row_of = regenerate(set_name)
     cfg = SETS[set_name]["config"]
     master = master_wave()
@@ -243,7 +324,7 @@ def main(
             obs = np.asarray(spec.flux[band][k], np.float64)
             iv = np.asarray(spec.ivar[band][k], np.float64)
             idx = bin_of[off : off + npx]
-            if given == "nothing":
+            if given in ("nothing", "mean"):
                 arms.append((obs, iv, idx, master[off : off + npx]))
                 continue
             f0 = apply_resolution(m0[None, off : off + npx], cfg.lsf_sigma(band))[0]
@@ -262,6 +343,17 @@ def main(
                 if st >= 3.0
             ]
             arms = data_arms(arms, cores)
+        elif given == "mean":
+            zq = float(qrow["Z_QSO"])
+            span = (10.0 ** grid[max(lo - ext, 0)], 10.0 ** grid[min(hi + ext, nbin - 1)])
+            first = picca_arms(arms, shape, zq, cfg.forest_fit, span)
+            found = search_sightline(*binned(first, nbin), kern, lo - ext, hi + ext, grid, 0)
+            cores = [
+                (10.0 ** grid[i], 2.0 * core_half_width(n, 10.0 ** grid[i] / LYA_REST - 1.0))
+                for i, n, st in found
+                if st >= 3.0
+            ]
+            arms = picca_arms(arms, shape, zq, cfg.forest_fit, span, cores)
         a, b = binned(arms, nbin)
         for j, (i, nhi, stat) in enumerate(search_sightline(a, b, kern, lo, hi, grid, ext)):
             rows["DLAID"].append(tid * 1000 + j)
@@ -303,10 +395,14 @@ if __name__ == "__main__":
     ap.add_argument("--s2n", nargs=2, type=float, default=(0.0, 1e9))
     ap.add_argument(
         "--given",
-        choices=("forest", "continuum", "nothing"),
+        choices=("forest", "continuum", "mean", "nothing"),
         default="forest",
         help="what the observer is given: the continuum and forest (default), the smooth "
-        "continuum only (the forest as white noise), or nothing (estimated from the data)",
+        "continuum only (the forest as white noise), the population's mean continuum shape "
+        "(amplitude and tilt fitted per quasar), or nothing (running means of the data)",
+    )
+    ap.add_argument(
+        "--shape-mock", default="test_desi2", help="mock set of the mean shape (--given mean)"
     )
     ns = ap.parse_args()
-    main(ns.mockset, ns.catalog, ns.out, tuple(ns.s2n), ns.given)
+    main(ns.mockset, ns.catalog, ns.out, tuple(ns.s2n), ns.given, ns.shape_mock)
