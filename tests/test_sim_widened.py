@@ -138,11 +138,35 @@ def test_host_light_only_below_z_max():
         assert ratio1 > ratio0
 
 
+def test_star_bands_multiply_only_main_sequence_pickles_stars():
+    mix = {"qso": 0.3, "star": 0.7}
+    t0, m0 = _sim(60, 5, mix, star_wd_fraction=0.2)
+    t1, m1 = _sim(60, 5, mix, star_wd_fraction=0.2, star_bands=1.0)
+    s = np.asarray(t1["SOURCETYPE"] == "STAR")
+    ms = s & ~np.isin(np.asarray(t1["SUBTYPE"]), ["WD", "CV"])
+    assert np.array_equal(m0[~s], m1[~s])  # quasars are drawn before the stars
+    assert np.array_equal(m0[s & ~ms], m1[s & ~ms])  # white dwarfs and CVs keep no bands
+    ok = m0[ms] > 0
+    ratio = np.where(ok, m1[ms] / np.where(ok, m0[ms], 1.0), np.nan)
+    # the models are scaled to the star's magnitude afterwards: the transmission is the ratio
+    # over its maximum (1 away from the bands)
+    trans = ratio / np.nanmax(ratio, axis=1, keepdims=True)
+    assert np.nanmin(trans) > 0.0
+    # every banded star has at least one band >= 20 % deep at its head (pixel 0.8 A, L >= 30 A)
+    assert np.all(np.nanmin(trans, axis=1) < 0.82)
+    # and the transmission is 1 over a good part of the spectrum
+    assert np.all(np.nanmean(trans > 0.999, axis=1) > 0.05)
+    with pytest.raises(ConfigError, match="star_bands"):
+        SpectraSimConfig(star_bands=1.5)
+
+
 def test_widened_options_need_templates_and_valid_values():
     with pytest.raises(ConfigError, match="template mode"):
         simulate_spectra(3, seed=0, config=SpectraSimConfig(star_library="redrock"))
     with pytest.raises(ConfigError, match="template mode"):
         simulate_spectra(3, seed=0, config=SpectraSimConfig(qso_host=True))
+    with pytest.raises(ConfigError, match="template mode"):
+        simulate_spectra(3, seed=0, config=SpectraSimConfig(star_bands=0.5))
     with pytest.raises(ConfigError, match="star_library"):
         SpectraSimConfig(star_library="kurucz")
     with pytest.raises(ConfigError, match="bal_source"):

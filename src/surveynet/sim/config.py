@@ -72,6 +72,14 @@ class SpectraSimConfig:
         (A 2, B 1, F 7, G 10, K 30, M 35, WD 12, CV 3 %) are a design choice: the stellar
         contaminants of DESI quasar targets are mostly K and M dwarfs; white dwarfs and CVs are
         kept as the blue contaminants.
+      - ``star_bands``: share of the Pickles main-sequence stars (``star_library`` =
+        ``"pickles"``) that get 1-4 synthetic molecular bands
+        (:func:`surveynet.sim.stars.molecular_bands`): a sharp band head at an observed
+        wavelength uniform in 3,800-9,800 A, depth 0.2-0.9, decaying
+        exponentially to the red or to the blue over 30-400 A (log-uniform), the shape of the
+        TiO, VO, CaH, C2 and CN bands of late-type and carbon stars. A generic family, so that a
+        model can learn that a sharp break with a smooth recovery need not be Lyman-alpha
+        without being shown the held-out archetypes. Design choice; default 0 (off).
       - ``bal_source``: ``"parametric"`` (Gaussian troughs, above) or ``"templates"``: each
         BAL (same ``bal_fraction`` and ``bal_z_min`` draw) multiplies one of the 53 desisim
         ``TEMP`` profiles with BI_CIV or AI_CIV > 0 in the rest frame
@@ -149,6 +157,7 @@ class SpectraSimConfig:
     star_library: str = "pickles"
     star_redrock_fractions: tuple[float, ...] = (0.02, 0.01, 0.07, 0.10, 0.30, 0.35, 0.12, 0.03)
     star_redrock_share: float = 0.5
+    star_bands: float = 0.0
     # ---- galaxies: subtype fractions ELG, LRG, BGS
     galaxy_mag_range: tuple[float, float] = (17.0, 23.0)
     galaxy_subtype_fractions: tuple[float, float, float] = (0.4, 0.3, 0.3)
@@ -169,8 +178,13 @@ class SpectraSimConfig:
 
     @property
     def widened(self) -> bool:
-        """True when a widened-template option (stars, BALs, hosts) differs from its default."""
-        return self.star_library != "pickles" or self.bal_source != "parametric" or self.qso_host
+        """True when a widened-template option (stars, bands, BALs, hosts) is not its default."""
+        return (
+            self.star_library != "pickles"
+            or self.bal_source != "parametric"
+            or self.qso_host
+            or self.star_bands > 0
+        )
 
     def lsf_sigma(self, band: str) -> float:
         """Gaussian LSF sigma of one arm.
@@ -222,6 +236,7 @@ class SpectraSimConfig:
             "dla_overlap_probability",
             "qso_hz_fraction",
             "star_redrock_share",
+            "star_bands",
         ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:

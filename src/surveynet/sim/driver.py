@@ -176,17 +176,18 @@ def load_templates(templates: Any, cfg: SpectraSimConfig) -> Any:
     Raises
     ------
     ConfigError
-        A widened-template option (``star_library``, ``bal_source``, ``qso_host``) set without
-        templates.
+        A widened-template option (``star_library``, ``bal_source``, ``qso_host``,
+        ``star_bands``) set without templates.
     InputError
         A template file that the configuration needs is missing (named).
     """
     if templates is None:
         if cfg.widened:
             raise ConfigError(
-                "star_library, bal_source and qso_host need the template mode (--templates DIR); "
-                f"got star_library={cfg.star_library!r}, bal_source={cfg.bal_source!r}, "
-                f"qso_host={cfg.qso_host}"
+                "star_library, bal_source, qso_host and star_bands need the template mode "
+                f"(--templates DIR); got star_library={cfg.star_library!r}, "
+                f"bal_source={cfg.bal_source!r}, qso_host={cfg.qso_host}, "
+                f"star_bands={cfg.star_bands}"
             )
         return None
     lib = (

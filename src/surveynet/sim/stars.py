@@ -23,6 +23,7 @@ __all__ = [
     "NA_D",
     "TIO_HEADS",
     "make_stars",
+    "molecular_bands",
     "star_subtype",
 ]
 
@@ -57,6 +58,51 @@ def star_subtype(teff: NDArray[np.float64]) -> NDArray[np.str_]:
     edges = np.array([3700.0, 5200.0, 6000.0, 7500.0, 10000.0, 30000.0])
     names = np.array(["M", "K", "G", "F", "A", "B", "O"])
     return names[np.searchsorted(edges, teff)]
+
+
+def molecular_bands(
+    rng: np.random.Generator, n: int, wave: NDArray[np.float64]
+) -> NDArray[np.float32]:
+    """Transmission of 1-4 synthetic molecular bands per star, shape (n, wave.size).
+
+    Each band has a sharp head at an observed wavelength uniform in 3,800-9,800 A and a depth d
+    uniform in 0.2-0.9; on one side of the head (red or blue, even odds) the transmission is
+    1 - d exp(-|lambda - head| / L) with L log-uniform in 30-400 A, on the other 1. Bands
+    multiply. This is the shape of the TiO, VO and CaH bands of M dwarfs (degraded to the red)
+    and of the C2 and CN bands of carbon stars (degraded to the blue), with random heads so that
+    no real band list is copied.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The batch generator.
+    n : int
+        Number of stars.
+    wave : ndarray
+        Observed wavelengths (A).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, wave.size)
+        Transmission in (0, 1].
+
+    Examples
+    --------
+    >>> t = molecular_bands(np.random.default_rng(0), 3, np.linspace(3600.0, 9800.0, 500))
+    >>> t.shape, bool(t.min() > 0.0), bool(t.max() <= 1.0), bool((t < 0.99).any(axis=1).all())
+    ((3, 500), True, True, True)
+    """
+    out = np.ones((n, wave.size), dtype=np.float32)
+    n_bands = rng.integers(1, 5, n)
+    for k in range(n):
+        for _ in range(int(n_bands[k])):
+            head = rng.uniform(3800.0, 9800.0)
+            depth = rng.uniform(0.2, 0.9)
+            scale = np.exp(rng.uniform(np.log(30.0), np.log(400.0)))
+            side = 1.0 if rng.uniform() < 0.5 else -1.0
+            x = side * (wave - head)
+            out[k] *= np.where(x >= 0.0, 1.0 - depth * np.exp(-x / scale), 1.0).astype(np.float32)
+    return out
 
 
 def _redrock_stars(
@@ -122,8 +168,9 @@ def make_stars(
     Main-sequence stars (log-uniform T_eff in ``star_teff_range``), white dwarfs (broad Balmer
     absorption) and cataclysmic variables (Balmer emission), with radial velocities uniform in
     +-``star_rv_kms``. Parametric mode: a Planck continuum with Balmer, Ca H&K, Na D, Mg b
-    absorption and TiO bands below 4000 K; template mode: the Pickles spectrum nearest in T_eff,
-    or with ``star_library`` = ``redrock``/``mixed`` redrock archetypes (:func:`_redrock_stars`).
+    absorption and TiO bands below 4000 K; template mode: the Pickles spectrum nearest in T_eff
+    (a ``star_bands`` share of the main-sequence ones times :func:`molecular_bands`), or with
+    ``star_library`` = ``redrock``/``mixed`` redrock archetypes (:func:`_redrock_stars`).
 
     Parameters
     ----------
@@ -160,6 +207,10 @@ def make_stars(
         return _redrock_stars(rng, cfg, templates, teff, z, sub, wave)
     if templates is not None:
         model, tmpl = templates.star(rng, teff, z, wave)
+        if cfg.star_bands > 0:
+            banded = (rng.uniform(0.0, 1.0, n) < cfg.star_bands) & (kind == "STAR")
+            if banded.any():
+                model[banded] *= molecular_bands(rng, int(banded.sum()), wave)
         return model, {"Z": z, "TEFF": teff, "SUBTYPE": sub, "TEMPLATEID": tmpl}
     # Planck B_lambda (the +-300 km/s radial velocity is negligible for the continuum)
     x = np.multiply.outer((1.0 / teff).astype(np.float32), (HC_OVER_K / wave).astype(np.float32))
