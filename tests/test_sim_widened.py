@@ -160,6 +160,22 @@ def test_star_bands_multiply_only_main_sequence_pickles_stars():
         SpectraSimConfig(star_bands=1.5)
 
 
+def test_star_cv_lines_add_emission_only_to_cvs():
+    mix = {"qso": 0.3, "star": 0.7}
+    _, m0 = _sim(80, 6, mix, star_cv_fraction=0.3)
+    t1, m1 = _sim(80, 6, mix, star_cv_fraction=0.3, star_cv_lines=True)
+    cv = np.asarray(t1["SUBTYPE"] == "CV")
+    assert cv.sum() >= 5
+    assert np.array_equal(m0[~cv], m1[~cv])
+    wave = master_wave()
+    ha = np.argmin(np.abs(wave - 6564.6))
+    cont = np.argmin(np.abs(wave - 6300.0))
+    # H-alpha (EW >= 20 A, sigma <= 25 A) stands above the continuum 260 A away, relative to the
+    # same ratio without the lines (the models are rescaled to the magnitude afterwards)
+    gain = (m1[cv, ha] / m1[cv, cont]) / (m0[cv, ha] / m0[cv, cont])
+    assert np.all(gain > 1.3)
+
+
 def test_widened_options_need_templates_and_valid_values():
     with pytest.raises(ConfigError, match="template mode"):
         simulate_spectra(3, seed=0, config=SpectraSimConfig(star_library="redrock"))
@@ -167,6 +183,8 @@ def test_widened_options_need_templates_and_valid_values():
         simulate_spectra(3, seed=0, config=SpectraSimConfig(qso_host=True))
     with pytest.raises(ConfigError, match="template mode"):
         simulate_spectra(3, seed=0, config=SpectraSimConfig(star_bands=0.5))
+    with pytest.raises(ConfigError, match="template mode"):
+        simulate_spectra(3, seed=0, config=SpectraSimConfig(star_cv_lines=True))
     with pytest.raises(ConfigError, match="star_library"):
         SpectraSimConfig(star_library="kurucz")
     with pytest.raises(ConfigError, match="bal_source"):

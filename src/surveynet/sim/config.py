@@ -80,6 +80,9 @@ class SpectraSimConfig:
         TiO, VO, CaH, C2 and CN bands of late-type and carbon stars. A generic family, so that a
         model can learn that a sharp break with a smooth recovery need not be Lyman-alpha
         without being shown the held-out archetypes. Design choice; default 0 (off).
+      - ``star_cv_lines``: the CVs of the Pickles library (hot Pickles spectra) get broad
+        Balmer and helium emission lines (:func:`surveynet.sim.stars.cv_emission`), as the
+        parametric mode's CVs have Balmer emission. Default False (the earlier template mocks).
       - ``bal_source``: ``"parametric"`` (Gaussian troughs, above) or ``"templates"``: each
         BAL (same ``bal_fraction`` and ``bal_z_min`` draw) multiplies one of the 53 desisim
         ``TEMP`` profiles with BI_CIV or AI_CIV > 0 in the rest frame
@@ -158,6 +161,7 @@ class SpectraSimConfig:
     star_redrock_fractions: tuple[float, ...] = (0.02, 0.01, 0.07, 0.10, 0.30, 0.35, 0.12, 0.03)
     star_redrock_share: float = 0.5
     star_bands: float = 0.0
+    star_cv_lines: bool = False
     # ---- galaxies: subtype fractions ELG, LRG, BGS
     galaxy_mag_range: tuple[float, float] = (17.0, 23.0)
     galaxy_subtype_fractions: tuple[float, float, float] = (0.4, 0.3, 0.3)
@@ -184,6 +188,7 @@ class SpectraSimConfig:
             or self.bal_source != "parametric"
             or self.qso_host
             or self.star_bands > 0
+            or self.star_cv_lines
         )
 
     def lsf_sigma(self, band: str) -> float:

@@ -177,17 +177,17 @@ def load_templates(templates: Any, cfg: SpectraSimConfig) -> Any:
     ------
     ConfigError
         A widened-template option (``star_library``, ``bal_source``, ``qso_host``,
-        ``star_bands``) set without templates.
+        ``star_bands``, ``star_cv_lines``) set without templates.
     InputError
         A template file that the configuration needs is missing (named).
     """
     if templates is None:
         if cfg.widened:
             raise ConfigError(
-                "star_library, bal_source, qso_host and star_bands need the template mode "
-                f"(--templates DIR); got star_library={cfg.star_library!r}, "
+                "star_library, bal_source, qso_host, star_bands and star_cv_lines need the "
+                f"template mode (--templates DIR); got star_library={cfg.star_library!r}, "
                 f"bal_source={cfg.bal_source!r}, qso_host={cfg.qso_host}, "
-                f"star_bands={cfg.star_bands}"
+                f"star_bands={cfg.star_bands}, star_cv_lines={cfg.star_cv_lines}"
             )
         return None
     lib = (
