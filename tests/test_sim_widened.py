@@ -156,6 +156,16 @@ def test_star_bands_multiply_only_main_sequence_pickles_stars():
     assert np.all(np.nanmin(trans, axis=1) < 0.82)
     # and the transmission is 1 over a good part of the spectrum
     assert np.all(np.nanmean(trans > 0.999, axis=1) > 0.05)
+    # mixed library: only the Pickles share gets bands, the redrock archetypes are untouched
+    kw = dict(star_library="mixed", star_redrock_share=0.5)
+    t2, m2 = _sim(60, 5, mix, **kw)
+    t3, m3 = _sim(60, 5, mix, star_bands=1.0, **kw)
+    s3 = np.asarray(t3["SOURCETYPE"] == "STAR")
+    rr = s3 & np.isnan(np.asarray(t3["TEFF"], float))
+    pk = s3 & ~rr & ~np.isin(np.asarray(t3["SUBTYPE"]), ["WD", "CV"])
+    assert rr.any() and pk.any()
+    assert np.array_equal(m2[rr], m3[rr])
+    assert not np.array_equal(m2[pk], m3[pk])
     with pytest.raises(ConfigError, match="star_bands"):
         SpectraSimConfig(star_bands=1.5)
 

@@ -72,15 +72,15 @@ class SpectraSimConfig:
         (A 2, B 1, F 7, G 10, K 30, M 35, WD 12, CV 3 %) are a design choice: the stellar
         contaminants of DESI quasar targets are mostly K and M dwarfs; white dwarfs and CVs are
         kept as the blue contaminants.
-      - ``star_bands``: share of the Pickles main-sequence stars (``star_library`` =
-        ``"pickles"``) that get 1-4 synthetic molecular bands
+      - ``star_bands``: share of the Pickles main-sequence stars (with ``star_library``
+        ``"pickles"`` or ``"mixed"``) that get 1-4 synthetic molecular bands
         (:func:`surveynet.sim.stars.molecular_bands`): a sharp band head at an observed
         wavelength uniform in 3,800-9,800 A, depth 0.2-0.9, decaying
         exponentially to the red or to the blue over 30-400 A (log-uniform), the shape of the
         TiO, VO, CaH, C2 and CN bands of late-type and carbon stars. A generic family, so that a
         model can learn that a sharp break with a smooth recovery need not be Lyman-alpha
         without being shown the held-out archetypes. Design choice; default 0 (off).
-      - ``star_cv_lines``: the CVs of the Pickles library (hot Pickles spectra) get broad
+      - ``star_cv_lines``: the Pickles-library CVs (hot Pickles spectra) get broad
         Balmer and helium emission lines (:func:`surveynet.sim.stars.cv_emission`), as the
         parametric mode's CVs have Balmer emission. Default False (the earlier template mocks).
       - ``bal_source``: ``"parametric"`` (Gaussian troughs, above) or ``"templates"``: each

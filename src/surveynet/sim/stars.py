@@ -169,6 +169,29 @@ def cv_emission(
     return out.astype(np.float32)
 
 
+def _generic_families(
+    rng: np.random.Generator,
+    cfg: SpectraSimConfig,
+    model: NDArray[np.float32],
+    star: NDArray[np.bool_],
+    cv: NDArray[np.bool_],
+    z: NDArray[np.float64],
+    wave: NDArray[np.float64],
+) -> None:
+    """Apply the generic star families to Pickles rows of ``model``, in place.
+
+    The ``star_bands`` share of the main-sequence rows ``star`` is multiplied by
+    :func:`molecular_bands` and, with ``star_cv_lines``, the CV rows ``cv`` by
+    :func:`cv_emission`; nothing is drawn when both options are off.
+    """
+    if cfg.star_bands > 0:
+        banded = (rng.uniform(0.0, 1.0, star.size) < cfg.star_bands) & star
+        if banded.any():
+            model[banded] *= molecular_bands(rng, int(banded.sum()), wave)
+    if cfg.star_cv_lines and cv.any():
+        model[cv] *= cv_emission(rng, z[cv], wave)
+
+
 def _redrock_stars(
     rng: np.random.Generator,
     cfg: SpectraSimConfig,
@@ -221,6 +244,8 @@ def _redrock_stars(
         model[~rr], tmpl[~rr] = templates.star(rng, teff[~rr], z[~rr], wave)
     if rr.any():
         model[rr], tmpl[rr] = templates.redrock_star(rng, sub[rr], z[rr], wave)
+    pickles_star = ~rr & ~np.isin(sub, ["WD", "CV"])
+    _generic_families(rng, cfg, model, pickles_star, ~rr & (sub == "CV"), z, wave)
     return model, {"Z": z, "TEFF": teff, "SUBTYPE": sub, "TEMPLATEID": tmpl}
 
 
@@ -272,12 +297,7 @@ def make_stars(
         return _redrock_stars(rng, cfg, templates, teff, z, sub, wave)
     if templates is not None:
         model, tmpl = templates.star(rng, teff, z, wave)
-        if cfg.star_bands > 0:
-            banded = (rng.uniform(0.0, 1.0, n) < cfg.star_bands) & (kind == "STAR")
-            if banded.any():
-                model[banded] *= molecular_bands(rng, int(banded.sum()), wave)
-        if cfg.star_cv_lines and (kind == "CV").any():
-            model[kind == "CV"] *= cv_emission(rng, z[kind == "CV"], wave)
+        _generic_families(rng, cfg, model, kind == "STAR", kind == "CV", z, wave)
         return model, {"Z": z, "TEFF": teff, "SUBTYPE": sub, "TEMPLATEID": tmpl}
     # Planck B_lambda (the +-300 km/s radial velocity is negligible for the continuum)
     x = np.multiply.outer((1.0 / teff).astype(np.float32), (HC_OVER_K / wave).astype(np.float32))
