@@ -259,6 +259,10 @@ def insert_bals(
     ai = np.zeros(n)
     draw = rng.uniform(0.0, 1.0, n) < cfg.bal_fraction
     vgrid = np.arange(0.0, 30000.0, 10.0)
+    if cfg.bal_source == "random":
+        rows = np.nonzero(draw & (z >= cfg.bal_z_min))[0]
+        _insert_random_bals(rng, model, z, rows, cfg, (is_bal, bi, ai, lobal))
+        return is_bal, bi, ai, lobal
     for i in np.nonzero(draw & (z >= cfg.bal_z_min))[0]:
         for _ in range(20):
             k = int(rng.integers(1, 4))
@@ -283,6 +287,42 @@ def insert_bals(
             v = C_KMS * (1.0 - wave[i0:i1] / lam_c)
             model[i, i0:i1] *= igm.bal_profile(v, cen, fwhm, depth).astype(np.float32)
     return is_bal, bi, ai, lobal
+
+
+def _insert_random_bals(
+    rng: np.random.Generator,
+    model: NDArray[np.float32],
+    z: NDArray[np.float64],
+    rows: NDArray[np.integer],
+    cfg: SpectraSimConfig,
+    out: tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]],
+) -> None:
+    """Multiply troughs of :func:`surveynet.sim.igm.random_bal_profile` into ``rows``, in place.
+
+    CIV takes the profile, the other ions of :data:`surveynet.sim.igm.BAL_IONS` (and the LoBAL
+    ions) a random fraction 0.2-1 of its optical depth; ``out`` = (is_bal, bi, ai, lobal) is
+    filled.
+    """
+    wave = master_grid().wave
+    is_bal, bi, ai, lobal = out
+    vgrid = np.arange(0.0, 30000.0, 10.0)
+    for i in rows:
+        prof = igm.random_bal_profile(rng, vgrid)
+        is_bal[i] = True
+        bi[i], ai[i] = igm.balnicity_index(vgrid, prof), igm.absorption_index(vgrid, prof)
+        lobal[i] = rng.uniform() < cfg.bal_lobal_fraction
+        ions = igm.BAL_IONS + (igm.LOBAL_IONS if lobal[i] else ())
+        tau = -np.log(np.clip(prof, 1e-6, 1.0))
+        for name, lam0 in ions:
+            share = 1.0 if name == "CIV" else rng.uniform(0.2, 1.0)
+            lam_c = lam0 * (1.0 + z[i])
+            lo = lam_c * (1.0 - 32000.0 / C_KMS)
+            i0, i1 = np.searchsorted(wave, [lo, lam_c])
+            if i1 <= i0:
+                continue
+            v = C_KMS * (1.0 - wave[i0:i1] / lam_c)
+            t_ion = np.exp(-share * np.interp(v, vgrid, tau, right=0.0))
+            model[i, i0:i1] *= t_ion.astype(np.float32)
 
 
 def insert_bal_templates(

@@ -28,7 +28,7 @@ __all__ = [
 #: values of ``star_library``
 STAR_LIBRARIES = ("pickles", "redrock", "mixed")
 #: values of ``bal_source``
-BAL_SOURCES = ("parametric", "templates")
+BAL_SOURCES = ("parametric", "templates", "random")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +89,13 @@ class SpectraSimConfig:
         (:func:`surveynet.sim.absorbers.insert_bal_templates`);
         truth BI_CIV/AI_CIV are the template's catalogue values (BI_CIV may be 0: AI-only
         absorbers), IS_BAL True, LOBAL False.
+        ``"random"`` (either mode): 1-4 troughs per BAL of random shape,
+        1 - d exp(-|(v - v_c) / w|^p) with v_c 1,000-25,000 km/s, w 300-8,000 km/s, p 1.5-8
+        (Gaussian to flat-bottomed) and d 0.2-1 (:func:`surveynet.sim.igm.random_bal_profile`);
+        SiIV, NV, OVI and Lyman-alpha absorb a random fraction (0.2-1) of CIV's depth. Not
+        redrawn: truth BI_CIV/AI_CIV are measured on the CIV profile (BI_CIV may be 0), IS_BAL
+        True. A generic family (design choice), so that a model can be trained without the
+        real troughs and tested on them.
       - ``qso_host``: add host-galaxy light (KC96 elliptical/S0/Sa/Sb) to quasars with z <
         ``qso_host_z_max`` (<= 0.9, so that 5100 A rest stays on the grid), with a host/AGN
         f_lambda ratio at 5100 A rest log-uniform in ``qso_host_ratio_range``. Design choice
@@ -185,7 +192,7 @@ class SpectraSimConfig:
         """True when a widened-template option (stars, bands, BALs, hosts) is not its default."""
         return (
             self.star_library != "pickles"
-            or self.bal_source != "parametric"
+            or self.bal_source == "templates"
             or self.qso_host
             or self.star_bands > 0
             or self.star_cv_lines

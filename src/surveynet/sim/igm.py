@@ -517,6 +517,44 @@ def bal_profile(
     return t
 
 
+def random_bal_profile(
+    rng: np.random.Generator, v_kms: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """CIV transmission of 1-4 BAL troughs of random shape in outflow velocity.
+
+    Used by ``bal_source`` = ``"random"``. Each trough is 1 - d exp(-|(v - v_c) / w|^p) with
+    v_c uniform in 1,000-25,000 km/s, w log-uniform in 300-8,000 km/s, p uniform in 1.5-8
+    (Gaussian-like to flat-bottomed with sharp edges) and d uniform in 0.2-1; troughs multiply.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The batch generator.
+    v_kms : ndarray
+        Outflow velocities (km/s).
+
+    Returns
+    -------
+    ndarray
+        Transmission in [0, 1], of the shape of ``v_kms``.
+
+    Examples
+    --------
+    >>> t = random_bal_profile(np.random.default_rng(1), np.arange(0.0, 30000.0, 10.0))
+    >>> bool(0.0 <= t.min() < 0.9), bool(t.max() <= 1.0)
+    (True, True)
+    """
+    v = np.asarray(v_kms, dtype=np.float64)
+    t = np.ones_like(v)
+    for _ in range(int(rng.integers(1, 5))):
+        vc = rng.uniform(1000.0, 25000.0)
+        w = np.exp(rng.uniform(np.log(300.0), np.log(8000.0)))
+        p = rng.uniform(1.5, 8.0)
+        d = rng.uniform(0.2, 1.0)
+        t *= 1.0 - d * np.exp(-(np.abs((v - vc) / w) ** p))
+    return t
+
+
 def _contiguous_run_weight(
     below: NDArray[np.bool_], dv: float, min_width: float
 ) -> NDArray[np.float64]:

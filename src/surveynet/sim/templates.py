@@ -419,7 +419,7 @@ class TemplateLibrary:
         ----------
         star_library : {"pickles", "redrock", "mixed"}
             Star source (``redrock``/``mixed`` need the eight redrock star files).
-        bal_source : {"parametric", "templates"}
+        bal_source : {"parametric", "templates", "random"}
             BAL source (``templates`` needs :data:`BAL_LITE`).
         qso_host : bool
             Host light (needs the :data:`KC96_HOST` files).
