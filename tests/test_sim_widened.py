@@ -168,7 +168,7 @@ def test_host_light_only_below_z_max():
 
 def test_star_bands_multiply_only_main_sequence_pickles_stars():
     mix = {"qso": 0.3, "star": 0.7}
-    t0, m0 = _sim(60, 5, mix, star_wd_fraction=0.2)
+    _, m0 = _sim(60, 5, mix, star_wd_fraction=0.2)
     t1, m1 = _sim(60, 5, mix, star_wd_fraction=0.2, star_bands=1.0)
     s = np.asarray(t1["SOURCETYPE"] == "STAR")
     ms = s & ~np.isin(np.asarray(t1["SUBTYPE"]), ["WD", "CV"])
@@ -186,7 +186,7 @@ def test_star_bands_multiply_only_main_sequence_pickles_stars():
     assert np.all(np.nanmean(trans > 0.999, axis=1) > 0.05)
     # mixed library: only the Pickles share gets bands, the redrock archetypes are untouched
     kw = dict(star_library="mixed", star_redrock_share=0.5)
-    t2, m2 = _sim(60, 5, mix, **kw)
+    _, m2 = _sim(60, 5, mix, **kw)
     t3, m3 = _sim(60, 5, mix, star_bands=1.0, **kw)
     s3 = np.asarray(t3["SOURCETYPE"] == "STAR")
     rr = s3 & np.isnan(np.asarray(t3["TEFF"], float))
