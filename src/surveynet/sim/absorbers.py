@@ -279,14 +279,23 @@ def insert_bals(
         lobal[i] = rng.uniform() < cfg.bal_lobal_fraction
         ions = igm.BAL_IONS + (igm.LOBAL_IONS if lobal[i] else ())
         for _, lam0 in ions:
-            lam_c = lam0 * (1.0 + z[i])
-            lo = lam_c * (1.0 - 32000.0 / C_KMS)
-            i0, i1 = np.searchsorted(wave, [lo, lam_c])
-            if i1 <= i0:
-                continue
-            v = C_KMS * (1.0 - wave[i0:i1] / lam_c)
-            model[i, i0:i1] *= igm.bal_profile(v, cen, fwhm, depth).astype(np.float32)
+            sl, v = _trough_window(wave, lam0, z[i])
+            if v.size:
+                model[i, sl] *= igm.bal_profile(v, cen, fwhm, depth).astype(np.float32)
     return is_bal, bi, ai, lobal
+
+
+def _trough_window(
+    wave: NDArray[np.float64], lam0: float, z_qso: float
+) -> tuple[slice, NDArray[np.float64]]:
+    """Master-grid slice and outflow velocities (km/s) of an ion's BAL region.
+
+    The region is 0-32,000 km/s blueward of the line at ``z_qso``; empty off the grid.
+    """
+    lam_c = lam0 * (1.0 + z_qso)
+    i0, i1 = (int(k) for k in np.searchsorted(wave, [lam_c * (1.0 - 32000.0 / C_KMS), lam_c]))
+    i1 = max(i1, i0)
+    return slice(i0, i1), C_KMS * (1.0 - wave[i0:i1] / lam_c)
 
 
 def _insert_random_bals(
@@ -315,14 +324,10 @@ def _insert_random_bals(
         tau = -np.log(np.clip(prof, 1e-6, 1.0))
         for name, lam0 in ions:
             share = 1.0 if name == "CIV" else rng.uniform(0.2, 1.0)
-            lam_c = lam0 * (1.0 + z[i])
-            lo = lam_c * (1.0 - 32000.0 / C_KMS)
-            i0, i1 = np.searchsorted(wave, [lo, lam_c])
-            if i1 <= i0:
-                continue
-            v = C_KMS * (1.0 - wave[i0:i1] / lam_c)
-            t_ion = np.exp(-share * np.interp(v, vgrid, tau, right=0.0))
-            model[i, i0:i1] *= t_ion.astype(np.float32)
+            sl, v = _trough_window(wave, lam0, z[i])
+            if v.size:
+                t_ion = np.exp(-share * np.interp(v, vgrid, tau, right=0.0))
+                model[i, sl] *= t_ion.astype(np.float32)
 
 
 def insert_bal_templates(
