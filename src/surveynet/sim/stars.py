@@ -109,17 +109,16 @@ def molecular_bands(
     return out
 
 
-def cv_emission(
-    rng: np.random.Generator, z: NDArray[np.float64], wave: NDArray[np.float64]
-) -> NDArray[np.float32]:
+def cv_emission(rng: np.random.Generator, z: NDArray[np.float64]) -> NDArray[np.float32]:
     """Factor 1 + L of broad Balmer and helium emission lines of cataclysmic variables.
 
-    L is relative to the local continuum, shape (z.size, wave.size). Per star: H-alpha rest EW
-    log-uniform in 20-200 A; H-beta = H-alpha x U(0.4, 1.0), H-gamma 0.7 and H-delta 0.5 x
-    H-beta; HeI 4472 and HeI 5877 x U(0.05, 0.3) of H-beta and H-alpha, HeI 6680 0.1 x H-alpha,
-    HeII 4687 x U(0, 0.8) of H-beta; one Gaussian sigma U(8, 25) A for all lines (FWHM ~
-    1,000-3,000 km/s, broad accretion-disc lines). A design choice, not a fit: a generic family
-    of emission-line stars, not a copy of any library.
+    L is relative to the local continuum, shape (z.size, N_MASTER) on the master grid, added by
+    :func:`surveynet.sim.grid.add_gaussians` as the parametric stars' lines. Per star: H-alpha
+    rest EW log-uniform in 20-200 A; H-beta = H-alpha x U(0.4, 1.0), H-gamma 0.7 and H-delta
+    0.5 x H-beta; HeI 4472 and HeI 5877 x U(0.05, 0.3) of H-beta and H-alpha, HeI 6680 0.1 x
+    H-alpha, HeII 4687 x U(0, 0.8) of H-beta; one Gaussian sigma U(8, 25) A for all lines (FWHM
+    ~ 1,000-3,000 km/s, broad accretion-disc lines). A design choice, not a fit: a generic
+    family of emission-line stars, not a copy of any library.
 
     Parameters
     ----------
@@ -127,46 +126,44 @@ def cv_emission(
         The batch generator.
     z : ndarray of shape (n,)
         Radial velocity / c.
-    wave : ndarray
-        Observed wavelengths (A).
 
     Returns
     -------
-    ndarray of float32, shape (n, wave.size)
+    ndarray of float32, shape (n, N_MASTER)
         1 + L >= 1.
 
     Examples
     --------
-    >>> w = np.linspace(3600.0, 9800.0, 2000)
-    >>> f = cv_emission(np.random.default_rng(0), np.zeros(2), w)
-    >>> bool(f.min() >= 1.0), bool((f[:, np.argmin(abs(w - 6564.6))] > 1.5).all())
+    >>> f = cv_emission(np.random.default_rng(0), np.zeros(2))
+    >>> ha = int(round(float(pixel_position(np.array(6564.61)))))
+    >>> bool(f.min() >= 1.0), bool((f[:, ha] > 1.5).all())
     (True, True)
     """
     n = z.size
     ha = np.exp(rng.uniform(np.log(20.0), np.log(200.0), n))
     hb = ha * rng.uniform(0.4, 1.0, n)
-    ew = np.stack(
-        [
-            ha,
-            hb,
-            0.7 * hb,
-            0.5 * hb,
-            hb * rng.uniform(0.05, 0.3, n),
-            ha * rng.uniform(0.05, 0.3, n),
-            0.1 * ha,
-            hb * rng.uniform(0.0, 0.8, n),
-        ],
-        axis=1,
+    ews = (
+        ha,
+        hb,
+        0.7 * hb,
+        0.5 * hb,
+        hb * rng.uniform(0.05, 0.3, n),
+        ha * rng.uniform(0.05, 0.3, n),
+        0.1 * ha,
+        hb * rng.uniform(0.0, 0.8, n),
     )
     sig = rng.uniform(8.0, 25.0, n)
-    centres = np.array(BALMER + HE_LINES)
-    out = np.ones((n, wave.size), dtype=np.float64)
-    for k in range(n):
-        lam = centres * (1.0 + z[k])
-        s_k = sig[k] * (1.0 + z[k])
-        amp = ew[k] * (1.0 + z[k]) / (np.sqrt(2.0 * np.pi) * s_k)
-        out[k] += np.sum(amp[:, None] * np.exp(-0.5 * ((wave - lam[:, None]) / s_k) ** 2), axis=0)
-    return out.astype(np.float32)
+    prof = np.zeros((n, N_MASTER + 1), dtype=np.float32)
+    rows = np.arange(n)
+    for lam, ew in zip(BALMER + HE_LINES, ews, strict=True):
+        add_gaussians(
+            prof,
+            rows,
+            pixel_position(lam * (1.0 + z)),
+            sig * (1.0 + z) / DWAVE,
+            ew / (np.sqrt(2.0 * np.pi) * sig),
+        )
+    return np.float32(1.0) + prof[:, :N_MASTER]
 
 
 def _generic_families(
@@ -189,7 +186,7 @@ def _generic_families(
         if banded.any():
             model[banded] *= molecular_bands(rng, int(banded.sum()), wave)
     if cfg.star_cv_lines and cv.any():
-        model[cv] *= cv_emission(rng, z[cv], wave)
+        model[cv] *= cv_emission(rng, z[cv])
 
 
 def _redrock_stars(
