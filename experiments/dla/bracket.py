@@ -54,8 +54,8 @@ def pool(per_mock: list[dict], obs: str, subset: str) -> dict:
     """Summed counts of one observer and subset over the mocks."""
     rows = [m[obs][subset] for m in per_mock]
     n = sum(r["n_truth_dla"] for r in rows)
-    ok = all(r["completeness"] is not None for r in rows)
-    found = sum(round(r["completeness"] * r["n_truth_dla"]) for r in rows) if ok else None
+    ok = all(r["n_found"] is not None for r in rows)
+    found = sum(r["n_found"] for r in rows) if ok else None
     dz = [r["all_detections"] for r in rows]
     parts = [{"n": d["n_matched"], "mean": d["mean_dz"], "std": d["sigma_dz"]} for d in dz]
     out: dict = {

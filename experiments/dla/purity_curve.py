@@ -47,7 +47,13 @@ def best_at_purity(truth, dlas, purity: float) -> dict:
     pm = np.asarray(p["MATCHED"], bool)
     ti = np.asarray(p["TRUTH_INDEX"], int)
     n_t = max(int(t_dla.sum()), 1)
-    out = {"n_truth_dla": int(t_dla.sum()), "completeness": None, "purity": None, "cut": None}
+    out = {
+        "n_truth_dla": int(t_dla.sum()),
+        "n_found": None,
+        "completeness": None,
+        "purity": None,
+        "cut": None,
+    }
     best_hit = np.zeros(0, int)
     for c in np.unique(np.round(conf[is_dla], 3)):
         keep = is_dla & (conf >= c)
@@ -57,9 +63,10 @@ def best_at_purity(truth, dlas, purity: float) -> dict:
         pur = float(np.sum(keep & pm)) / n
         # completeness as heldout_figures.py: a match by any non-LYB absorber above the cut
         hit = np.unique(ti[not_lyb & (conf >= c) & pm & (ti >= 0)])
-        comp = float(np.sum(t_dla[hit])) / n_t
+        found = int(np.sum(t_dla[hit]))
+        comp = found / n_t
         if pur >= purity and (out["completeness"] is None or comp > out["completeness"]):
-            out.update(completeness=comp, purity=pur, cut=float(c), n_pred_dla=n)
+            out.update(n_found=found, completeness=comp, purity=pur, cut=float(c), n_pred_dla=n)
             best_hit = hit
     if out["cut"] is not None:
         # completeness at that cut by the truth DLA's observed wavelength

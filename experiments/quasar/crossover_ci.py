@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -34,12 +34,9 @@ GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 
 def resample(m, idx):
-    """The Matched rows ``idx``."""
-    pick = {
-        k: (getattr(m, k)[idx] if getattr(m, k) is not None else None)
-        for k in ("targetid", "c_lines", "z_qn", "c_bal", "objtype", "z_true", "is_bal")
-    }
-    return replace(m, **pick)
+    """The Matched rows ``idx`` (every array field; None fields stay None)."""
+    pick = {f.name: getattr(m, f.name) for f in fields(m)}
+    return replace(m, **{k: (v[idx] if v is not None else None) for k, v in pick.items()})
 
 
 def errors_at(m, c: float) -> int:
