@@ -259,11 +259,11 @@ def insert_bals(
     ai = np.zeros(n)
     draw = rng.uniform(0.0, 1.0, n) < cfg.bal_fraction
     vgrid = np.arange(0.0, 30000.0, 10.0)
-    if cfg.bal_source == "random":
-        rows = np.nonzero(draw & (z >= cfg.bal_z_min))[0]
-        _insert_random_bals(rng, model, z, rows, cfg, (is_bal, bi, ai, lobal))
-        return is_bal, bi, ai, lobal
     for i in np.nonzero(draw & (z >= cfg.bal_z_min))[0]:
+        if cfg.bal_source == "random":
+            is_bal[i] = True
+            bi[i], ai[i], lobal[i] = _random_bal(rng, model[i], z[i], cfg, wave, vgrid)
+            continue
         for _ in range(20):
             k = int(rng.integers(1, 4))
             cen = rng.uniform(3000.0, 25000.0, k)
@@ -298,36 +298,29 @@ def _trough_window(
     return slice(i0, i1), C_KMS * (1.0 - wave[i0:i1] / lam_c)
 
 
-def _insert_random_bals(
+def _random_bal(
     rng: np.random.Generator,
-    model: NDArray[np.float32],
-    z: NDArray[np.float64],
-    rows: NDArray[np.integer],
+    row: NDArray[np.float32],
+    z_qso: float,
     cfg: SpectraSimConfig,
-    out: tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]],
-) -> None:
-    """Multiply troughs of :func:`surveynet.sim.igm.random_bal_profile` into ``rows``, in place.
+    wave: NDArray[np.float64],
+    vgrid: NDArray[np.float64],
+) -> tuple[float, float, bool]:
+    """Multiply random BAL troughs into one quasar model ``row``; return (BI_CIV, AI_CIV, LoBAL).
 
-    CIV takes the profile, the other ions of :data:`surveynet.sim.igm.BAL_IONS` (and the LoBAL
-    ions) a random fraction 0.2-1 of its optical depth; ``out`` = (is_bal, bi, ai, lobal) is
-    filled.
+    The profile is :func:`surveynet.sim.igm.random_bal_profile`, applied in place. CIV takes it,
+    the other ions of :data:`surveynet.sim.igm.BAL_IONS` (and the LoBAL ions, with probability
+    ``bal_lobal_fraction``) a random fraction 0.2-1 of its optical depth.
     """
-    wave = master_grid().wave
-    is_bal, bi, ai, lobal = out
-    vgrid = np.arange(0.0, 30000.0, 10.0)
-    for i in rows:
-        prof = igm.random_bal_profile(rng, vgrid)
-        is_bal[i] = True
-        bi[i], ai[i] = igm.balnicity_index(vgrid, prof), igm.absorption_index(vgrid, prof)
-        lobal[i] = rng.uniform() < cfg.bal_lobal_fraction
-        ions = igm.BAL_IONS + (igm.LOBAL_IONS if lobal[i] else ())
-        tau = -np.log(np.clip(prof, 1e-6, 1.0))
-        for name, lam0 in ions:
-            share = 1.0 if name == "CIV" else rng.uniform(0.2, 1.0)
-            sl, v = _trough_window(wave, lam0, z[i])
-            if v.size:
-                t_ion = np.exp(-share * np.interp(v, vgrid, tau, right=0.0))
-                model[i, sl] *= t_ion.astype(np.float32)
+    prof = igm.random_bal_profile(rng, vgrid)
+    lobal = bool(rng.uniform() < cfg.bal_lobal_fraction)
+    tau = -np.log(np.clip(prof, 1e-6, 1.0))
+    for name, lam0 in igm.BAL_IONS + (igm.LOBAL_IONS if lobal else ()):
+        share = 1.0 if name == "CIV" else rng.uniform(0.2, 1.0)
+        sl, v = _trough_window(wave, lam0, z_qso)
+        if v.size:
+            row[sl] *= np.exp(-share * np.interp(v, vgrid, tau, right=0.0)).astype(np.float32)
+    return igm.balnicity_index(vgrid, prof), igm.absorption_index(vgrid, prof), lobal
 
 
 def insert_bal_templates(
