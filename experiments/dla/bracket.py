@@ -13,6 +13,13 @@ close pairs' Cramer-Rao completeness of ``pair_bound.py`` (the searches' matchin
 pairs), giving each observer's completeness on all sightlines. sigma(dz) is pooled exactly from
 each mock's mean, std and count.
 
+Sixteenth round: where ``ideal/M_G_{hi,lo}.fits`` exist for every mock, with G one of
+``family``, ``family_bayes``, ``family_prior``, ``family_known`` (``ideal_search.py --given G``:
+a searcher who knows how the mock makes a quasar, with the parameters the red side leaves free
+fitted, marginalised over the population's prior, or known), they are scored too. No pair bound is
+computed for them; their completeness on all sightlines uses the continuum-given pair bound, an
+upper value for an observer who knows less.
+
 Expected layout under RUNS (the commands that write each file are in the README of this folder):
 
 - ``mocks/M/truth.fits`` (``make_mocks.py``), ``base/cat_M.fits`` (the bundled catalogue);
@@ -33,16 +40,25 @@ from pool_figures import pooled_std
 from purity_curve import main as purity_curve
 
 MOCKS = ("final7_desi", "final8_desi", "final9_desi", "final10_desi")
-OBSERVERS = ("catalogue", "continuum", "forest")
+OBSERVERS = (
+    "catalogue",
+    "family",
+    "family_bayes",
+    "family_prior",
+    "family_known",
+    "continuum",
+    "forest",
+)
 BINS = {"s2n_gt_3": ("hi", 0.98, (3.0, 1e9)), "s2n_1_3": ("lo", 0.90, (1.0, 3.0))}
 
 
 def mock_figures(runs: Path, mock: str, tag: str, purity: float, s2n: tuple) -> dict:
     """purity_curve figures of the three observers on one mock, keyed by observer."""
     paths = {
-        "catalogue": runs / "base" / f"cat_{mock}.fits",
-        "continuum": runs / "ideal" / f"{mock}_continuum_{tag}.fits",
-        "forest": runs / "ideal" / f"{mock}_forest_{tag}.fits",
+        obs: runs / "ideal" / f"{mock}_{obs}_{tag}.fits" for obs in OBSERVERS if obs != "catalogue"
+    }
+    paths = {"catalogue": runs / "base" / f"cat_{mock}.fits"} | {
+        obs: p for obs, p in paths.items() if p.exists() or obs in ("continuum", "forest")
     }
     argv = [str(runs / "mocks" / mock / "truth.fits"), *map(str, paths.values())]
     argv += ["--purity", str(purity), "--s2n", str(s2n[0]), str(s2n[1])]
@@ -85,13 +101,14 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"mocks": a.mocks}
     for key, (tag, purity, s2n) in BINS.items():
         per_mock = [mock_figures(a.runs, m, tag, purity, s2n) for m in a.mocks]
+        present = [obs for obs in OBSERVERS if all(obs in pm for pm in per_mock)]
         r = {
             obs: {s: pool(per_mock, obs, s) for s in ("all", "pair_free", "paired")}
-            for obs in OBSERVERS
+            for obs in present
         }
         r["purity"] = purity
         r["per_mock"] = {
-            m: {obs: pm[obs]["all"]["completeness"] for obs in OBSERVERS}
+            m: {obs: pm[obs]["all"]["completeness"] for obs in present}
             for m, pm in zip(a.mocks, per_mock, strict=True)
         }
         if key == "s2n_gt_3":
@@ -110,16 +127,19 @@ def main(argv: list[str] | None = None) -> dict:
             }
             r["pair_bound"] = pair
             n_all = r["catalogue"]["all"]["n_truth_dla"]
-            for obs in ("continuum", "forest"):
+            for obs in present[1:]:
+                # the family observers know less than the continuum one: its pair bound is an
+                # upper value for them
                 pf = r[obs]["pair_free"]
                 n_paired = n_all - pf["n_truth_dla"]
-                r[obs]["all_with_pair_bound"] = (pf["found"] + pair[obs] * n_paired) / n_all
+                bound = pair[obs if obs == "forest" else "continuum"]
+                r[obs]["all_with_pair_bound"] = (pf["found"] + bound * n_paired) / n_all
         result[key] = r
     a.out.write_text(json.dumps(result, indent=1))
     for key in BINS:
         r = result[key]
         print(f"{key} at purity {r['purity']}:")
-        for obs in OBSERVERS:
+        for obs in (o for o in OBSERVERS if o in r):
             x = r[obs]
             cells = [
                 f"{s} {x[s]['completeness']:.4f} ({x[s]['found']}/{x[s]['n_truth_dla']})"
