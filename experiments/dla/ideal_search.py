@@ -44,7 +44,7 @@ mean over 151 pixels (~120 A) with the forest variance from the running excess o
 residual over the pixel variance (:func:`data_model`); after a first search, the pixels within
 twice the core half-width of each detection with sqrt(dchi2) >= 3 are left out of the running
 means and the search is run again. The 61-pixel mean keeps the forest's average over ~50 A, a
-few per cent of the continuum, but that part of its realisation is worth 1.7 points of
+few per cent of the continuum, but that part of its realisation is worth 1.9 points of
 completeness at S/N > 3 to this searcher (sixteenth round). ``forest`` bounds what any finder can
 reach; ``continuum`` is a linear searcher still handed the smooth continuum and the forest's
 large-scale realisation, which a finder must estimate; ``nothing`` is a classical searcher that
