@@ -403,18 +403,20 @@ def family_arms(
     cfg,
     bin_of,
     centre: str = "truth",
+    window: int = 301,
 ) -> list:
     """``(f0, obs, weights, idx, J)`` per arm of an observer who knows the continuum family.
 
     The smooth model is s = C x F, C the continuum in flux units (the true one scaled to the
-    DLA-free model ``m0`` redward of 1,560 A rest), F the transmission's ~240 A (301-pixel)
-    running mean. The forest about the true s is white noise of its local (61-pixel) variance.
-    J holds the derivatives of s in the three parameters the red side leaves free: the EUV slope
-    (s ln(1100 A / lambda_rest) below the break), the Lyman-beta/OVI line's EW (P L / EW) and
-    ln sigma at fixed EW (P L (u^2 - 1)), with P = C / (1 + L) the continuum under the line L and
-    u its standardised offset. ``centre="truth"`` evaluates s and J at the quasar's true
-    parameters, ``"population"`` at the population's mean (:func:`prior_of`): C then has the
-    mean OVI line in place of the true one and the mean EUV slope.
+    DLA-free model ``m0`` redward of 1,560 A rest), F the transmission's running mean over
+    ``window`` master pixels (301: ~240 A). The forest about the true s is white noise of its
+    local (61-pixel) variance. J holds the derivatives of s in the three parameters the red side
+    leaves free: the EUV slope (s ln(1100 A / lambda_rest) below the break), the Lyman-beta/OVI
+    line's EW (P L / EW) and ln sigma at fixed EW (P L (u^2 - 1)), with P = C / (1 + L) the
+    continuum under the line L and u its standardised offset. ``centre="truth"`` evaluates s
+    and J at the quasar's true parameters, ``"population"`` at the population's mean
+    (:func:`prior_of`): C then has the mean OVI line in place of the true one and the mean EUV
+    slope.
     """
     master = master_wave()
     rest = master / (1.0 + z_qso)
@@ -422,7 +424,7 @@ def family_arms(
     red = (rest > 1560.0) & (c_sim > 0)
     c_f = c_sim * float(np.median(m0[red] / c_sim[red]))
     t = np.where(c_f > 0, m0 / np.where(c_f > 0, c_f, 1.0), 1.0)
-    f_mean = uniform_filter1d(t, 301, mode="nearest")
+    f_mean = uniform_filter1d(t, window, mode="nearest")
     s_true = c_f * f_mean
     euv = np.where(rest < cfg.qso_break_euv, np.log(cfg.qso_break_euv / rest), 0.0)
     line_t = ovi_line(rest, par[1], par[2])
@@ -482,6 +484,7 @@ def main(
     s2n: tuple[float, float],
     given: str = "forest",
     shape_mock: str = "test_desi2",
+    window: int = 301,
 ) -> Catalog:
     shape = mean_shape(shape_mock) if given == "mean" else None
     cfg = SETS[set_name]["config"]
@@ -519,7 +522,7 @@ def main(
         proj = None
         if family:
             z_true = float(_truth["TRUTH"]["Z"][k])
-            arms = family_arms(m0, conts[k], pars[k], z_true, spec, k, cfg, bin_of, centre)
+            arms = family_arms(m0, conts[k], pars[k], z_true, spec, k, cfg, bin_of, centre, window)
             proj = family_projection(arms, nbin, prior_sd) if given != "family_known" else None
             arms = [arm[:4] for arm in arms]
         for band in BANDS if not family else ():
@@ -621,5 +624,11 @@ if __name__ == "__main__":
     ap.add_argument(
         "--shape-mock", default="test_desi2", help="mock set of the mean shape (--given mean)"
     )
+    ap.add_argument(
+        "--window",
+        type=int,
+        default=301,
+        help="master pixels of the transmission's running mean (--given family*; 301 = ~240 A)",
+    )
     ns = ap.parse_args()
-    main(ns.mockset, ns.catalog, ns.out, tuple(ns.s2n), ns.given, ns.shape_mock)
+    main(ns.mockset, ns.catalog, ns.out, tuple(ns.s2n), ns.given, ns.shape_mock, ns.window)
