@@ -264,7 +264,8 @@ def mean_shape(set_name: str) -> np.ndarray:
     spec, truth, final, kept, row_of = regenerate(set_name)
     cfg = SETS[set_name]["config"]
     master = master_wave()
-    z = {int(t): float(v) for t, v in zip(truth["TRUTH"]["TARGETID"], truth["TRUTH"]["Z"])}
+    tt = truth["TRUTH"]
+    z = {int(t): float(v) for t, v in zip(tt["TARGETID"], tt["Z"], strict=True)}
     curves = []
     for tid, k in row_of.items():
         zq = z[tid]
@@ -490,13 +491,13 @@ def main(
     cfg = SETS[set_name]["config"]
     family = given.startswith("family")
     if family:
-        spec, _truth, final, kept, row_of, conts, pars = regenerate_family(set_name)
+        spec, truth, final, kept, row_of, conts, pars = regenerate_family(set_name)
         # family: no prior; family_prior: the population's widths centred on the truth;
         # family_bayes: the population's prior (mean and widths); family_known: none free
-        prior_sd = {"family": None, "family_known": np.zeros(3)}.get(given, prior_of(cfg)[1])
+        prior_sd = None if given in ("family", "family_known") else prior_of(cfg)[1]
         centre = "population" if given == "family_bayes" else "truth"
     else:
-        spec, _truth, final, kept, row_of = regenerate(set_name)
+        spec, truth, final, kept, row_of = regenerate(set_name)
     master = master_wave()
     log0 = np.log10(master[0])
     nbin = int(np.ceil((np.log10(master[-1]) - log0) / DLOG)) + 1
@@ -521,11 +522,12 @@ def main(
         arms = []
         proj = None
         if family:
-            z_true = float(_truth["TRUTH"]["Z"][k])
+            z_true = float(truth["TRUTH"]["Z"][k])
             arms = family_arms(m0, conts[k], pars[k], z_true, spec, k, cfg, bin_of, centre, window)
-            proj = family_projection(arms, nbin, prior_sd) if given != "family_known" else None
+            if given != "family_known":
+                proj = family_projection(arms, nbin, prior_sd)
             arms = [arm[:4] for arm in arms]
-        for band in BANDS if not family else ():
+        for band in () if family else BANDS:
             off, npx = ARMS[band]
             obs = np.asarray(spec.flux[band][k], np.float64)
             iv = np.asarray(spec.ivar[band][k], np.float64)
