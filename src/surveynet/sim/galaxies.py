@@ -9,8 +9,8 @@ from numpy.typing import NDArray
 
 from surveynet.constants import C_KMS
 from surveynet.sim.config import SpectraSimConfig
-from surveynet.sim.grid import add_gaussians, master_grid, pixel_position
-from surveynet.sim.instrument import DWAVE, N_MASTER
+from surveynet.sim.grid import add_rest_lines, master_grid
+from surveynet.sim.instrument import N_MASTER
 
 __all__ = ["GALAXY_SUBTYPES", "make_galaxies"]
 
@@ -105,13 +105,7 @@ def make_galaxies(
     )
     for lam, ew in lines:
         sig = lam * sigv / C_KMS
-        add_gaussians(
-            prof,
-            rows,
-            pixel_position(lam * (1.0 + z)),
-            sig * (1.0 + z) / DWAVE,
-            ew / (np.sqrt(2 * np.pi) * sig),
-        )
+        add_rest_lines(prof, rows, lam, z, sig, ew)
     if templates is not None:  # template spectra carry their own lines
         return np.asarray(cont, dtype=np.float32), {
             "Z": z,

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from surveynet.sim import instrument
 from surveynet.sim.instrument import DWAVE, WAVE_MIN
 
-__all__ = ["MasterGrid", "add_gaussians", "master_grid", "pixel_position"]
+__all__ = ["MasterGrid", "add_gaussians", "add_rest_lines", "master_grid", "pixel_position"]
 
 
 @dataclass(frozen=True)
@@ -141,3 +141,47 @@ def add_gaussians(
         idx[(idx < 0) | (idx >= n_pix)] = n_pix  # spare column
         idx += (rows[sel] * ncol)[:, None]
         flat[idx] += x
+
+
+def add_rest_lines(
+    prof: NDArray[np.float32],
+    rows: NDArray[np.int64],
+    rest_wave: float,
+    z: NDArray[np.float64],
+    sigma_rest: NDArray[np.float64],
+    ew_rest: NDArray[np.float64],
+) -> None:
+    """Add one Gaussian line per row, given in the rest frame, to ``prof`` (:func:`add_gaussians`).
+
+    The line of rest wavelength ``rest_wave``, width ``sigma_rest`` and equivalent width
+    ``ew_rest`` (A, relative to the local continuum) lands at ``rest_wave (1 + z)`` with width
+    ``sigma_rest (1 + z)``; its peak ``ew_rest / (sqrt(2 pi) sigma_rest)`` does not change with
+    redshift.
+
+    Parameters
+    ----------
+    prof : ndarray of shape (n, n_pix + 1), float32
+        Profiles on the master grid (last column spare), modified.
+    rows : ndarray of int, shape (m,)
+        Row of ``prof`` of each line.
+    rest_wave : float
+        Rest wavelength (A).
+    z : ndarray of shape (m,)
+        Redshifts.
+    sigma_rest, ew_rest : ndarray of shape (m,)
+        Rest-frame Gaussian sigma and equivalent width (A).
+
+    Examples
+    --------
+    >>> p = np.zeros((1, 101), np.float32)
+    >>> add_rest_lines(p, np.array([0]), 3640.0, np.zeros(1), np.array([2.0]), np.array([5.0]))
+    >>> round(float(p[0, 50]), 4)  # 3640 A is master pixel 50; peak 5 / (sqrt(2 pi) 2)
+    0.9974
+    """
+    add_gaussians(
+        prof,
+        rows,
+        pixel_position(rest_wave * (1.0 + z)),
+        sigma_rest * (1.0 + z) / DWAVE,
+        ew_rest / (np.sqrt(2.0 * np.pi) * sigma_rest),
+    )

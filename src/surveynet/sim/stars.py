@@ -12,8 +12,8 @@ from numpy.typing import NDArray
 
 from surveynet.constants import C_KMS
 from surveynet.sim.config import SpectraSimConfig
-from surveynet.sim.grid import add_gaussians, master_grid, pixel_position
-from surveynet.sim.instrument import DWAVE, N_MASTER
+from surveynet.sim.grid import add_rest_lines, master_grid
+from surveynet.sim.instrument import N_MASTER
 
 __all__ = [
     "BALMER",
@@ -113,7 +113,7 @@ def cv_emission(rng: np.random.Generator, z: NDArray[np.float64]) -> NDArray[np.
     """Factor 1 + L of broad Balmer and helium emission lines of cataclysmic variables.
 
     L is relative to the local continuum, shape (z.size, N_MASTER) on the master grid, added by
-    :func:`surveynet.sim.grid.add_gaussians` as the parametric stars' lines. Per star: H-alpha
+    :func:`surveynet.sim.grid.add_rest_lines` as the parametric stars' lines. Per star: H-alpha
     rest EW log-uniform in 20-200 A; H-beta = H-alpha x U(0.4, 1.0), H-gamma 0.7 and H-delta
     0.5 x H-beta; HeI 4472 and HeI 5877 x U(0.05, 0.3) of H-beta and H-alpha, HeI 6680 0.1 x
     H-alpha, HeII 4687 x U(0, 0.8) of H-beta; one Gaussian sigma U(8, 25) A for all lines (FWHM
@@ -134,6 +134,7 @@ def cv_emission(rng: np.random.Generator, z: NDArray[np.float64]) -> NDArray[np.
 
     Examples
     --------
+    >>> from surveynet.sim.grid import pixel_position
     >>> f = cv_emission(np.random.default_rng(0), np.zeros(2))
     >>> ha = int(round(float(pixel_position(np.array(6564.61)))))
     >>> bool(f.min() >= 1.0), bool((f[:, ha] > 1.5).all())
@@ -156,13 +157,7 @@ def cv_emission(rng: np.random.Generator, z: NDArray[np.float64]) -> NDArray[np.
     prof = np.zeros((n, N_MASTER + 1), dtype=np.float32)
     rows = np.arange(n)
     for lam, ew in zip(BALMER + HE_LINES, ews, strict=True):
-        add_gaussians(
-            prof,
-            rows,
-            pixel_position(lam * (1.0 + z)),
-            sig * (1.0 + z) / DWAVE,
-            ew / (np.sqrt(2.0 * np.pi) * sig),
-        )
+        add_rest_lines(prof, rows, lam, z, sig, ew)
     return np.float32(1.0) + prof[:, :N_MASTER]
 
 
@@ -325,13 +320,7 @@ def make_stars(
             Rest equivalent width and sigma (A) per star (negative EW: emission).
         """
         for lam in lines:
-            add_gaussians(
-                prof,
-                rows,
-                pixel_position(lam * (1.0 + z)),
-                sig * (1 + z) / DWAVE,
-                -ew / (np.sqrt(2 * np.pi) * sig),
-            )
+            add_rest_lines(prof, rows, lam, z, sig, -ew)
 
     add(BALMER, bal_ew, bal_sig)
     add(CA_HK, np.where(cool, 12.0 * np.clip((8000.0 - teff) / 3000.0, 0, 1), 0.0), np.full(n, 3.0))
